@@ -1,0 +1,5 @@
+"""Customer-care playbook engine for retail banks."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,104 @@
+"""What every action type provides, and the registry they join.
+
+An action type knows three things: its part of the JSON Schema, how to turn a validated
+mapping into a frozen action (checking its templates), and how to turn one customer into an
+:class:`Effect`: a row for the outbox or the task list, plus its preview.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from engine.conditions.clock import Clock
+from engine.config import Settings
+from engine.diagnostics import PathPart
+from engine.dictionary import DataDictionary
+from engine.rendering import Renderer
+
+Path = tuple[PathPart, ...]
+Report = Callable[[str, str, Path, str | None, bool], None]
+
+
+class Action(Protocol):
+    kind: ClassVar[str]
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One customer being acted on: values (masked in a masked preview) and the context."""
+
+    customer_id: str
+    values: Mapping[str, Any]
+    context: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    settings: Settings
+    dictionary: DataDictionary
+    renderer: Renderer
+    clock: Clock
+    playbook_id: str
+    category: str
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A rendered action for one customer, ready for a sink."""
+
+    kind: str
+    action_index: int
+    customer_id: str
+    target: str  # "outbox" or "tasks"
+    row: Mapping[str, Any]
+    consent_channel: str | None  # checked against consents before it is kept
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An action that cannot be done for this customer, with the reason."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    report: Report
+    dictionary: DataDictionary
+    renderer: Renderer
+    settings: Settings
+    category: str
+    sample: Mapping[str, Any]  # template context with a typed sample customer
+
+
+class ActionType(Protocol):
+    key: ClassVar[str]
+    label: ClassVar[tuple[str, str]]
+    # the consent an effect of this type needs (checked per purpose), or None
+    consent_channel: ClassVar[str | None]
+
+    def schema(self) -> dict[str, Any]: ...
+
+    def parse(self, raw: Mapping[str, Any], path: Path, ctx: ParseContext) -> Action | None: ...
+
+    def effect(
+        self, action: Any, index: int, subject: Subject, run: RunContext
+    ) -> Effect | Skipped: ...
+
+
+REGISTRY: dict[str, ActionType] = {}
+
+
+def register(cls: type[ActionType]) -> type[ActionType]:
+    """Class decorator: make an action type known under its ``key``."""
+    REGISTRY[cls.key] = cls()
+    return cls
+
+
+def local_to_utc(value: dt.datetime, settings: Settings) -> dt.datetime:
+    """Naive local → naive UTC, for engine-owned timestamps."""
+    aware = value.replace(tzinfo=settings.timezone)
+    return aware.astimezone(dt.UTC).replace(tzinfo=None)

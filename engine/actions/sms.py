@@ -1,0 +1,112 @@
+"""``sms``: a text message from a template, with the bank's signature and, for marketing,
+the opt-out text; length is counted in billed SMS parts at validate time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import jinja2
+
+from engine.actions.base import (
+    Effect,
+    ParseContext,
+    Path,
+    RunContext,
+    Skipped,
+    Subject,
+    register,
+)
+from engine.actions.templates import check_template
+from engine.rendering import sms_segments
+
+
+@dataclass(frozen=True)
+class SmsAction:
+    kind: ClassVar[str] = "sms"
+    template_name: str
+    template: jinja2.Template
+    max_segments: int
+
+
+def compose(body: str, run_category: str, signature: str, opt_out: str) -> str:
+    """Signature first (carriers require it), opt-out last for marketing messages."""
+    text = f"{signature}{body}"
+    if run_category == "marketing" and opt_out not in body:
+        text += opt_out
+    return text
+
+
+@register
+class Sms:
+    key: ClassVar[str] = "sms"
+    consent_channel: ClassVar[str | None] = "sms"
+    label: ClassVar[tuple[str, str]] = ("短信", "SMS text message")
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "description": "短信。Send an SMS rendered from a template in templates/.",
+            "required": ["template"],
+            "additionalProperties": False,
+            "properties": {
+                "template": {
+                    "type": "string",
+                    "description": "templates/ 下的模板文件名。Template file name in templates/.",
+                    "pattern": r"^[\w./-]+\.j2$",
+                },
+                "max_segments": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 5,
+                    "default": 2,
+                    "description": "最多计费条数(70字一条,超出按67字/条)。"
+                    "Most billed SMS parts allowed (70 chars, or 67 per part when split).",
+                },
+            },
+        }
+
+    def parse(self, raw: Mapping[str, Any], path: Path, ctx: ParseContext) -> SmsAction | None:
+        name = str(raw["template"])
+        max_segments = int(raw.get("max_segments", 2))
+        template, sample = check_template(ctx, (*path, "template"), name=name)
+        if template is None or sample is None:
+            return None
+        text = compose(sample, ctx.category, ctx.settings.sms_signature, ctx.settings.sms_opt_out)
+        parts = sms_segments(text)
+        if parts > max_segments:
+            ctx.report(
+                "PB0125",
+                f"SMS is {len(text)} characters with signature and opt-out: {parts} parts, "
+                f"over the budget of {max_segments}",
+                (*path, "template"),
+                "shorten the template or raise max_segments",
+                False,
+            )
+        return SmsAction(name, template, max_segments)
+
+    def effect(
+        self, action: SmsAction, index: int, subject: Subject, run: RunContext
+    ) -> Effect | Skipped:
+        phone_field = run.dictionary.channels.get("sms")
+        phone = subject.values.get(phone_field) if phone_field else None
+        if not phone:
+            return Skipped("no_phone")
+        body = run.renderer.render(action.template, subject.context)
+        settings = run.settings
+        text = compose(body, run.category, settings.sms_signature, settings.sms_opt_out)
+        return Effect(
+            kind=self.key,
+            action_index=index,
+            customer_id=subject.customer_id,
+            target="outbox",
+            row={
+                "channel": "sms",
+                "recipient": str(phone),
+                "subject": None,
+                "body": text,
+                "segments": sms_segments(text),
+            },
+            consent_channel="sms",
+        )

@@ -1,0 +1,51 @@
+"""Template checks shared by action types at validate time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+
+from engine.actions.base import ParseContext, Path
+from engine.errors import TemplateError
+
+
+def check_template(
+    ctx: ParseContext, path: Path, *, name: str | None = None, source: str | None = None
+) -> tuple[jinja2.Template | None, str | None]:
+    """Load and render a template against the sample customer; report problems at ``path``.
+
+    Returns the template and its sample rendering, or (None, None) after reporting.
+    """
+    try:
+        template = ctx.renderer.file(name) if name else ctx.renderer.inline(source or "")
+        text = ctx.renderer.render(template, ctx.sample)
+    except TemplateError as exc:
+        where = f" ({exc.where})" if exc.where and name else ""
+        ctx.report(exc.code, f"{exc.message}{where}", path, exc.hint, False)
+        return None, None
+    return template, text
+
+
+def sample_value(kind: str, values: Mapping[str, str], pii: str | None) -> Any:
+    """A typed stand-in value for a field, so templates are render-checked with real types."""
+    import datetime as dt
+
+    if pii == "phone":
+        return "13800138000"
+    if pii == "name":
+        return "张三"
+    if pii == "email":
+        return "zhang.san@example.com"
+    return {
+        "string": "示例",
+        "integer": 3,
+        "number": 1.5,
+        "money": 123456.78,
+        "date": dt.date(1980, 2, 29),
+        "datetime": dt.datetime(2026, 1, 31, 9, 30),
+        "boolean": True,
+        "enum": next(iter(values), "x"),
+        "tags": ["代发工资"],
+    }[kind]

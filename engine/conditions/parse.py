@@ -1,0 +1,227 @@
+"""Turn the ``audience`` part of a playbook into a typed condition tree.
+
+Every problem is reported through ``report`` with its path, so the validator can point at
+the exact key or value; parsing goes on after an error to find the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+from engine.conditions.ast import EVERYONE, OPERATORS, All, AnyOf, Condition, Not, Test
+from engine.diagnostics import PathPart
+from engine.dictionary import DataDictionary, Field
+from engine.durations import DurationError, parse_duration
+
+Path = tuple[PathPart, ...]
+# report(code, message, path, hint, at_key)
+Report = Callable[[str, str, Path, str | None, bool], None]
+
+BOOLEAN_KEYS = ("all", "any", "not")
+
+
+class ConditionParser:
+    def __init__(self, dictionary: DataDictionary, report: Report) -> None:
+        self.dictionary = dictionary
+        self.report = report
+
+    def audience(self, raw: Any, path: Path) -> Condition:
+        """``audience: everyone`` or a condition mapping."""
+        if raw == "everyone":
+            return EVERYONE
+        return self.condition(raw, path)
+
+    def condition(self, raw: Any, path: Path) -> Condition:
+        if not isinstance(raw, dict) or not raw:
+            self.report(
+                "PB0102",
+                "expected a condition: a field name, or all / any / not",
+                path,
+                "for example:  tier: {in: [vip, private]}",
+                False,
+            )
+            return EVERYONE
+        parts: list[Condition] = []
+        for key, value in raw.items():
+            child = (*path, key)
+            if key in ("all", "any"):
+                items = self._list(value, child)
+                node: Condition = (All if key == "all" else AnyOf)(items)
+                parts.append(node)
+            elif key == "not":
+                parts.append(Not(self.condition(value, child)))
+            else:
+                test = self.test(key, value, child)
+                if test is not None:
+                    parts.append(test)
+        return parts[0] if len(parts) == 1 else All(tuple(parts))
+
+    def _list(self, raw: Any, path: Path) -> tuple[Condition, ...]:
+        if not isinstance(raw, list) or not raw:
+            self.report(
+                "PB0102",
+                "expected a non-empty list of conditions",
+                path,
+                "start each with '- '",
+                False,
+            )
+            return ()
+        return tuple(self.condition(item, (*path, i)) for i, item in enumerate(raw))
+
+    def test(self, name: str, raw: Any, path: Path) -> Test | None:
+        field = self.dictionary.get(name)
+        if field is None:
+            self._unknown_field(name, path)
+            return None
+        if isinstance(raw, dict):
+            if len(raw) != 1:
+                self.report(
+                    "PB0102",
+                    f"'{name}' needs exactly one operator, found {len(raw)}",
+                    path,
+                    "combine several tests with all: [...]",
+                    False,
+                )
+                return None
+            op, value = next(iter(raw.items()))
+            op_path = (*path, op)
+            if op not in OPERATORS:
+                close = difflib.get_close_matches(str(op), list(OPERATORS), n=1)
+                hint = f"did you mean '{close[0]}'?" if close else None
+                self.report(
+                    "PB0101",
+                    f"unknown operator '{op}'; expected one of {', '.join(OPERATORS)}",
+                    op_path,
+                    hint,
+                    True,
+                )
+                return None
+        elif isinstance(raw, list):
+            op, value, op_path = "in", raw, path
+        else:
+            op, value, op_path = ("contains" if field.type == "tags" else "eq"), raw, path
+        if field.type not in OPERATORS[op]:
+            fitting = [o for o, types in OPERATORS.items() if field.type in types]
+            self.report(
+                "PB0108",
+                f"operator '{op}' does not fit '{name}' ({field.label}), a {field.type} field",
+                op_path,
+                f"operators for a {field.type} field: {', '.join(fitting)}",
+                op_path != path,
+            )
+            return None
+        typed = self._value(field, op, value, op_path)
+        return None if typed is _BAD else Test(field.key, op, typed)
+
+    def _unknown_field(self, name: str, path: Path) -> None:
+        guess = self.dictionary.suggest(name)
+        hint = (
+            f"did you mean '{guess.key}' ({guess.label})?"
+            if guess
+            else "fields are listed in schemas/data_dictionary.yaml"
+        )
+        self.report("PB0107", f"unknown field '{name}'", path, hint, True)
+
+    # --- values --------------------------------------------------------------------------
+
+    def _value(self, field: Field, op: str, value: Any, path: Path) -> Any:
+        if op == "is_null":
+            if not isinstance(value, bool):
+                return self._bad(path, "is_null takes true or false", "is_null: true")
+            return value
+        if op in ("older_than", "within_last", "within_next"):
+            try:
+                span = parse_duration(value)
+            except DurationError as exc:
+                return self._bad(path, str(exc), None, code="PB0110")
+            if field.type == "date" and span % dt.timedelta(days=1):
+                return self._bad(
+                    path, f"'{field.key}' is a date, so the duration must be whole days", "30d"
+                )
+            return span
+        if op in ("in", "not_in"):
+            if not isinstance(value, list) or not value:
+                return self._bad(path, f"'{op}' takes a non-empty list", "[a, b]")
+            items = [self._scalar(field, v, (*path, i)) for i, v in enumerate(value)]
+            return _BAD if _BAD in items else tuple(items)
+        if op == "between":
+            if not isinstance(value, list) or len(value) != 2:
+                return self._bad(path, "'between' takes a list of two values", "[low, high]")
+            low, high = (self._scalar(field, v, (*path, i)) for i, v in enumerate(value))
+            if _BAD in (low, high):
+                return _BAD
+            if low > high:
+                return self._bad(path, f"'between' needs low <= high, got [{low}, {high}]", None)
+            return (low, high)
+        if op == "contains":
+            if not isinstance(value, str) or not value:
+                return self._bad(path, "'contains' takes a text", None)
+            return value
+        return self._scalar(field, value, path)
+
+    def _scalar(self, field: Field, value: Any, path: Path) -> Any:
+        kind = field.type
+        if kind in ("string", "tags"):
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                return self._bad(path, f"'{field.key}' takes text", None)
+            return str(value)
+        if kind == "enum":
+            text = str(value)
+            if text in field.values:
+                return text
+            for code, label in field.values.items():
+                if label == text:
+                    return code  # staff may write the Chinese label
+            close = difflib.get_close_matches(text, list(field.values), n=1)
+            choices = ", ".join(f"{c} ({lbl})" for c, lbl in field.values.items())
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            return self._bad(
+                path,
+                f"'{text}' is not a value of '{field.key}' ({field.label})",
+                f"{hint}allowed: {choices}",
+                code="PB0109",
+            )
+        if kind == "integer":
+            if isinstance(value, bool) or not isinstance(value, int):
+                return self._bad(path, f"'{field.key}' takes a whole number", None)
+            return value
+        if kind in ("number", "money"):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return self._bad(path, f"'{field.key}' takes a number", "write 500000, not 50万")
+            return value
+        if kind == "boolean":
+            if not isinstance(value, bool):
+                return self._bad(path, f"'{field.key}' takes true or false", None)
+            return value
+        if kind == "date":
+            try:
+                return dt.date.fromisoformat(str(value))
+            except ValueError:
+                return self._bad(path, f"'{field.key}' takes a date", "YYYY-MM-DD, e.g. 2026-01-31")
+        if kind == "datetime":
+            try:
+                parsed = dt.datetime.fromisoformat(str(value))
+            except ValueError:
+                return self._bad(
+                    path, f"'{field.key}' takes a date and time", "e.g. 2026-01-31 09:00"
+                )
+            return parsed.replace(tzinfo=None)
+        return self._bad(path, f"'{field.key}' cannot be compared", None)
+
+    def _bad(self, path: Path, message: str, hint: str | None, *, code: str = "PB0109") -> Any:
+        example = (
+            f"for example: {hint}" if hint and not hint.startswith(("did", "allowed")) else hint
+        )
+        self.report(code, message, path, example, False)
+        return _BAD
+
+
+class _Bad:
+    def __repr__(self) -> str:
+        return "<invalid>"
+
+
+_BAD: Any = _Bad()

@@ -1,0 +1,54 @@
+"""Deployment settings: where playbooks, templates, schemas and data live, and bank constants.
+
+A deployment is a folder (like a dbt project): paths default to folders under the current
+directory, so the engine run from a checkout uses the shipped ``playbooks/``, ``templates/``
+and ``schemas/``. Nothing here is read from module-level state; commands build one
+:class:`Settings` and pass it down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one engine process needs to know about its deployment."""
+
+    root: Path = field(default_factory=Path.cwd)
+    timezone_name: str = "Asia/Shanghai"
+    bank_name: str = "示例银行"
+    # Added in front of every SMS, as Chinese carriers require a registered signature.
+    sms_signature: str = "【示例银行】"
+    # Added at the end of every marketing SMS (工信部 rules: an opt-out must be offered).
+    sms_opt_out: str = "回复TD退订"
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone_name)
+
+    @property
+    def playbooks_dir(self) -> Path:
+        return self.root / "playbooks"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "templates"
+
+    @property
+    def schemas_dir(self) -> Path:
+        return self.root / "schemas"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def dictionary_path(self) -> Path:
+        return self.schemas_dir / "data_dictionary.yaml"
+
+    @property
+    def default_db_url(self) -> str:
+        return f"sqlite:///{self.data_dir / 'engine.db'}"

@@ -1,0 +1,40 @@
+"""Durations as staff write them: ``30d``, ``2w``, ``12h``, ``90min``.
+
+Months and years are deliberately absent: "1 month" is 28 to 31 days and staff mean
+different things by it; anniversaries have their own condition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+_UNITS = {"min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_PATTERN = re.compile(r"^\s*(\d+)\s*(min|h|d|w)\s*$")
+EXAMPLES = "30d, 2w, 12h, 90min"
+
+
+class DurationError(ValueError):
+    pass
+
+
+def parse_duration(text: object) -> dt.timedelta:
+    """``"30d"`` → ``timedelta(days=30)``; anything else raises :class:`DurationError`."""
+    if not isinstance(text, str):
+        raise DurationError(f"expected a duration such as {EXAMPLES}, got {text!r}")
+    match = _PATTERN.match(text)
+    if not match:
+        raise DurationError(f"'{text}' is not a duration; write a number and a unit: {EXAMPLES}")
+    amount, unit = int(match.group(1)), match.group(2)
+    if amount == 0:
+        raise DurationError(f"'{text}' is zero; a duration must be positive")
+    return dt.timedelta(seconds=amount * _UNITS[unit])
+
+
+def format_duration(value: dt.timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit in ("w", "d", "h", "min"):
+        size = _UNITS[unit]
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -1,0 +1,307 @@
+"""Evaluate → gate → render → sink: one code path for dry-run and run.
+
+The audience runs inside the database as one parameterised query and is streamed in
+batches; each batch gets the contact policy (window, cooldown, run cap, consent) from a few
+set-based queries, then its actions are rendered and handed to the sink.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Generator, Mapping, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+from sqlalchemy import Connection, Engine, column, select, table, update
+from sqlalchemy.sql import Select
+
+from engine.actions import REGISTRY
+from engine.actions.base import Effect, RunContext, Skipped, Subject
+from engine.conditions.clock import Clock
+from engine.conditions.sql import SqlCompiler
+from engine.config import Settings
+from engine.dictionary import DataDictionary
+from engine.playbook import Playbook
+from engine.policy import (
+    ALREADY_DONE,
+    COOLDOWN,
+    MAX_PER_RUN,
+    already_done,
+    consenting,
+    in_cooldown,
+    no_consent,
+)
+from engine.rendering import Renderer, mask_values, template_context
+from engine.sinks import Decision, RunInfo, Sink, StoreSink
+from engine.store.models import runs
+
+BATCH_SIZE = 1000
+
+
+@dataclass
+class Outcome:
+    """What one playbook did (or would do) in one run."""
+
+    playbook: Playbook
+    window: str
+    as_of: dt.datetime
+    sql: str
+    matched: list[str] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    matched_count: int = 0
+    acted: int = 0
+    suppressed: Counter[str] = field(default_factory=Counter)
+    effects: Counter[str] = field(default_factory=Counter)
+    run_id: int | None = None
+
+
+def window_of(playbook: Playbook, clock: Clock) -> str:
+    """The schedule slot ``as_of`` falls in: the latest cron fire at or before it.
+
+    Ledger rows are unique per (playbook, customer, window), so two runs inside one slot act
+    once; the next slot is a new window.
+    """
+    after = clock.now.replace(microsecond=0) + dt.timedelta(seconds=1)
+    slot = croniter(playbook.trigger.cron, after).get_prev(dt.datetime)
+    return str(slot.isoformat(timespec="minutes"))
+
+
+def slot_on(playbook: Playbook, day: dt.date, tz: ZoneInfo) -> dt.datetime | None:
+    """The playbook's first scheduled moment on ``day`` (aware), or None if it does not run."""
+    start = dt.datetime.combine(day, dt.time()) - dt.timedelta(seconds=1)
+    fire = croniter(playbook.trigger.cron, start).get_next(dt.datetime)
+    if fire.date() != day:
+        return None
+    return fire.replace(tzinfo=tz)  # type: ignore[no-any-return]
+
+
+class Executor:
+    def __init__(
+        self,
+        store: Engine,
+        settings: Settings,
+        dictionary: DataDictionary,
+        renderer: Renderer,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.dictionary = dictionary
+        self.renderer = renderer
+        self.scalar_fields = [f for f in dictionary if f.type != "tags"]
+        self.tag_fields = [f for f in dictionary if f.type == "tags"]
+
+    def audience_query(self, playbook: Playbook, clock: Clock) -> Select[*tuple[Any, ...]]:
+        compiler = SqlCompiler(self.dictionary, clock)
+        return compiler.audience(playbook.audience, self.scalar_fields)
+
+    def execute(
+        self,
+        playbook: Playbook,
+        clock: Clock,
+        sink: Sink,
+        *,
+        keep_details: bool = False,
+        batch_size: int = BATCH_SIZE,
+    ) -> Outcome:
+        query = self.audience_query(playbook, clock)
+        outcome = Outcome(
+            playbook=playbook,
+            window=window_of(playbook, clock),
+            as_of=clock.as_of,
+            sql=str(query.compile(self.store, compile_kwargs={"literal_binds": False})),
+        )
+        now_utc = clock.utc_naive()
+        info = RunInfo(
+            playbook_id=playbook.id,
+            window=outcome.window,
+            content_hash=playbook.content_hash,
+            run_id=None,
+            now_utc=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            not_before_utc=now_utc,
+        )
+        recording = isinstance(sink, StoreSink)
+        if recording:
+            info.run_id = outcome.run_id = self._start_run(playbook, outcome.window, now_utc)
+        try:
+            # the reader may hold a server-side cursor: close it even when a batch fails
+            with (
+                self.store.connect() as reader,
+                self.store.connect() as gate,
+                closing(self._batches(reader, query, batch_size)) as batches,
+            ):
+                for batch in batches:
+                    self._attach_tags(gate, batch)
+                    decisions = self._decide(playbook, clock, gate, batch, outcome, sink.mask)
+                    gate.rollback()  # end the read snapshot; the next batch sees new writes
+                    lost = sink.write(info, decisions)
+                    self._count(outcome, decisions, lost, keep_details)
+        except Exception as exc:
+            if recording:
+                self._finish_run(outcome, status="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        if recording:
+            self._finish_run(outcome, status="done", error=None)
+        return outcome
+
+    # --- stages ----------------------------------------------------------------------------
+
+    def _batches(
+        self, conn: Connection, query: Select[*tuple[Any, ...]], size: int
+    ) -> Generator[list[dict[str, Any]], None, None]:
+        result = conn.execution_options(yield_per=size).execute(query)
+        try:
+            for partition in result.mappings().partitions(size):
+                yield [dict(r) for r in partition]
+        finally:
+            result.close()
+
+    def _attach_tags(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        ids = [r["_key"] for r in rows]
+        for f in self.tag_fields:
+            assert f.tags is not None
+            t = table(f.tags.table, column(f.tags.key), column(f.tags.column))
+            found: dict[str, list[str]] = {}
+            query = select(t.c[f.tags.key], t.c[f.tags.column]).where(t.c[f.tags.key].in_(ids))
+            for key, tag in conn.execute(query):
+                found.setdefault(key, []).append(tag)
+            for r in rows:
+                r[f.key] = sorted(found.get(r["_key"], []))
+
+    def _decide(
+        self,
+        playbook: Playbook,
+        clock: Clock,
+        conn: Connection,
+        rows: Sequence[Mapping[str, Any]],
+        outcome: Outcome,
+        mask: bool,
+    ) -> list[Decision]:
+        ids = [str(r["_key"]) for r in rows]
+        done = already_done(conn, playbook.id, outcome.window, ids)
+        cooling: set[str] = set()
+        if playbook.limits.once_per_customer:
+            since = clock.utc_naive() - playbook.limits.once_per_customer
+            cooling = in_cooldown(conn, playbook.id, ids, since)
+        channels = {
+            ch for a in playbook.actions if (ch := REGISTRY[a.kind].consent_channel) is not None
+        }
+        allowed = {ch: consenting(conn, ch, playbook.category, ids, clock.now) for ch in channels}
+        run = RunContext(
+            settings=self.settings,
+            dictionary=self.dictionary,
+            renderer=self.renderer,
+            clock=clock,
+            playbook_id=playbook.id,
+            category=playbook.category,
+        )
+        cap = playbook.limits.max_per_run
+        decisions = []
+        for row, cid in zip(rows, ids, strict=True):
+            if cid in done:
+                decisions.append(Decision(cid, (), ((None, ALREADY_DONE),)))
+                continue
+            if cid in cooling:
+                decisions.append(Decision(cid, (), ((None, COOLDOWN),)))
+                continue
+            if cap is not None and outcome.acted + _acting(decisions) >= cap:
+                decisions.append(Decision(cid, (), ((None, MAX_PER_RUN),)))
+                continue
+            decisions.append(self._act(playbook, run, row, cid, allowed, mask))
+        return decisions
+
+    def _act(
+        self,
+        playbook: Playbook,
+        run: RunContext,
+        row: Mapping[str, Any],
+        cid: str,
+        allowed: Mapping[str, set[str]],
+        mask: bool,
+    ) -> Decision:
+        values = {k: v for k, v in row.items() if k != "_key"}
+        if mask:
+            values = mask_values(values, self.dictionary)
+        context = template_context(
+            values,
+            playbook_id=playbook.id,
+            playbook_title=playbook.title,
+            bank_name=self.settings.bank_name,
+            now=run.clock.now,
+        )
+        subject = Subject(customer_id=cid, values=values, context=context)
+        effects: list[Effect] = []
+        suppressed: list[tuple[str | None, str]] = []
+        for index, action in enumerate(playbook.actions):
+            result = REGISTRY[action.kind].effect(action, index, subject, run)
+            if isinstance(result, Skipped):
+                suppressed.append((action.kind, result.reason))
+            elif result.consent_channel and cid not in allowed[result.consent_channel]:
+                suppressed.append((action.kind, no_consent(result.consent_channel)))
+            else:
+                effects.append(result)
+        return Decision(cid, tuple(effects), tuple(suppressed))
+
+    def _count(
+        self,
+        outcome: Outcome,
+        decisions: Sequence[Decision],
+        lost: set[str],
+        keep_details: bool,
+    ) -> None:
+        for d in decisions:
+            outcome.matched_count += 1
+            if d.customer_id in lost:
+                d = Decision(d.customer_id, (), ((None, ALREADY_DONE),))
+            for _kind, reason in d.suppressed:
+                outcome.suppressed[reason] += 1
+            if d.effects:
+                outcome.acted += 1
+                for e in d.effects:
+                    outcome.effects[e.kind] += 1
+            if keep_details:
+                outcome.matched.append(d.customer_id)
+                outcome.decisions.append(d)
+
+    # --- run records -----------------------------------------------------------------------
+
+    def _start_run(self, playbook: Playbook, window: str, as_of_utc: dt.datetime) -> int:
+        with self.store.begin() as conn:
+            run_id = conn.execute(
+                runs.insert()
+                .values(
+                    playbook_id=playbook.id,
+                    window=window,
+                    as_of=as_of_utc,
+                    content_hash=playbook.content_hash,
+                    started_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                    status="running",
+                    matched=0,
+                    acted=0,
+                    suppressed={},
+                )
+                .returning(runs.c.id)
+            ).scalar_one()
+        return int(run_id)
+
+    def _finish_run(self, outcome: Outcome, *, status: str, error: str | None) -> None:
+        with self.store.begin() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == outcome.run_id)
+                .values(
+                    finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                    status=status,
+                    matched=outcome.matched_count,
+                    acted=outcome.acted,
+                    suppressed=dict(outcome.suppressed),
+                    error=error,
+                )
+            )
+
+
+def _acting(decisions: Sequence[Decision]) -> int:
+    return sum(1 for d in decisions if d.effects)

@@ -1,0 +1,44 @@
+"""The typed, frozen playbook the rest of the engine works with.
+
+Raw YAML never travels past validation: :mod:`engine.validation` turns it into these objects
+or into diagnostics, and everything downstream trusts them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+from engine.actions.base import Action
+from engine.conditions.ast import Condition
+
+Category = Literal["marketing", "service"]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    cron: str  # five fields, in the deployment's time zone
+
+
+@dataclass(frozen=True)
+class Limits:
+    once_per_customer: dt.timedelta | None = None  # cooldown across runs
+    max_per_run: int | None = None
+
+
+@dataclass(frozen=True)
+class Playbook:
+    id: str
+    title: str
+    owner: str
+    enabled: bool
+    category: Category
+    priority: int
+    trigger: Schedule
+    audience: Condition
+    actions: tuple[Action, ...]
+    limits: Limits
+    description: str
+    source: str  # file it was loaded from
+    content_hash: str  # sha256 of the file's text, recorded with every run

@@ -1,0 +1,234 @@
+"""One sandboxed Jinja environment for every message and task text.
+
+Templates are written by marketing staff, so they run in Jinja's sandbox with undefined
+variables as errors: a typo fails at validate time against a typed sample customer, never at
+send time as an empty string. Filters cover what staff need in Chinese banking messages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from engine.dictionary import DataDictionary
+from engine.errors import TemplateError
+
+SMS_SINGLE = 70  # characters in a one-part SMS (UCS-2, as Chinese text always is)
+SMS_PART = 67  # characters per part once a message is split
+_COMPOUND_SURNAMES = (
+    "欧阳",
+    "司马",
+    "上官",
+    "诸葛",
+    "东方",
+    "皇甫",
+    "尉迟",
+    "公孙",
+    "慕容",
+    "令狐",
+)
+
+
+def sms_segments(text: str) -> int:
+    """How many billed SMS parts ``text`` takes."""
+    if len(text) <= SMS_SINGLE:
+        return 1
+    return math.ceil(len(text) / SMS_PART)
+
+
+# --- masking (also used by previews and logs) ---------------------------------------------
+
+
+def mask_phone(value: Any) -> str:
+    text = "" if value is None else str(value)
+    if len(text) < 7:
+        return "*" * len(text)
+    return f"{text[:3]}{'*' * (len(text) - 7)}{text[-4:]}"
+
+
+def mask_name(value: Any) -> str:
+    text = "" if value is None else str(value)
+    if not text:
+        return text
+    keep = 2 if text[:2] in _COMPOUND_SURNAMES else 1
+    return text[:keep] + "*" * max(1, len(text) - keep)
+
+
+def mask_email(value: Any) -> str:
+    text = "" if value is None else str(value)
+    user, at, domain = text.partition("@")
+    if not at:
+        return mask_name(text)
+    return f"{user[:1]}***@{domain}"
+
+
+def mask_id(value: Any) -> str:
+    text = "" if value is None else str(value)
+    if len(text) <= 7:
+        return "*" * len(text)
+    return f"{text[:3]}{'*' * (len(text) - 7)}{text[-4:]}"
+
+
+MASKS = {"phone": mask_phone, "name": mask_name, "email": mask_email, "id": mask_id}
+
+
+def mask_values(values: Mapping[str, Any], dictionary: DataDictionary) -> dict[str, Any]:
+    """A copy of a customer's values with every personal field masked."""
+    out = dict(values)
+    for f in dictionary:
+        if f.pii and out.get(f.key) is not None:
+            out[f.key] = MASKS[f.pii](out[f.key])
+    return out
+
+
+# --- filters -------------------------------------------------------------------------------
+
+
+def yuan(value: Any) -> str:
+    """12345.6 → ``12,345.60元``"""
+    return f"{float(value):,.2f}元"
+
+
+def wan(value: Any) -> str:
+    """1234567 → ``123.46万元``"""
+    return f"{float(value) / 10000:,.2f}万元"
+
+
+def cn_date(value: Any) -> str:
+    """2026-11-22 → ``2026年11月22日``"""
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value[:10])
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+def honorific(gender: Any) -> str:
+    """M → 先生, F → 女士; unknown → 客户 (never guess wrong)."""
+    return {"M": "先生", "F": "女士"}.get(str(gender), "客户")
+
+
+def surname(name: Any) -> str:
+    text = "" if name is None else str(name)
+    return text[:2] if text[:2] in _COMPOUND_SURNAMES else text[:1]
+
+
+def polite_name(customer: Mapping[str, Any]) -> str:
+    """``{{ customer | polite_name }}`` → 张先生 / 欧阳女士"""
+    return f"{surname(customer.get('name'))}{honorific(customer.get('gender'))}"
+
+
+FILTERS = {
+    "mask_phone": mask_phone,
+    "mask_name": mask_name,
+    "mask_email": mask_email,
+    "yuan": yuan,
+    "wan": wan,
+    "cn_date": cn_date,
+    "honorific": honorific,
+    "surname": surname,
+    "polite_name": polite_name,
+}
+
+
+class Renderer:
+    """Renders template files from ``templates/`` and inline texts from playbooks."""
+
+    def __init__(self, templates_dir: Path, dictionary: DataDictionary | None = None) -> None:
+        self.templates_dir = templates_dir
+        self.dictionary = dictionary
+        self.env = SandboxedEnvironment(
+            loader=jinja2.FileSystemLoader(str(templates_dir)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters.update(FILTERS)
+        self.env.filters["label"] = self._label
+        self._inline: dict[str, jinja2.Template] = {}
+
+    def file(self, name: str) -> jinja2.Template:
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(
+                f"template '{name}' not found in {self.templates_dir}",
+                code="PB0120",
+                hint=self._nearest(name),
+            ) from exc
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(
+                f"template syntax error: {exc.message}",
+                code="PB0121",
+                where=f"{self.templates_dir / name}:{exc.lineno}",
+            ) from exc
+
+    def inline(self, source: str) -> jinja2.Template:
+        template = self._inline.get(source)
+        if template is None:
+            try:
+                template = self.env.from_string(source)
+            except jinja2.TemplateSyntaxError as exc:
+                raise TemplateError(f"template syntax error: {exc.message}", code="PB0121") from exc
+            self._inline[source] = template
+        return template
+
+    def render(self, template: jinja2.Template, context: Mapping[str, Any]) -> str:
+        try:
+            return template.render(context).strip()
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(
+                f"template uses an unknown variable: {exc.message}",
+                code="PB0122",
+                where=template.name,
+                hint=self._variable_hint(str(exc.message)),
+            ) from exc
+        except jinja2.exceptions.SecurityError as exc:
+            raise TemplateError(f"template not allowed: {exc}", code="PB0123") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise TemplateError(f"template failed: {exc}", code="PB0124") from exc
+
+    def _label(self, code: Any, field_key: str) -> str:
+        """``{{ customer.tier | label("tier") }}`` → 贵宾客户 (the enum's Chinese label)."""
+        f = self.dictionary.get(field_key) if self.dictionary else None
+        if f is None:
+            raise TemplateError(f"label: unknown field '{field_key}'", code="PB0122")
+        return f.values.get(str(code), str(code))
+
+    def _variable_hint(self, message: str) -> str:
+        generic = "variables: customer.<field of the data dictionary>, playbook, bank, today"
+        if self.dictionary is None or "has no attribute '" not in message:
+            return generic
+        wrong = message.split("has no attribute '")[1].rstrip("'")
+        guess = self.dictionary.suggest(wrong)
+        return f"did you mean 'customer.{guess.key}' ({guess.label})?" if guess else generic
+
+    def _nearest(self, name: str) -> str | None:
+        known = self.env.list_templates() if self.templates_dir.is_dir() else []
+        close = difflib.get_close_matches(name, known, n=1)
+        return f"did you mean '{close[0]}'?" if close else None
+
+
+def template_context(
+    customer: Mapping[str, Any],
+    *,
+    playbook_id: str,
+    playbook_title: str,
+    bank_name: str,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The variables every template sees; the same at validate time and at run time."""
+    return {
+        "customer": customer,
+        "playbook": {"id": playbook_id, "title": playbook_title},
+        "bank": {"name": bank_name},
+        "today": now.date(),
+        "now": now,
+    }

@@ -1,0 +1,1 @@
+"""Reports over runs and previews."""

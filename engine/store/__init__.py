@@ -1,0 +1,1 @@
+"""The customer store: table definitions, connections, the demo data generator."""

@@ -1,0 +1,117 @@
+"""Opening the store from a URL, with errors a person can act on.
+
+Any SQLAlchemy URL works. ``postgresql://`` is read as psycopg 3 (the driver we ship), and a
+SQLite file's folder is created on first use so the embedded default needs no setup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from sqlalchemy import Engine, Table, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+
+from engine.errors import StoreError, UsageError
+from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES, metadata
+
+_POSTGRES_ALIASES = {"postgresql", "postgres", "postgresql+psycopg2"}
+
+
+def normalise_url(url: str) -> str:
+    """Map the common spellings of a PostgreSQL URL onto the psycopg 3 driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise UsageError(
+            f"cannot read database URL {url!r}",
+            code="E0101",
+            hint="write it as sqlite:///path/to/file.db or postgresql://user@host/dbname",
+        ) from exc
+    if parsed.drivername in _POSTGRES_ALIASES:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def open_store(url: str) -> Engine:
+    """Create an engine for ``url`` and prove it answers, or raise a one-line error."""
+    url = normalise_url(url)
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        try:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the folder of database {shown}: {_first_line(exc)}",
+                code="E0103",
+                hint="point --db at a writable path",
+            ) from exc
+    try:
+        engine = create_engine(url, future=True)
+    except (NoSuchModuleError, ArgumentError, ImportError) as exc:
+        # ImportError: a dialect SQLAlchemy knows (mysql://) whose driver we do not ship.
+        raise UsageError(
+            f"unknown database URL scheme {parsed.drivername!r}",
+            code="E0102",
+            hint="supported: sqlite:///FILE and postgresql://USER@HOST/DB",
+        ) from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        with engine.connect():
+            pass
+    except (OperationalError, SQLAlchemyError, OSError) as exc:
+        engine.dispose()
+        raise StoreError(
+            f"cannot reach database {shown}: {_first_line(exc)}",
+            code="E0103",
+            hint="check the host, port, database name and credentials",
+        ) from exc
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    # WAL lets the daemon read while a run writes; a busy timeout instead of instant failures.
+    # SQLite ignores FOREIGN KEY clauses unless asked per connection; PostgreSQL always
+    # enforces them, and the two backends must accept and reject the same writes.
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(orig).__name__
+
+
+def create_all(engine: Engine) -> None:
+    """Create every table that does not exist yet (customer and engine tables)."""
+    metadata.create_all(engine)
+
+
+def drop_all(engine: Engine) -> None:
+    metadata.drop_all(engine)
+
+
+def create_engine_tables(engine: Engine) -> None:
+    """Create only the engine-owned tables: for a store whose customer data is the bank's."""
+    metadata.create_all(engine, tables=list(ENGINE_TABLES))
+
+
+def require_tables(engine: Engine, tables: Iterable[Table] = CUSTOMER_TABLES) -> None:
+    """Raise one clear error naming every table the store lacks."""
+    present = set(inspect(engine).get_table_names())
+    missing = [t.name for t in tables if t.name not in present]
+    if missing:
+        raise StoreError(
+            f"the store has no table(s) {', '.join(missing)}",
+            code="E0104",
+            hint="create the demo store with `python runner.py demo-data`, "
+            "or point --db at a store that has them",
+        )

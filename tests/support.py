@@ -1,0 +1,83 @@
+"""Helpers shared by the tests: the repository's own settings, a validator, and playbooks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine
+
+from engine.config import Settings
+from engine.dictionary import DataDictionary, load_dictionary
+from engine.playbook import Playbook
+from engine.validation import Validator
+
+REPO = Path(__file__).resolve().parent.parent
+SETTINGS = Settings(root=REPO)
+TZ = ZoneInfo("Asia/Shanghai")
+AS_OF_DATE = dt.date(2026, 11, 23)  # a Monday
+AS_OF = dt.datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
+
+
+def dictionary() -> DataDictionary:
+    return load_dictionary(SETTINGS.dictionary_path)
+
+
+def validator() -> Validator:
+    return Validator(SETTINGS, dictionary())
+
+
+def playbook_from_text(tmp_path: Path, text: str, name: str = "p.yaml") -> Playbook:
+    """Validate a playbook written in a test; fail loudly with its diagnostics."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    catalog = validator().validate_paths([path])
+    assert not catalog.errors, [f"{d.code} {d.message}" for d in catalog.errors]
+    return catalog.playbooks[0]
+
+
+DEMO_CUSTOMERS = 1500
+
+
+def demo_store_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
+    """Body of a module-scoped fixture: one demo store per backend, shared by a module.
+
+    Parametrise the fixture with ``sqlite`` / ``postgresql``; engine tables are emptied by
+    :func:`clear_engine_tables` so tests stay independent without regenerating customers.
+    """
+    from engine.store.db import open_store
+    from engine.store.demo import generate
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
+        cleanup = None
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        name = cluster.create_database()
+        url, cleanup = cluster.url(name), (cluster, name)
+    engine = open_store(url)
+    try:
+        generate(engine, customers=DEMO_CUSTOMERS, seed=11, as_of=AS_OF_DATE)
+    finally:
+        engine.dispose()
+    yield url
+    if cleanup:
+        cleanup[0].drop_database(cleanup[1])
+
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+def clear_engine_tables(engine: Engine) -> None:
+    from engine.store.models import ENGINE_TABLES
+
+    with engine.begin() as conn:
+        for t in reversed(ENGINE_TABLES):
+            conn.execute(t.delete())

@@ -1,0 +1,88 @@
+"""What every command shares: options, settings, opening the store, reading --as-of, and
+validating the playbook folder. Commands stay thin; the engine does the work."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import Engine
+
+from engine.config import Settings
+from engine.diagnostics import format_text
+from engine.dictionary import DataDictionary
+from engine.errors import UsageError
+from engine.playbook import Playbook
+from engine.store.db import open_store
+from engine.validation import Catalog, Validator
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DB_HELP = "SQLAlchemy URL of the store (default: sqlite:///data/engine.db); env CARE_DB"
+AS_OF_HELP = (
+    "the moment to act as of, ISO 8601 (default: now). A date alone previews that day: "
+    "each playbook at its scheduled time on it."
+)
+
+
+def db_option(fn: F) -> F:
+    return click.option("--db", "db_url", envvar="CARE_DB", default=None, help=DB_HELP)(fn)
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+def store(settings: Settings, db_url: str | None) -> Engine:
+    return open_store(db_url or settings.default_db_url)
+
+
+def parse_as_of(text: str | None, settings: Settings) -> tuple[dt.datetime, bool]:
+    """(aware moment, whether only a date was given)."""
+    tz = settings.timezone
+    if text is None:
+        return dt.datetime.now(tz).replace(microsecond=0), False
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return dt.datetime.combine(day, dt.time(), tz), True
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(
+            f"--as-of {text!r} is not an ISO 8601 date or time",
+            code="E0301",
+            hint="for example 2026-11-23 or 2026-11-23T09:00+08:00",
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(tz), False
+
+
+def catalog(settings: Settings, dictionary: DataDictionary, paths: Sequence[Path]) -> Catalog:
+    return Validator(settings, dictionary).validate_paths(paths or [settings.playbooks_dir])
+
+
+def select_playbooks(found: Catalog, wanted: Sequence[str]) -> list[Playbook]:
+    """Enabled playbooks (or the named ones); invalid files are reported and left out."""
+    if found.errors:
+        sys.stderr.write(format_text(found.errors, found.sources) + "\n")
+        names = sorted({d.file for d in found.errors})
+        sys.stderr.write(
+            f"\n{len(found.errors)} error(s) in {', '.join(names)}; "
+            "those playbooks are left out\n\n"
+        )
+    by_id = {p.id: p for p in found.playbooks}
+    if not wanted:
+        return [p for p in found.playbooks if p.enabled]
+    unknown = [w for w in wanted if w not in by_id]
+    if unknown:
+        raise UsageError(
+            f"no valid playbook with id {', '.join(repr(u) for u in unknown)}",
+            code="E0302",
+            hint=f"known: {', '.join(sorted(by_id)) or 'none'}",
+        )
+    return [by_id[w] for w in wanted]

@@ -28,6 +28,7 @@ COMMANDS: tuple[click.Command, ...] = (
     store_commands.stats,
     authoring.validate,
     authoring.schema,
+    authoring.test_command,
     preview.dry_run,
     preview.run,
 )

@@ -142,10 +142,8 @@ class _Builder:
             if not isinstance(key_node, ScalarNode):
                 self._report(key_node, path, "PB0009", "a key must be plain text")
                 continue
-            key = self._scalar(key_node, path)
-            if isinstance(key, bool | int | float) or key is None:
-                key = key_node.value  # keys are names: `yes:` or `1:` stay as written
-            key = str(key)
+            # keys are names: `no:` or `1:` stay as written, so no trap is reported for them
+            key = str(key_node.value)
             child = (*path, key)
             if key in out:
                 first = self.doc.keys[child]

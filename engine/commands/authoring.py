@@ -1,4 +1,4 @@
-"""Authoring commands: ``validate`` and ``schema``."""
+"""Authoring commands: ``validate``, ``schema`` and ``test`` (playbook unit tests)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from engine.diagnostics import format_json, format_text
 from engine.dictionary import load_dictionary
 from engine.errors import EXIT_FAILURE
 from engine.schema import render_schema
+from engine.testing import CaseResult, discover_tests, junit_xml, run_test_file
+from engine.validation import Validator
 
 
 @click.command()
@@ -52,3 +54,43 @@ def schema(check: bool) -> None:
         return
     target.write_text(text, encoding="utf-8")
     click.echo(f"wrote {target}")
+
+
+@click.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-k", "name_filter", default=None, help="only tests whose name contains this")
+@click.option("--junit", type=click.Path(path_type=Path), help="also write JUnit XML here")
+def test_command(paths: tuple[Path, ...], name_filter: str | None, junit: Path | None) -> None:
+    """Run playbook unit tests (*.test.yaml; default tests/playbooks/). Exit 1 on failure."""
+    settings = common.settings()
+    dictionary = load_dictionary(settings.dictionary_path)
+    validator = Validator(settings, dictionary)
+    found = validator.validate_paths([settings.playbooks_dir])
+    playbooks = {p.id: p for p in found.playbooks}
+    files = discover_tests(list(paths) or [settings.root / "tests" / "playbooks"])
+    results: list[CaseResult] = []
+    for path in files:
+        results += run_test_file(
+            path, playbooks, settings, dictionary, validator.renderer, name_filter
+        )
+    for r in results:
+        mark = click.style("PASS", fg="green") if r.passed else click.style("FAIL", fg="red")
+        click.echo(f"{mark}  {_shown(r.file)} :: {r.name}")
+        for failure in r.failures:
+            click.echo("      " + failure.replace("\n", "\n      "))
+    failed = sum(not r.passed for r in results)
+    click.echo(f"\n{len(results) - failed} passed, {failed} failed")
+    if junit:
+        junit.write_text(junit_xml(results), encoding="utf-8")
+    if failed or not results:
+        if not results:
+            click.echo("no playbook tests found", err=True)
+        sys.exit(EXIT_FAILURE)
+
+
+def _shown(path: str) -> str:
+    """A path relative to the current folder when it is inside it (shorter, still clickable)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path

@@ -12,6 +12,7 @@ import re
 _UNITS = {"min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PATTERN = re.compile(r"^\s*(\d+)\s*(min|h|d|w)\s*$")
 EXAMPLES = "30d, 2w, 12h, 90min"
+MAX_DAYS = 3660
 
 
 class DurationError(ValueError):
@@ -28,6 +29,8 @@ def parse_duration(text: object) -> dt.timedelta:
     amount, unit = int(match.group(1)), match.group(2)
     if amount == 0:
         raise DurationError(f"'{text}' is zero; a duration must be positive")
+    if amount * _UNITS[unit] > MAX_DAYS * 86400:
+        raise DurationError(f"'{text}' is longer than {MAX_DAYS} days (10 years); is it a typo?")
     return dt.timedelta(seconds=amount * _UNITS[unit])
 
 

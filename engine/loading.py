@@ -25,6 +25,8 @@ _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
+# A playbook is a page of YAML; anything this big is a mistake (or an attack on the loader).
+MAX_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,18 @@ class Document:
 
 
 def load_file(path: Path) -> Document:
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        doc = Document(path=str(path), text="")
+        doc.diagnostics.append(
+            Diagnostic(
+                "PB0011",
+                f"file is {size:,} bytes; a playbook is at most {MAX_BYTES:,}",
+                str(path),
+                hint="is this the right file? split large audiences into named segments",
+            )
+        )
+        return doc
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -87,15 +101,11 @@ def load_text(text: str, path: str) -> Document:
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or "invalid YAML"
         context = f" ({exc.context})" if exc.context else ""
+        hint = "check indentation (spaces, not tabs) and that ':' is followed by a space"
+        if "\\t" in problem or "'\\t'" in problem:
+            hint = "YAML indentation must use spaces; replace the tab characters with spaces"
         doc.diagnostics.append(
-            Diagnostic(
-                "PB0001",
-                f"not valid YAML: {problem}{context}",
-                path,
-                line,
-                col,
-                hint="check indentation (spaces, not tabs) and that ':' is followed by a space",
-            )
+            Diagnostic("PB0001", f"not valid YAML: {problem}{context}", path, line, col, hint=hint)
         )
         return doc
     except yaml.YAMLError as exc:
@@ -123,8 +133,21 @@ class _Builder:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
         self.constructor = yaml.SafeLoader("")  # only its scalar constructors are used
+        self.seen: set[int] = set()
 
     def build(self, node: Node, path: tuple[PathPart, ...]) -> Any:
+        if id(node) in self.seen and not isinstance(node, ScalarNode):
+            # an alias ("*name") of a mapping or list: expanding it is how "billion laughs"
+            # files blow up; playbooks share audiences through named segments instead
+            self._report(
+                node,
+                path,
+                "PB0012",
+                "anchors and aliases (&name / *name) of mappings and lists are not supported",
+                hint="repeat the few lines, or move a shared audience into a named segment",
+            )
+            return None
+        self.seen.add(id(node))
         self.doc.values[path] = _mark(node)
         if isinstance(node, MappingNode):
             return self._mapping(node, path)
@@ -161,7 +184,12 @@ class _Builder:
         return out
 
     def _scalar(self, node: ScalarNode, path: tuple[PathPart, ...]) -> Any:
-        value = self.constructor.construct_object(node)
+        try:
+            value = self.constructor.construct_object(node)
+        except (ValueError, yaml.YAMLError):
+            # e.g. 2026-13-01 looks like a date to YAML but is none: keep the text, and let
+            # the field's type say what is wrong with it
+            return node.value
         if node.style is not None:  # quoted or block text: always a string
             return value
         raw = node.value

@@ -155,6 +155,12 @@ class Renderer:
         self._inline: dict[str, jinja2.Template] = {}
 
     def file(self, name: str) -> jinja2.Template:
+        if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
+            raise TemplateError(
+                f"template '{name}' must be a file inside {self.templates_dir.name}/",
+                code="PB0126",
+                hint="write the file name relative to templates/, without '..' or a leading '/'",
+            )
         try:
             return self.env.get_template(name)
         except jinja2.TemplateNotFound as exc:

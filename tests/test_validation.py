@@ -21,7 +21,7 @@ EXPECT = re.compile(r"# expect: (?P<code>PB\d{4}) (?P<line>\d+):(?P<col>\d+) (?P
 
 @pytest.mark.parametrize("path", INVALID, ids=[p.name for p in INVALID])
 def test_invalid_fixture_reports_expected_diagnostic(path: Path) -> None:
-    expected = EXPECT.match(path.read_text(encoding="utf-8").splitlines()[0])
+    expected = EXPECT.match(path.read_bytes().split(b"\n")[0].decode("utf-8"))
     assert expected, f"{path.name} lacks an '# expect:' first line"
     catalog = validator().validate_paths([path])
     assert catalog.playbooks == []
@@ -111,3 +111,38 @@ def test_every_error_code_is_documented() -> None:
     assert codes, "no codes found"
     missing = sorted(c for c in codes if f"## {c}" not in docs)
     assert missing == []
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("", encoding="utf-8")
+    catalog = validator().validate_paths([path])
+    assert [(d.code, d.message) for d in catalog.errors] == [("PB0003", "the file is empty")]
+
+
+def test_fifty_megabyte_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as f:
+        f.truncate(50 * 1024 * 1024)
+    catalog = validator().validate_paths([path])
+    assert [d.code for d in catalog.errors] == ["PB0011"]
+
+
+def test_invalid_corpus_is_large_and_named_by_failure() -> None:
+    assert len(INVALID) >= 50
+    assert all(re.fullmatch(r"[a-z0-9_]+(\.[a-z]+)?\.yaml", p.name) for p in INVALID)
+
+
+def test_sql_in_values_is_bound_not_executed(tmp_path: Path) -> None:
+    """A value that looks like SQL is just text: it validates where text is allowed."""
+    playbook = tmp_path / "p.yaml"
+    playbook.write_text(
+        "id: sql-text\ntitle: t\ntrigger: {schedule: '0 9 * * *'}\n"
+        "audience: {occupation: \"x'; DROP TABLE customers; --\"}\n"
+        "actions: [{task: {title: x}}]\n",
+        encoding="utf-8",
+    )
+    catalog = validator().validate_paths([playbook])
+    assert catalog.errors == []
+    [test] = [catalog.playbooks[0].audience]
+    assert getattr(test, "value", None) == "x'; DROP TABLE customers; --"

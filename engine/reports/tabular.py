@@ -1,0 +1,99 @@
+"""Spreadsheet and comparison views of a dry-run: CSV rows, audience facets, and the diff
+against the last real run ("plan before apply")."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from engine.conditions.clock import Clock
+from engine.conditions.sql import SqlCompiler
+from engine.dictionary import DataDictionary
+from engine.store.models import action_ledger, runs
+
+CSV_COLUMNS = (
+    "playbook_id",
+    "window",
+    "customer_id",
+    "type",
+    "recipient",
+    "assignee_id",
+    "priority",
+    "due_at",
+    "title",
+    "body",
+)
+CHUNK = 500
+
+
+def report_csv(report: Mapping[str, Any]) -> str:
+    """One row per action, for managers' spreadsheets (UTF-8 with BOM so Excel reads Chinese)."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for p in report["playbooks"]:
+        for action in p["actions"]:
+            writer.writerow({"playbook_id": p["id"], "window": p["window"], **action})
+    return out.getvalue()
+
+
+def audience_facets(
+    store: Engine,
+    dictionary: DataDictionary,
+    clock: Clock,
+    ids: Sequence[str],
+    fields: Iterable[str] = ("tier", "branch_name"),
+) -> dict[str, dict[str, int]]:
+    """Matched customers counted by each field (enum codes shown with their labels)."""
+    compiler = SqlCompiler(dictionary, clock)
+    facets: dict[str, dict[str, int]] = {}
+    for key in fields:
+        f = dictionary.get(key)
+        if f is None or f.type == "tags":
+            continue
+        column = compiler.field(f)
+        counts: dict[str, int] = {}
+        with store.connect() as conn:
+            for start in range(0, len(ids), CHUNK):
+                chunk = list(ids[start : start + CHUNK])
+                query = (
+                    select(column, func.count())
+                    .select_from(compiler.customers)
+                    .where(compiler.key.in_(chunk))
+                    .group_by(column)
+                )
+                for value, n in conn.execute(query):
+                    label = f.values.get(str(value), str(value)) if value is not None else "—"
+                    counts[label] = counts.get(label, 0) + int(n)
+        facets[f"{f.label} {f.name}"] = counts
+    return facets
+
+
+def diff_against_last_run(store: Engine, playbook_id: str, acted: Iterable[str]) -> dict[str, Any]:
+    """Who a real run now would add or drop, compared with the last completed real run."""
+    with store.connect() as conn:
+        last = conn.execute(
+            select(func.max(runs.c.id)).where(
+                runs.c.playbook_id == playbook_id, runs.c.status == "done"
+            )
+        ).scalar()
+        before: set[str] = set()
+        if last is not None:
+            before = {
+                r[0]
+                for r in conn.execute(
+                    select(action_ledger.c.customer_id).where(action_ledger.c.run_id == last)
+                )
+            }
+    now = set(acted)
+    return {
+        "last_run_id": last,
+        "new": sorted(now - before),
+        "dropped": sorted(before - now),
+        "unchanged": len(now & before),
+    }

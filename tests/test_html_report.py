@@ -1,0 +1,155 @@
+"""The HTML dry-run report, opened in a real headless Chromium (Debian's package).
+
+Chromium renders the page; its DOM must carry the same numbers as the JSON report, its charts
+must be drawn, and a screenshot is kept under out/test-artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import (
+    AS_OF,
+    REPO,
+    SETTINGS,
+    clear_engine_tables,
+    demo_store_url,
+    dictionary,
+    validator,
+)
+
+from engine.conditions.clock import Clock
+from engine.execution import Executor
+from engine.playbook import Schedule
+from engine.reports.dryrun import report_json
+from engine.reports.html import render_html
+from engine.reports.tabular import audience_facets, report_csv
+from engine.sinks import RecordingSink
+from engine.store.db import open_store
+
+ARTIFACTS = REPO / "out" / "test-artifacts"
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("CI=true but Debian's chromium is not installed", pytrace=False)
+    pytest.skip("chromium not installed (Debian: apt-get install chromium)")
+
+
+@pytest.fixture(scope="module", params=[pytest.param("sqlite", id="sqlite")])
+def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
+    yield from demo_store_url(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def report(demo_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    store = open_store(demo_url)
+    clear_engine_tables(store)
+    d = dictionary()
+    v = validator()
+    executor = Executor(store, SETTINGS, d, v.renderer)
+    clock = Clock(AS_OF)
+    playbooks = [
+        p
+        for p in v.validate_paths([SETTINGS.playbooks_dir]).playbooks
+        if isinstance(p.trigger, Schedule)
+    ]
+    outcomes = [executor.execute(p, clock, RecordingSink(), keep_details=True) for p in playbooks]
+    doc = report_json(AS_OF, outcomes, [])
+    facets = {o.playbook.id: audience_facets(store, d, clock, o.matched) for o in outcomes}
+    store.dispose()
+    return doc, facets
+
+
+class _Bars(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.bars: dict[str, list[tuple[str, float]]] = {}
+        self.sections: dict[str, dict[str, str]] = {}
+        self._chart: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "svg":
+            self._chart = a.get("id")
+        elif tag == "rect" and "bar" in a.get("class", "") and self._chart:
+            self.bars.setdefault(self._chart, []).append((a["data-label"], float(a["data-value"])))
+        elif tag == "section" and a.get("id", "").startswith("pb-"):
+            self.sections[a["id"][3:]] = a
+
+
+def test_html_report_renders_in_chromium_with_the_json_numbers(
+    report: tuple[dict[str, Any], dict[str, Any]], tmp_path: Path
+) -> None:
+    doc, facets = report
+    page = tmp_path / "report.html"
+    page.write_text(render_html(doc, facets), encoding="utf-8")
+    browser = chromium()
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    parsed = _Bars()
+    parsed.feed(dom.stdout)
+    assert doc["playbooks"], "the demo store should give at least one playbook"
+    for p in doc["playbooks"]:
+        counts = p["counts"]
+        section = parsed.sections[p["id"]]
+        assert int(section["data-matched"]) == counts["matched"] == len(p["matched"])
+        funnel = dict(parsed.bars[f"funnel-{p['id']}"])
+        assert funnel["符合条件 matched"] == counts["matched"]
+        assert funnel["= 执行客户 acted"] == counts["customers_acted"]
+        suppressed = sum(v for k, v in funnel.items() if k.startswith("−"))
+        assert suppressed == sum(counts["suppressed"].values()) + counts.get("held_out", 0)
+        tier_chart = next(k for k in parsed.bars if k.startswith(f"facet-{p['id']}-"))
+        assert sum(v for _, v in parsed.bars[tier_chart]) == counts["matched"]
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "dry-run-report.png"
+    shot.unlink(missing_ok=True)
+    result = subprocess.run(
+        [browser, *flags, "--window-size=420,1400", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000  # a drawn page, not blank
+
+
+def test_csv_has_one_row_per_action_and_excel_reads_it(
+    report: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    doc, _ = report
+    text = report_csv(doc)
+    assert text.startswith("\ufeffplaybook_id,window,customer_id,type")
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    assert len(rows) == sum(len(p["actions"]) for p in doc["playbooks"]) > 0
+    first = doc["playbooks"][0]["actions"][0]
+    assert rows[0]["customer_id"] == first["customer_id"] and rows[0]["type"] == first["type"]
+    assert "****" in text  # masked recipients

@@ -1,26 +1,43 @@
 """The SQL compiler and the Python reference evaluator agree on every condition tree.
 
-Hypothesis draws condition trees over the data dictionary, with values taken from the demo
-store so equalities and thresholds actually hit, and a run time near the store's anchor date.
+Hypothesis draws condition trees over the data dictionary, with values taken from the store so
+equalities and thresholds actually hit, and a run time near the store's anchor date. Twice:
+over the demo store (realistic data), and over small random stores full of awkward values
+(tests/randomstore.py: nulls, 29 February, lunar 30ths, year ends, midnight edges) with the
+whole language: anniversaries solar and lunar, calendar facts, related records and changes.
 Both sides run on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import randomstore
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from support import AS_OF, BACKENDS, TZ, demo_store_url, dictionary
 
-from engine.conditions.ast import EVERYONE, All, AnyOf, Condition, Not
+from engine.calendar import FESTIVALS, YearsFilter
+from engine.conditions.ast import (
+    EVERYONE,
+    All,
+    Anniversary,
+    AnyOf,
+    CalendarTest,
+    Change,
+    Condition,
+    Not,
+    Related,
+)
 from engine.conditions.ast import Test as FieldTest
 from engine.conditions.clock import Clock
 from engine.conditions.evaluate import evaluate
+from engine.conditions.facts import load_related
 from engine.conditions.sql import SqlCompiler
 from engine.dictionary import DataDictionary
 from engine.store.db import open_store
@@ -155,6 +172,12 @@ def conditions(rows: list[dict[str, Any]]) -> st.SearchStrategy[Condition]:
     )
 
 
+@pytest.fixture(scope="module")
+def demo_conditions(customers: list[dict[str, Any]]) -> st.SearchStrategy[Condition]:
+    """Built once: drawing values from 1,500 customers is the costly part of a strategy."""
+    return conditions(customers)
+
+
 CLOCKS = st.integers(-3 * 24, 3 * 24).map(
     lambda h: Clock.at(AS_OF + dt.timedelta(hours=h, minutes=17), TZ)
 )
@@ -167,9 +190,12 @@ CLOCKS = st.integers(-3 * 24, 3 * 24).map(
 )
 @given(data=st.data())
 def test_sql_and_python_agree(
-    store: Engine, customers: list[dict[str, Any]], data: st.DataObject
+    store: Engine,
+    customers: list[dict[str, Any]],
+    demo_conditions: st.SearchStrategy[Condition],
+    data: st.DataObject,
 ) -> None:
-    condition = data.draw(conditions(customers), label="condition")
+    condition = data.draw(demo_conditions, label="condition")
     clock = data.draw(CLOCKS, label="clock")
     assert sql_ids(store, condition, clock) == python_ids(customers, condition, clock)
 
@@ -211,3 +237,232 @@ def test_values_are_bound_parameters_not_sql_text(store: Engine) -> None:
         sql_ids(store, FieldTest("occupation", "eq", "'; DROP TABLE customers; --"), Clock(AS_OF))
         == []
     )
+
+
+def test_contains_is_case_sensitive_on_both_backends(store: Engine) -> None:
+    """Regression: LIKE is case-insensitive for ASCII on SQLite; Python's ``in`` is not."""
+    clock = Clock(AS_OF)
+    lower = set(sql_ids(store, FieldTest("email", "contains", "@example.com"), clock))
+    upper = set(sql_ids(store, FieldTest("email", "contains", "@EXAMPLE.COM"), clock))
+    assert lower and not upper
+    percent = sql_ids(store, FieldTest("email", "contains", "%"), clock)
+    assert percent == []  # no wildcard either
+
+
+# --- random stores and the whole language -------------------------------------------------------
+
+RANDOM_ANCHORS = [(1, dt.date(2026, 11, 23)), (2, dt.date(2028, 2, 28)), (3, dt.date(2026, 12, 31))]
+RELATED_ALL: Condition = All(
+    tuple(Related(name, "exists", EVERYONE) for name in DICTIONARY.related)
+    + tuple(
+        Change(name, dt.timedelta(days=30), "amount", FieldTest("amount", "gt", 0))
+        for name in DICTIONARY.changes
+    )
+)
+
+
+@dataclass
+class RandomStore:
+    engine: Engine
+    anchor: dt.date
+    rows: list[dict[str, Any]]
+    facts: dict[str, dict[str, list[Mapping[str, Any]]]]
+    conditions: st.SearchStrategy[Condition]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def random_stores(request: Any, tmp_path_factory: Any) -> Iterator[list[RandomStore]]:
+    made: list[RandomStore] = []
+    cleanup = []
+    for seed, anchor in RANDOM_ANCHORS:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('random') / f'r{seed}.db'}"
+        else:
+            cluster = request.getfixturevalue("pg_cluster")
+            name = cluster.create_database()
+            url = cluster.url(name)
+            cleanup.append((cluster, name))
+        engine = open_store(url)
+        randomstore.build(engine, seed, anchor)
+        clock = Clock.at(dt.datetime.combine(anchor, dt.time(9)), TZ)
+        query = SqlCompiler(DICTIONARY, clock).audience(EVERYONE, SCALARS)
+        with engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+            tags: dict[str, set[str]] = {}
+            for cid, tag in conn.execute(select(customer_tags.c.customer_id, customer_tags.c.tag)):
+                tags.setdefault(cid, set()).add(tag)
+            for r in rows:
+                r["tags"] = tags.get(r["_key"], set())
+            facts = load_related(conn, DICTIONARY, RELATED_ALL, [r["_key"] for r in rows], clock)
+        made.append(RandomStore(engine, anchor, rows, facts, whole_language(rows, facts)))
+    yield made
+    for s in made:
+        s.engine.dispose()
+    for cluster, name in cleanup:
+        cluster.drop_database(name)
+
+
+YEARS = st.one_of(
+    st.just(YearsFilter()),
+    st.lists(st.integers(1, 95), min_size=1, max_size=3).map(
+        lambda ys: YearsFilter(years=tuple(ys))
+    ),
+    st.integers(1, 12).map(lambda n: YearsFilter(every=n)),
+)
+
+
+def anniversaries() -> st.SearchStrategy[Condition]:
+    spec = st.builds(
+        Anniversary, st.sampled_from(["solar", "lunar", "customer"]), YEARS, st.integers(0, 4)
+    )
+    opened = st.builds(Anniversary, st.sampled_from(["solar", "lunar"]), YEARS, st.integers(0, 4))
+    return st.one_of(
+        spec.map(lambda a: FieldTest("birth_date", "anniversary", a)),
+        opened.map(lambda a: FieldTest("opened_on", "anniversary", a)),
+    )
+
+
+def calendar_tests() -> st.SearchStrategy[Condition]:
+    dates = st.sampled_from([f.date for f in FESTIVALS.values()])
+    return st.one_of(
+        st.booleans().map(lambda b: CalendarTest("workday", value=b)),
+        dates.map(lambda d: CalendarTest("festival", date=d)),
+        st.tuples(dates, st.integers(1, 40)).map(
+            lambda p: CalendarTest("days_before", date=p[0], days=p[1])
+        ),
+        dates.map(lambda d: CalendarTest("last_workday_before", date=d)),
+    )
+
+
+def related_tests(
+    facts: dict[str, dict[str, list[Mapping[str, Any]]]],
+) -> st.SearchStrategy[Condition]:
+    options = []
+    for name, rel in DICTIONARY.related.items():
+        rows = [dict(r) for per in facts.values() for r in per.get(name, [])]
+        if not rows:
+            continue
+        scope = rel.scope
+        wheres = st.one_of(
+            st.just(EVERYONE),
+            st.lists(field_tests(rows, scope), min_size=1, max_size=2).map(
+                lambda cs: All(tuple(cs))
+            ),
+        )
+        options.append(
+            st.tuples(st.sampled_from(["exists", "none"]), wheres).map(
+                lambda p, n=name: Related(n, p[0], p[1])
+            )
+        )
+        count = st.tuples(wheres, st.sampled_from(["eq", "gte", "lt", "ne"]), st.integers(0, 4))
+        options.append(
+            count.map(
+                lambda p, n=name: Related(n, "count", p[0], None, FieldTest("count", p[1], p[2]))
+            )
+        )
+        for key, column_ in rel.columns.items():
+            values = [r[key] for r in rows if r.get(key) is not None]
+            if not values or column_.type not in ("money", "date", "datetime"):
+                continue
+            aggs = ["min", "max"] + (["sum"] if column_.type == "money" else [])
+            ops = ["gte", "lt", "eq"] + (
+                [] if column_.type == "money" else ["is_null", "within_last"]
+            )
+            options.append(
+                st.tuples(wheres, st.sampled_from(aggs), st.sampled_from(ops), pick(values)).map(
+                    lambda p, n=name, k=key, t=column_.type: Related(
+                        n, p[1], p[0], k, _aggregate_test(k, t, p[2], p[3], p[1])
+                    )
+                )
+            )
+    return st.one_of(*options)
+
+
+def _aggregate_test(key: str, kind: str, op: str, value: Any, agg: str) -> FieldTest:
+    if op == "is_null":
+        return FieldTest(key, "is_null", True)
+    if op == "within_last":
+        return FieldTest(key, "within_last", dt.timedelta(days=30))
+    if agg == "sum" and op == "eq":
+        op = "gte"  # float sums: equality at the last bit is not a contract
+    return FieldTest(key, op, value)
+
+
+def changes() -> st.SearchStrategy[Condition]:
+    ops = st.sampled_from(["lte", "gte", "lt", "gt", "eq", "ne", "between"])
+    values = st.sampled_from([-100, -50, -30, -30.0001, 0, 1, 30, 100])
+    amounts = st.sampled_from([-10_000, 0, 1, 10, 50_000])
+
+    def make(p: tuple[str, str, Any, Any, int]) -> Condition:
+        measure, op, a, b, over = p
+        v = (min(a, b), max(a, b)) if op == "between" else a
+        return Change("aum_change", dt.timedelta(days=over), measure, FieldTest(measure, op, v))
+
+    return st.one_of(
+        st.tuples(st.just("percent"), ops, values, values, st.integers(1, 62)).map(make),
+        st.tuples(st.just("amount"), ops, amounts, amounts, st.integers(1, 62)).map(make),
+    )
+
+
+def whole_language(
+    rows: list[dict[str, Any]], facts: dict[str, dict[str, list[Mapping[str, Any]]]]
+) -> st.SearchStrategy[Condition]:
+    in_past = st.tuples(
+        st.sampled_from(["birth_date", "opened_on", "last_active_at"]), st.booleans()
+    ).map(lambda p: FieldTest(p[0], "in_past", p[1]))
+    leaves = st.one_of(
+        field_tests(rows, DICTIONARY),
+        anniversaries(),
+        calendar_tests(),
+        related_tests(facts),
+        changes(),
+        in_past,
+    )
+    return st.recursive(
+        leaves,
+        lambda children: st.one_of(
+            st.lists(children, min_size=1, max_size=3).map(lambda cs: All(tuple(cs))),
+            st.lists(children, min_size=1, max_size=3).map(lambda cs: AnyOf(tuple(cs))),
+            children.map(Not),
+        ),
+        max_leaves=5,
+    )
+
+
+def random_clock(anchor: dt.date) -> st.SearchStrategy[Clock]:
+    """Around the anchor, often a second either side of local midnight, sometimes given in UTC."""
+    seconds = st.sampled_from([0, 1, 3599, 9 * 3600 + 17 * 60])
+    return st.tuples(st.integers(-72, 72), seconds, st.booleans()).map(
+        lambda p: Clock.at(
+            _aware(
+                dt.datetime.combine(anchor, dt.time()) + dt.timedelta(hours=p[0], seconds=p[1]),
+                p[2],
+            ),
+            TZ,
+        )
+    )
+
+
+def _aware(local: dt.datetime, utc: bool) -> dt.datetime:
+    moment = local.replace(tzinfo=TZ)
+    return moment.astimezone(dt.UTC) if utc else moment
+
+
+@settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_random_stores_sql_and_python_agree(
+    random_stores: list[RandomStore], data: st.DataObject
+) -> None:
+    store = random_stores[data.draw(st.integers(0, len(random_stores) - 1), label="store")]
+    condition = data.draw(store.conditions, label="condition")
+    clock = data.draw(random_clock(store.anchor), label="clock")
+    expected = sorted(
+        r["_key"]
+        for r in store.rows
+        if evaluate(condition, r, DICTIONARY, clock, store.facts[r["_key"]])
+    )
+    assert sql_ids(store.engine, condition, clock) == expected

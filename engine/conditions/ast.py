@@ -10,8 +10,11 @@ strictly true or false, and ``not`` is plain negation, in SQL as in Python.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
+
+from engine.calendar import YearlyDate, YearsFilter
 
 # operator -> which field types accept it
 OPERATORS: dict[str, frozenset[str]] = {
@@ -35,6 +38,8 @@ OPERATORS: dict[str, frozenset[str]] = {
     "older_than": frozenset({"date", "datetime"}),
     "within_last": frozenset({"date", "datetime"}),
     "within_next": frozenset({"date", "datetime"}),
+    "in_past": frozenset({"date", "datetime"}),
+    "anniversary": frozenset({"date"}),
 }
 
 OPERATOR_HELP: dict[str, tuple[str, str]] = {
@@ -52,6 +57,22 @@ OPERATOR_HELP: dict[str, tuple[str, str]] = {
     "older_than": ("早于N天前", "more than a duration before the run time"),
     "within_last": ("最近N天内", "within a duration before the run time"),
     "within_next": ("未来N天内", "within a duration after the run time"),
+    "in_past": ("已过(true)或未到(false)", "before the run time (true) or not (false)"),
+    "anniversary": (
+        "周年纪念日(公历/农历,可指定第几年或每N年)",
+        "an anniversary falls on the run date: {calendar, years | every, in_days}",
+    ),
+}
+
+RELATIVE_OPERATORS = ("older_than", "within_last", "within_next")
+COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte", "between", "is_null")
+AGGREGATES: dict[str, tuple[str, str]] = {
+    "exists": ("存在满足条件的记录", "at least one row matches"),
+    "none": ("不存在满足条件的记录", "no row matches"),
+    "count": ("满足条件的记录数", "how many rows match, compared: {where, gte: 3}"),
+    "sum": ("合计", "sum of a column over matching rows (0 when none): {of, where, gte}"),
+    "min": ("最小值", "smallest value of a column over matching rows (empty when none)"),
+    "max": ("最大值", "largest value of a column over matching rows (empty when none)"),
 }
 
 
@@ -77,17 +98,73 @@ class Not:
     item: Condition
 
 
-Condition = Test | All | AnyOf | Not
+@dataclass(frozen=True)
+class Anniversary:
+    """The value of an ``anniversary`` test: the date field's anniversary is the run date
+    plus ``in_days``, counted in ``calendar`` (``customer``: by the field's calendar flag)."""
+
+    calendar: str  # solar / lunar / customer
+    years: YearsFilter
+    in_days: int = 0
+
+
+@dataclass(frozen=True)
+class CalendarTest:
+    """A fact about the run date alone (workday, festival, N days before one): a constant for
+    every customer, computed once when the query is built."""
+
+    kind: str  # workday / festival / days_before / last_workday_before
+    value: bool | None = None  # for workday
+    date: YearlyDate | None = None
+    days: int = 0
+
+
+@dataclass(frozen=True)
+class Related:
+    """exists / none / count / sum / min / max over a customer's related rows.
+
+    ``where`` filters the rows (a condition over the related table's columns); ``compare``
+    tests the aggregate (its ``field`` is the aggregated column, or "" for count).
+    """
+
+    name: str
+    aggregate: str
+    where: Condition
+    of: str | None = None
+    compare: Test | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """The change of a series between ``over`` ago and now, as ``percent`` or ``amount``."""
+
+    name: str
+    over: dt.timedelta
+    measure: str  # percent / amount
+    compare: Test
+
+
+@dataclass(frozen=True)
+class SegmentRef:
+    """A named segment, kept by name so explain can say which segment matched."""
+
+    name: str
+    item: Condition
+
+
+Condition = Test | All | AnyOf | Not | CalendarTest | Related | Change | SegmentRef
 
 EVERYONE: Condition = All(())
 
 
 def fields_of(condition: Condition) -> set[str]:
-    """Every field name a condition reads."""
+    """Every customer field name a condition tests (related rows and histories excluded)."""
     if isinstance(condition, Test):
         return {condition.field}
-    if isinstance(condition, Not):
+    if isinstance(condition, Not | SegmentRef):
         return fields_of(condition.item)
+    if isinstance(condition, CalendarTest | Related | Change):
+        return set()
     out: set[str] = set()
     for item in condition.items:
         out |= fields_of(item)

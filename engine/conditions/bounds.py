@@ -1,13 +1,16 @@
-"""Relative-date operators reduced to plain ranges, shared by SQL and Python.
+"""Time arithmetic shared by SQL and Python: relative-date ranges, calendar facts about the
+run date, and the cut-off of a change window.
 
-Both evaluators call :func:`relative_range`, so "older than 60 days" cannot mean one thing in
-the database and another in the reference evaluator.
+Both evaluators call these, so "older than 60 days" or "the last workday before 中秋" cannot
+mean one thing in the database and another in the reference evaluator.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from engine import calendar as cal
+from engine.conditions.ast import CalendarTest, Change
 from engine.conditions.clock import Clock
 
 
@@ -28,3 +31,23 @@ def relative_range(
     if op == "within_next":
         return anchor, anchor + span, False
     raise ValueError(op)
+
+
+def calendar_holds(test: CalendarTest, today: dt.date) -> bool:
+    """Whether a calendar condition holds on the run date (the same for every customer)."""
+    if test.kind == "workday":
+        return cal.is_workday(today) is test.value
+    assert test.date is not None
+    if test.kind == "festival":
+        return test.date.falls_on(today)
+    if test.kind == "days_before":
+        return test.date.falls_on(today + dt.timedelta(days=test.days))
+    if test.kind == "last_workday_before":
+        upcoming = test.date.next_after(today)
+        return upcoming is not None and cal.last_workday_before(upcoming) == today
+    raise ValueError(test.kind)
+
+
+def change_cutoff(change: Change, clock: Clock) -> dt.date:
+    """The history value compared is the latest dated on or before this day."""
+    return clock.today - dt.timedelta(days=change.over.days)

@@ -1,46 +1,91 @@
 """The Python reference evaluator: the same conditions over one customer's values.
 
 It exists to be obviously right, so the SQL compiler can be tested against it, and to
-explain a decision for one customer. It is never used to filter a whole table.
+explain a decision for one customer. It works on values already read: the customer's fields,
+and for related-record conditions the customer's related rows (see
+:mod:`engine.conditions.facts`, which reads them a batch of customers at a time). It is
+never handed a whole table.
+
+Where SQL enumerates (lunar birth dates bound as an ``IN`` list, 29 February as a second
+month/day pair), this module converts and compares directly, so the property tests check the
+enumeration against the definition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine.conditions.ast import All, AnyOf, Condition, Not, Test
-from engine.conditions.bounds import relative_range
+from engine import calendar as cal
+from engine.conditions.ast import (
+    RELATIVE_OPERATORS,
+    All,
+    Anniversary,
+    AnyOf,
+    CalendarTest,
+    Change,
+    Condition,
+    Not,
+    Related,
+    SegmentRef,
+    Test,
+)
+from engine.conditions.bounds import calendar_holds, change_cutoff, relative_range
 from engine.conditions.clock import Clock
 from engine.dictionary import DataDictionary
 
+Rows = Sequence[Mapping[str, Any]]
+NO_RELATED: Mapping[str, Rows] = {}
+
 
 def evaluate(
-    condition: Condition, values: Mapping[str, Any], dictionary: DataDictionary, clock: Clock
+    condition: Condition,
+    values: Mapping[str, Any],
+    dictionary: DataDictionary,
+    clock: Clock,
+    related: Mapping[str, Rows] = NO_RELATED,
 ) -> bool:
-    """``values`` maps field keys to the customer's values (tags as a set of labels)."""
+    """``values`` maps field keys to the customer's values (tags as a set of labels);
+    ``related`` maps related-table and change names to the customer's rows."""
     if isinstance(condition, All):
-        return all(evaluate(c, values, dictionary, clock) for c in condition.items)
+        return all(evaluate(c, values, dictionary, clock, related) for c in condition.items)
     if isinstance(condition, AnyOf):
-        return any(evaluate(c, values, dictionary, clock) for c in condition.items)
+        return any(evaluate(c, values, dictionary, clock, related) for c in condition.items)
     if isinstance(condition, Not):
-        return not evaluate(condition.item, values, dictionary, clock)
+        return not evaluate(condition.item, values, dictionary, clock, related)
+    if isinstance(condition, SegmentRef):
+        return evaluate(condition.item, values, dictionary, clock, related)
+    if isinstance(condition, CalendarTest):
+        return calendar_holds(condition, clock.today)
+    if isinstance(condition, Related):
+        return _related(condition, dictionary, clock, related.get(condition.name, ()))
+    if isinstance(condition, Change):
+        return _change(condition, values, dictionary, clock, related.get(condition.name, ()))
     return _test(condition, values, dictionary, clock)
 
 
 def _test(t: Test, values: Mapping[str, Any], dictionary: DataDictionary, clock: Clock) -> bool:
     f = dictionary.fields[t.field]
     value = values.get(t.field)
-    op, v = t.op, t.value
     if f.type == "tags":
         tags = set(value or ())
-        if op in ("contains", "eq"):
-            return v in tags
-        if op == "in":
-            return bool(tags & set(v))
-        if op == "not_in":
-            return not (tags & set(v))
+        if t.op in ("contains", "eq"):
+            return t.value in tags
+        if t.op == "in":
+            return bool(tags & set(t.value))
+        if t.op == "not_in":
+            return not (tags & set(t.value))
         return False
+    if t.op == "anniversary":
+        flag = values.get(f.calendar_field) if f.calendar_field else None
+        return _anniversary(value, t.value, flag, clock)
+    return compare(value, f.type, t.op, t.value, clock)
+
+
+def compare(value: Any, kind: str, op: str, v: Any, clock: Clock) -> bool:
+    """``value <op> v`` with the empty-field rule of :mod:`engine.conditions.ast`."""
     if op == "is_null":
         return (value is None) is bool(v)
     if op == "ne":
@@ -65,11 +110,87 @@ def _test(t: Test, values: Mapping[str, Any], dictionary: DataDictionary, clock:
         return bool(v[0] <= value <= v[1])
     if op == "contains":
         return v in str(value)
-    if op in ("older_than", "within_last", "within_next"):
-        low, high, exclusive = relative_range(op, v, f.type, clock)
+    if op == "in_past":
+        anchor = clock.today if kind == "date" else clock.now
+        return bool(value < anchor) if v else bool(value >= anchor)
+    if op in RELATIVE_OPERATORS:
+        low, high, exclusive = relative_range(op, v, kind, clock)
         if low is not None and value < low:
             return False
         if high is not None:
             return bool(value < high) if exclusive else bool(value <= high)
         return True
     raise ValueError(f"operator {op!r} has no Python form")
+
+
+def _anniversary(value: Any, spec: Anniversary, flag: Any, clock: Clock) -> bool:
+    if not isinstance(value, dt.date):
+        return False
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    target = clock.today + dt.timedelta(days=spec.in_days)
+    lunar = spec.calendar == "lunar" or (spec.calendar == "customer" and flag == "lunar")
+    if lunar:
+        return cal.lunar_anniversary(value, target, spec.years)
+    return cal.solar_anniversary(value, target, spec.years)
+
+
+def _related(r: Related, dictionary: DataDictionary, clock: Clock, rows: Rows) -> bool:
+    rel = dictionary.related[r.name]
+    scope = rel.scope
+    matching = [row for row in rows if evaluate(r.where, row, scope, clock)]
+    if r.aggregate == "exists":
+        return bool(matching)
+    if r.aggregate == "none":
+        return not matching
+    assert r.compare is not None
+    if r.aggregate == "count":
+        return compare(len(matching), "integer", r.compare.op, r.compare.value, clock)
+    assert r.of is not None
+    kind = rel.columns[r.of].type
+    present = [row[r.of] for row in matching if row.get(r.of) is not None]
+    value: Any
+    if r.aggregate == "sum":
+        value = math.fsum(float(x) for x in present)
+    elif present:
+        value = min(present) if r.aggregate == "min" else max(present)
+        if kind in ("number", "money"):
+            value = float(value)
+    else:
+        value = None
+    return compare(value, kind, r.compare.op, r.compare.value, clock)
+
+
+def _change(
+    c: Change, values: Mapping[str, Any], dictionary: DataDictionary, clock: Clock, rows: Rows
+) -> bool:
+    """Rows are the customer's history as ``{"at": date, "value": number}``."""
+    series = dictionary.changes[c.name]
+    cutoff = change_cutoff(c, clock)
+    earlier = [r for r in rows if r["at"] is not None and r["at"] <= cutoff]
+    if not earlier:
+        return False
+    then_raw = max(earlier, key=lambda r: r["at"])["value"]
+    now_raw = values.get(series.current)
+    if then_raw is None or now_raw is None:
+        return False
+    then, now = float(then_raw), float(now_raw)
+    if not (then > 0 and now >= 0):
+        return False
+    diff = now - then
+    lhs = diff * 100.0 if c.measure == "percent" else diff
+
+    def bound(x: Any) -> float:
+        return then * float(x) if c.measure == "percent" else float(x)
+
+    op, v = c.compare.op, c.compare.value
+    if op == "between":
+        return bound(v[0]) <= lhs <= bound(v[1])
+    return {
+        "eq": lhs == bound(v),
+        "ne": lhs != bound(v),
+        "gt": lhs > bound(v),
+        "gte": lhs >= bound(v),
+        "lt": lhs < bound(v),
+        "lte": lhs <= bound(v),
+    }[op]

@@ -8,25 +8,46 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from engine.conditions.ast import EVERYONE, OPERATORS, All, AnyOf, Condition, Not, Test
-from engine.diagnostics import PathPart
+from engine.conditions.ast import (
+    EVERYONE,
+    OPERATORS,
+    RELATIVE_OPERATORS,
+    All,
+    AnyOf,
+    Condition,
+    Not,
+    SegmentRef,
+    Test,
+)
+from engine.conditions.special import Path, Report, SpecialForms
 from engine.dictionary import DataDictionary, Field
 from engine.durations import DurationError, parse_duration
-
-Path = tuple[PathPart, ...]
-# report(code, message, path, hint, at_key)
-Report = Callable[[str, str, Path, str | None, bool], None]
 
 BOOLEAN_KEYS = ("all", "any", "not")
 
 
-class ConditionParser:
-    def __init__(self, dictionary: DataDictionary, report: Report) -> None:
+class SegmentResolver(Protocol):
+    def resolve(self, name: str, path: Path, report: Report) -> Condition | None: ...
+
+
+class ConditionParser(SpecialForms):
+    """Parses audiences (``nested=False``) and related-row filters (``nested=True``: only the
+    related table's columns and all / any / not)."""
+
+    def __init__(
+        self,
+        dictionary: DataDictionary,
+        report: Report,
+        segments: SegmentResolver | None = None,
+        *,
+        nested: bool = False,
+    ) -> None:
         self.dictionary = dictionary
         self.report = report
+        self.segments = segments
+        self.nested = nested
 
     def audience(self, raw: Any, path: Path) -> Condition:
         """``audience: everyone`` or a condition mapping."""
@@ -53,6 +74,22 @@ class ConditionParser:
                 parts.append(node)
             elif key == "not":
                 parts.append(Not(self.condition(value, child)))
+            elif not self.nested and key == "segment":
+                ref = self.segment(value, child)
+                if ref is not None:
+                    parts.append(ref)
+            elif not self.nested and key == "calendar":
+                cal = self.calendar(value, child)
+                if cal is not None:
+                    parts.append(cal)
+            elif not self.nested and key in self.dictionary.related:
+                rel = self.related(key, value, child)
+                if rel is not None:
+                    parts.append(rel)
+            elif not self.nested and key in self.dictionary.changes:
+                change = self.change(key, value, child)
+                if change is not None:
+                    parts.append(change)
             else:
                 test = self.test(key, value, child)
                 if test is not None:
@@ -71,11 +108,27 @@ class ConditionParser:
             return ()
         return tuple(self.condition(item, (*path, i)) for i, item in enumerate(raw))
 
+    def segment(self, raw: Any, path: Path) -> SegmentRef | None:
+        if not isinstance(raw, str) or not raw:
+            self.report("PB0102", "'segment' takes a segment id", path, None, False)
+            return None
+        if self.segments is None:
+            self.report("PB0112", f"unknown segment '{raw}'", path, "no segments/ folder", False)
+            return None
+        found = self.segments.resolve(raw, path, self.report)
+        return None if found is None else SegmentRef(raw, found)
+
     def test(self, name: str, raw: Any, path: Path) -> Test | None:
         field = self.dictionary.get(name)
         if field is None:
             self._unknown_field(name, path)
             return None
+        return self.field_test(field, name, raw, path)
+
+    def field_test(
+        self, field: Field, name: str, raw: Any, path: Path, *, allowed: tuple[str, ...] = ()
+    ) -> Test | None:
+        """``raw`` as a test of ``field``; ``allowed`` narrows the operators (aggregates)."""
         if isinstance(raw, dict):
             if len(raw) != 1:
                 self.report(
@@ -103,8 +156,12 @@ class ConditionParser:
             op, value, op_path = "in", raw, path
         else:
             op, value, op_path = ("contains" if field.type == "tags" else "eq"), raw, path
-        if field.type not in OPERATORS[op]:
-            fitting = [o for o, types in OPERATORS.items() if field.type in types]
+        if field.type not in OPERATORS[op] or (allowed and op not in allowed):
+            fitting = [
+                o
+                for o, types in OPERATORS.items()
+                if field.type in types and (not allowed or o in allowed)
+            ]
             self.report(
                 "PB0108",
                 f"operator '{op}' does not fit '{name}' ({field.label}), a {field.type} field",
@@ -117,13 +174,29 @@ class ConditionParser:
         return None if typed is _BAD else Test(field.key, op, typed)
 
     def _unknown_field(self, name: str, path: Path) -> None:
+        other = self._suggest_other(name)
         guess = self.dictionary.suggest(name)
         hint = (
-            f"did you mean '{guess.key}' ({guess.label})?"
-            if guess
-            else "fields are listed in schemas/data_dictionary.yaml"
+            other
+            or (f"did you mean '{guess.key}' ({guess.label})?" if guess else None)
+            or "fields are listed in schemas/data_dictionary.yaml"
         )
-        self.report("PB0107", f"unknown field '{name}'", path, hint, True)
+        what = "column" if self.nested else "field"
+        self.report("PB0107", f"unknown {what} '{name}'", path, hint, True)
+
+    def _suggest_other(self, name: str) -> str | None:
+        """Did-you-mean over related tables, changes and the special keys."""
+        if self.nested:
+            return None
+        by_label = {v.label: k for k, v in self.dictionary.related.items()}
+        by_label |= {v.label: k for k, v in self.dictionary.changes.items()}
+        if name in by_label:
+            return f"did you mean '{by_label[name]}'?"
+        keys = [*self.dictionary.related, *self.dictionary.changes, "segment", "calendar"]
+        close = difflib.get_close_matches(name, [*keys, *self.dictionary.fields], n=1, cutoff=0.6)
+        if not close or close[0] not in keys:
+            return None  # a field is closer: the field suggestion (with its label) wins
+        return f"did you mean '{close[0]}'?"
 
     # --- values --------------------------------------------------------------------------
 
@@ -132,7 +205,14 @@ class ConditionParser:
             if not isinstance(value, bool):
                 return self._bad(path, "is_null takes true or false", "is_null: true")
             return value
-        if op in ("older_than", "within_last", "within_next"):
+        if op == "in_past":
+            if not isinstance(value, bool):
+                return self._bad(path, "in_past takes true or false", "in_past: true")
+            return value
+        if op == "anniversary":
+            spec = self.anniversary(field, value, path)
+            return _BAD if spec is None else spec
+        if op in RELATIVE_OPERATORS:
             try:
                 span = parse_duration(value)
             except DurationError as exc:

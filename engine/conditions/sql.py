@@ -2,11 +2,14 @@
 
 Field names come only from the data dictionary; every value is a bound parameter. Each test
 compiles to a strictly true/false predicate (see :mod:`engine.conditions.ast` on empty
-fields), so ``not`` needs no three-valued care.
+fields), so ``not`` needs no three-valued care. Related records become correlated
+``EXISTS`` / scalar subqueries and calendar facts about the run date become ``true()`` or
+``false()``, so an audience is always one query.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
@@ -19,9 +22,13 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    cast,
     column,
     exists,
+    extract,
     false,
+    func,
+    literal,
     literal_column,
     not_,
     or_,
@@ -29,11 +36,27 @@ from sqlalchemy import (
     table,
     true,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import TableClause
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeEngine
 
-from engine.conditions.ast import All, AnyOf, Condition, Not, Test
-from engine.conditions.bounds import relative_range
+from engine import calendar as cal
+from engine.conditions.ast import (
+    RELATIVE_OPERATORS,
+    All,
+    Anniversary,
+    AnyOf,
+    CalendarTest,
+    Change,
+    Condition,
+    Not,
+    Related,
+    SegmentRef,
+    Test,
+)
+from engine.conditions.bounds import calendar_holds, change_cutoff, relative_range
 from engine.conditions.clock import Clock
 from engine.dictionary import DataDictionary, Field
 
@@ -47,6 +70,28 @@ _SQL_TYPES: dict[str, TypeEngine[Any]] = {
     "datetime": DateTime(),
     "boolean": Boolean(),
 }
+
+
+class text_position(FunctionElement[int]):
+    """1-based position of a text inside another, 0 when absent; case-sensitive everywhere.
+
+    ``LIKE`` would be case-insensitive for ASCII on SQLite but not on PostgreSQL, and the
+    Python reference uses ``in``: ``instr`` / ``strpos`` mean the same thing on both.
+    """
+
+    type = Integer()
+    name = "text_position"
+    inherit_cache = True
+
+
+@compiles(text_position)
+def _instr(element: text_position, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"instr({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(text_position, "postgresql")
+def _strpos(element: text_position, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"strpos({compiler.process(element.clauses, **kw)})"
 
 
 class SqlCompiler:
@@ -75,15 +120,28 @@ class SqlCompiler:
             return or_(*(self.where(c) for c in condition.items))
         if isinstance(condition, Not):
             return not_(self.where(condition.item))
+        if isinstance(condition, SegmentRef):
+            return self.where(condition.item)
+        if isinstance(condition, CalendarTest):
+            return true() if calendar_holds(condition, self.clock.today) else false()
+        if isinstance(condition, Related):
+            return self.related(condition)
+        if isinstance(condition, Change):
+            return self.change(condition)
         return self.test(condition)
 
     def test(self, t: Test) -> ColumnElement[bool]:
         f = self.dictionary.fields[t.field]
         if f.type == "tags":
             return self._tags(f, t)
-        col = self.field(f)
+        if t.op == "anniversary":
+            return self.anniversary(f, t.value)
+        return self.compare(self.field(f), f.type, t.op, t.value)
+
+    def compare(self, col: ColumnElement[Any], kind: str, op: str, v: Any) -> ColumnElement[bool]:
+        """``col <op> v`` for a value of field type ``kind``, false on an empty value except
+        for ne / not_in / is_null: true."""
         present = col.is_not(None)
-        op, v = t.op, t.value
         if op == "is_null":
             return col.is_(None) if v else present
         if op == "eq":
@@ -105,9 +163,12 @@ class SqlCompiler:
         if op == "between":
             return and_(present, col >= v[0], col <= v[1])
         if op == "contains":
-            return and_(present, col.contains(v, autoescape=True))
-        if op in ("older_than", "within_last", "within_next"):
-            low, high, exclusive = relative_range(op, v, f.type, self.clock)
+            return and_(present, text_position(col, literal(v, String())) > 0)
+        if op == "in_past":
+            anchor = self.clock.today if kind == "date" else self.clock.now
+            return and_(present, col < anchor if v else col >= anchor)
+        if op in RELATIVE_OPERATORS:
+            low, high, exclusive = relative_range(op, v, kind, self.clock)
             parts: list[ColumnElement[bool]] = [present]
             if low is not None:
                 parts.append(col >= low)
@@ -133,6 +194,123 @@ class SqlCompiler:
         if t.op == "not_in":
             return not_(has(t.value))
         return false()
+
+    # --- anniversaries -----------------------------------------------------------------------
+
+    def anniversary(self, f: Field, spec: Anniversary) -> ColumnElement[bool]:
+        """Solar: month and day (29 Feb rule) extracted portably; lunar: the birth dates whose
+        lunar anniversary is the target, precomputed and bound as one ``IN`` list."""
+        col = self.field(f)
+        target = self.clock.today + dt.timedelta(days=spec.in_days)
+        if spec.calendar == "solar":
+            return self._solar_anniversary(col, target, spec)
+        if spec.calendar == "lunar":
+            return self._lunar_anniversary(col, target, spec)
+        assert f.calendar_field is not None
+        flag = func.coalesce(self.field(self.dictionary.fields[f.calendar_field]), "")
+        return or_(
+            and_(flag == "lunar", self._lunar_anniversary(col, target, spec)),
+            and_(flag != "lunar", self._solar_anniversary(col, target, spec)),
+        )
+
+    def _solar_anniversary(
+        self, col: ColumnElement[Any], target: dt.date, spec: Anniversary
+    ) -> ColumnElement[bool]:
+        def part(name: str) -> ColumnElement[int]:
+            return cast(extract(name, col), Integer)
+
+        year = part("year")
+        days = or_(
+            *(and_(part("month") == m, part("day") == d) for m, d in cal.solar_month_days(target))
+        )
+        parts = [col.is_not(None), days, year < target.year]
+        if spec.years.years is not None:
+            parts.append(year.in_([target.year - n for n in spec.years.years]))
+        elif spec.years.every is not None:
+            parts.append((literal(target.year, Integer()) - year) % spec.years.every == 0)
+        return and_(*parts)
+
+    def _lunar_anniversary(
+        self, col: ColumnElement[Any], target: dt.date, spec: Anniversary
+    ) -> ColumnElement[bool]:
+        births = cal.lunar_anniversary_births(target, spec.years)
+        if not births:
+            return false()
+        return and_(col.is_not(None), col.in_(births))
+
+    # --- related records and histories -------------------------------------------------------
+
+    def related(self, r: Related) -> ColumnElement[bool]:
+        rel = self.dictionary.related[r.name]
+        sub = SqlCompiler(rel.scope, self.clock)
+        rows = table(rel.table)
+        linked = literal_column(f"{rel.table}.{rel.link}", String()) == self.key
+        match = and_(linked, sub.where(r.where))
+        if r.aggregate in ("exists", "none"):
+            found = exists(select(literal_column("1")).select_from(rows).where(match))
+            return found if r.aggregate == "exists" else not_(found)
+        assert r.compare is not None
+        if r.aggregate == "count":
+            value: ColumnElement[Any] = func.count()
+            kind = "integer"
+        else:
+            assert r.of is not None
+            f = rel.columns[r.of]
+            kind = f.type
+            col = sub.field(f)
+            if r.aggregate == "sum":
+                value = func.coalesce(func.sum(cast(col, Float)), 0.0)
+            else:
+                value = (func.min if r.aggregate == "min" else func.max)(col)
+                value = value.cast(_SQL_TYPES[f.type]) if f.type in ("number", "money") else value
+        scalar = select(value).select_from(rows).where(match).scalar_subquery()
+        typed = scalar.cast(_SQL_TYPES[kind]) if kind in ("integer",) else scalar
+        return self.compare(typed, kind, r.compare.op, r.compare.value)
+
+    def change(self, c: Change) -> ColumnElement[bool]:
+        """Current value against the latest history value on or before ``as_of - over``.
+
+        Compared without division, in floating point on both backends (as Python does):
+        ``(now - then) * 100 <op> v * then`` for percent, ``now - then <op> v`` for amount.
+        Missing, zero or negative values make it false.
+        """
+        series = self.dictionary.changes[c.name]
+        history = table(series.table)
+        at = literal_column(f"{series.table}.{series.at}", Date())
+        then = cast(
+            select(literal_column(f"{series.table}.{series.value}"))
+            .select_from(history)
+            .where(
+                literal_column(f"{series.table}.{series.link}", String()) == self.key,
+                at <= change_cutoff(c, self.clock),
+            )
+            .order_by(at.desc())
+            .limit(1)
+            .scalar_subquery(),
+            Float,
+        )
+        now = cast(self.field(self.dictionary.fields[series.current]), Float)
+        diff = now - then
+        guard = [then.is_not(None), now.is_not(None), then > 0, now >= 0]
+        op, v = c.compare.op, c.compare.value
+        lhs: ColumnElement[Any] = diff * 100.0 if c.measure == "percent" else diff
+
+        def bound(x: Any) -> ColumnElement[Any]:
+            return then * float(x) if c.measure == "percent" else literal(float(x), Float())
+
+        if op == "between":
+            return and_(*guard, lhs >= bound(v[0]), lhs <= bound(v[1]))
+        compared = {
+            "eq": lhs.__eq__,
+            "ne": lhs.__ne__,
+            "gt": lhs.__gt__,
+            "gte": lhs.__ge__,
+            "lt": lhs.__lt__,
+            "lte": lhs.__le__,
+        }[op](bound(v))
+        return and_(*guard, compared)
+
+    # --- the query ---------------------------------------------------------------------------
 
     def audience(self, condition: Condition, fields: list[Field]) -> Select[*tuple[Any, ...]]:
         """One SELECT: the customer key plus the requested scalar fields, filtered."""

@@ -108,6 +108,36 @@ def cn_date(value: Any) -> str:
     return f"{value.year}年{value.month}月{value.day}日"
 
 
+_LUNAR_MONTHS = ("正", "二", "三", "四", "五", "六", "七", "八", "九", "十", "冬", "腊")
+_LUNAR_TENS = ("初", "十", "廿", "三")
+_DIGITS = "一二三四五六七八九十"
+
+
+def lunar_day_name(day: int) -> str:
+    """1 → 初一, 10 → 初十, 15 → 十五, 20 → 二十, 21 → 廿一, 30 → 三十"""
+    if day == 10:
+        return "初十"
+    if day in (20, 30):
+        return "二十" if day == 20 else "三十"
+    return _LUNAR_TENS[day // 10] + _DIGITS[day % 10 - 1]
+
+
+def lunar_date(value: Any) -> str:
+    """2026-11-13 → ``农历十月初五``; a leap month reads 闰四月; months 11 and 12 are 冬月 and
+    腊月, as customers say them. Dates outside the supported lunar years are an error."""
+    from engine.calendar import to_lunar
+
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value[:10])
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    lunar = to_lunar(value)
+    if lunar is None:
+        raise ValueError(f"no lunar date for {value} (outside the supported years)")
+    leap = "闰" if lunar.leap else ""
+    return f"农历{leap}{_LUNAR_MONTHS[lunar.month - 1]}月{lunar_day_name(lunar.day)}"
+
+
 def honorific(gender: Any) -> str:
     """M → 先生, F → 女士; unknown → 客户 (never guess wrong)."""
     return {"M": "先生", "F": "女士"}.get(str(gender), "客户")
@@ -130,6 +160,7 @@ FILTERS = {
     "yuan": yuan,
     "wan": wan,
     "cn_date": cn_date,
+    "lunar_date": lunar_date,
     "honorific": honorific,
     "surname": surname,
     "polite_name": polite_name,

@@ -2,23 +2,35 @@
 differs.
 
 :class:`RecordingSink` keeps a preview in memory. :class:`StoreSink` writes the ledger row
-and its outbox and task rows for each customer in one transaction per batch; the ledger's
-unique key (playbook, customer, window) makes a rerun, a crash-restart or a second daemon a
-no-op for customers already done.
+and its outbox, task and tag rows for each customer, and the run's suppressions, in one
+transaction per batch; the ledger's unique key (playbook, customer, window) makes a rerun, a
+crash-restart or a second daemon a no-op for customers already done.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.actions.base import Effect
-from engine.store.models import action_ledger, outbox, tasks
+from engine.store.models import action_ledger, engine_tags, outbox, suppressions, tasks
+
+# Reasons not stored per customer: they repeat on every rerun (the count is in runs).
+NOT_STORED = frozenset({"already_done"})
+
+
+def idempotency_key(playbook_id: str, customer_id: str, window: str, action_index: int) -> str:
+    """The same action for the same customer in the same window always has the same key, so
+    a gateway can drop a duplicate however the message came to be sent twice."""
+    text = f"{playbook_id}\x00{customer_id}\x00{window}\x00{action_index}"
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,7 @@ class Decision:
     customer_id: str
     effects: tuple[Effect, ...]
     suppressed: tuple[tuple[str | None, str], ...]  # (action kind or None for all, reason)
+    held_out: bool = False  # in the playbook's holdout group: recorded, nothing done
 
 
 @dataclass
@@ -38,6 +51,8 @@ class RunInfo:
     run_id: int | None
     now_utc: dt.datetime  # engine timestamps
     not_before_utc: dt.datetime
+    priority: int = 50
+    category: str = "marketing"
 
 
 class Sink(Protocol):
@@ -51,13 +66,24 @@ class Sink(Protocol):
 
 @dataclass
 class RecordingSink:
-    """Keeps decisions for a preview; writes nothing. Masks personal data unless told not to."""
+    """Keeps decisions for a preview; writes nothing. Masks personal data unless told not to.
+
+    ``contacts`` tallies the marketing messages previewed so far, per customer and channel;
+    share one Counter between the sinks of one preview so frequency caps see the messages
+    earlier playbooks would send, as they would in a real run.
+    """
 
     mask: bool = True
     decisions: list[Decision] = field(default_factory=list)
+    contacts: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def write(self, info: RunInfo, decisions: Sequence[Decision]) -> set[str]:
         self.decisions.extend(decisions)
+        if info.category == "marketing":
+            for d in decisions:
+                for e in d.effects:
+                    if e.channel is not None:
+                        self.contacts[(d.customer_id, e.channel)] += 1
         return set()
 
 
@@ -73,8 +99,9 @@ class StoreSink:
 
     def write(self, info: RunInfo, decisions: Sequence[Decision]) -> set[str]:
         lost: set[str] = set()
-        acting = [d for d in decisions if d.effects]
-        if not acting:
+        acting = [d for d in decisions if d.effects or d.held_out]
+        held = [d for d in decisions if any(r not in NOT_STORED for _, r in d.suppressed)]
+        if not acting and not held:
             return lost
         with self.engine.begin() as conn:
             for decision in acting:
@@ -87,6 +114,7 @@ class StoreSink:
                         run_id=info.run_id,
                         content_hash=info.content_hash,
                         created_at=info.now_utc,
+                        held_out=decision.held_out,
                     )
                     .on_conflict_do_nothing(index_elements=["playbook_id", "customer_id", "window"])
                     .returning(action_ledger.c.id)
@@ -96,6 +124,23 @@ class StoreSink:
                     continue
                 for effect in decision.effects:
                     self._effect(conn, info, ledger_id, effect)
+            rows = [
+                {
+                    "run_id": info.run_id,
+                    "playbook_id": info.playbook_id,
+                    "customer_id": d.customer_id,
+                    "window": info.window,
+                    "action": kind,
+                    "reason": reason,
+                    "created_at": info.now_utc,
+                }
+                for d in held
+                if d.customer_id not in lost
+                for kind, reason in d.suppressed
+                if reason not in NOT_STORED
+            ]
+            if rows and info.run_id is not None:
+                conn.execute(suppressions.insert(), rows)
         return lost
 
     def _effect(self, conn: Any, info: RunInfo, ledger_id: int, effect: Effect) -> None:
@@ -108,8 +153,12 @@ class StoreSink:
         }
         row = effect.row
         if effect.target == "outbox":
+            key = idempotency_key(
+                info.playbook_id, effect.customer_id, info.window, effect.action_index
+            )
             conn.execute(
-                insert(outbox).values(
+                self._insert(outbox)
+                .values(
                     **common,
                     channel=row["channel"],
                     recipient=row["recipient"],
@@ -117,20 +166,50 @@ class StoreSink:
                     body=row["body"],
                     status="pending",
                     attempts=0,
-                    not_before=info.not_before_utc,
+                    not_before=effect.not_before or info.not_before_utc,
+                    expires_at=effect.expires_at,
+                    idempotency_key=key,
+                    purpose=info.category,
+                    priority=info.priority,
                 )
+                .on_conflict_do_nothing()
             )
-        else:
+        elif effect.target == "tasks":
+            # an open task for the same customer, kind and reason wins (partial unique index)
             conn.execute(
-                insert(tasks).values(
+                self._insert(tasks)
+                .values(
                     **common,
                     assignee_id=row["assignee_id"],
                     assignee_role=row["assignee_role"],
+                    queue=row.get("queue"),
                     kind=row["kind"],
+                    reason=row["reason"],
                     title=row["title"],
                     body=row.get("body"),
+                    checklist=row.get("checklist"),
                     priority=row["priority"],
                     due_at=row["due_at"],
                     status="open",
+                    escalation_level=0,
+                )
+                .on_conflict_do_nothing()
+            )
+        elif row["op"] == "add":
+            conn.execute(
+                self._insert(engine_tags)
+                .values(
+                    customer_id=effect.customer_id,
+                    tag=row["tag"],
+                    playbook_id=info.playbook_id,
+                    set_at=info.now_utc,
+                )
+                .on_conflict_do_nothing()
+            )
+        else:
+            conn.execute(
+                delete(engine_tags).where(
+                    engine_tags.c.customer_id == effect.customer_id,
+                    engine_tags.c.tag == row["tag"],
                 )
             )

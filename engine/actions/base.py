@@ -43,6 +43,7 @@ class RunContext:
     clock: Clock
     playbook_id: str
     category: str
+    priority: int = 50
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,17 @@ class Effect:
     kind: str
     action_index: int
     customer_id: str
-    target: str  # "outbox" or "tasks"
+    target: str  # "outbox", "tasks" or "tags"
     row: Mapping[str, Any]
     consent_channel: str | None  # checked against consents before it is kept
+    # set by the contact policy for messages: when it may go, and when it expires
+    not_before: dt.datetime | None = None  # naive UTC; None = at the run's moment
+    expires_at: dt.datetime | None = None
+
+    @property
+    def channel(self) -> str | None:
+        """The delivery channel of a message (sms, email, webhook); None for tasks and tags."""
+        return str(self.row["channel"]) if self.target == "outbox" else None
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,8 @@ class ActionType(Protocol):
     label: ClassVar[tuple[str, str]]
     # the consent an effect of this type needs (checked per purpose), or None
     consent_channel: ClassVar[str | None]
+    # the outbox channel its messages go through (caps, quiet hours), or None
+    channel: ClassVar[str | None]
 
     def schema(self) -> dict[str, Any]: ...
 

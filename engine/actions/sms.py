@@ -42,6 +42,7 @@ def compose(body: str, run_category: str, signature: str, opt_out: str) -> str:
 class Sms:
     key: ClassVar[str] = "sms"
     consent_channel: ClassVar[str | None] = "sms"
+    channel: ClassVar[str | None] = "sms"
     label: ClassVar[tuple[str, str]] = ("短信", "SMS text message")
 
     def schema(self) -> dict[str, Any]:

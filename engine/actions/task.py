@@ -1,4 +1,10 @@
-"""``task``: a call, visit or follow-up for the customer's relationship manager."""
+"""``task``: a call, visit or follow-up for a person at the bank.
+
+Routed by role (the customer's relationship manager, the branch's senior manager or branch
+leader, found through the data dictionary's ``assignees``) or to a team queue by name; with a
+due time, a priority and a checklist. While one task for a customer, kind and reason is open
+no second one is created (the contact policy checks, a partial unique index guarantees).
+"""
 
 from __future__ import annotations
 
@@ -24,24 +30,31 @@ from engine.durations import DurationError, parse_duration
 
 TASK_KINDS = {"call": "电话回访", "visit": "上门拜访", "follow_up": "跟进"}
 PRIORITIES = {"low": "低", "normal": "普通", "high": "高", "urgent": "紧急"}
+ROLES = {"manager": "客户经理", "senior_manager": "高级客户经理", "branch_leader": "网点负责人"}
+QUEUE = "queue"
+REASON_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,79}$"
 
 
 @dataclass(frozen=True)
 class TaskAction:
     kind: ClassVar[str] = "task"
-    assignee: str
+    assignee: str  # a role, or "queue"
     task_kind: str
     title: jinja2.Template
     body: jinja2.Template | None
     due_in: dt.timedelta
     priority: str
+    queue: str | None = None
+    reason: str | None = None  # None: the playbook's id
+    checklist: tuple[str, ...] = ()
 
 
 @register
 class Task:
     key: ClassVar[str] = "task"
     consent_channel: ClassVar[str | None] = None
-    label: ClassVar[tuple[str, str]] = ("客户经理任务", "Task for the relationship manager")
+    channel: ClassVar[str | None] = None
+    label: ClassVar[tuple[str, str]] = ("员工任务", "Task for a manager or a team queue")
 
     def schema(self) -> dict[str, Any]:
         return {
@@ -52,10 +65,30 @@ class Task:
             "properties": {
                 "assignee": {
                     "type": "string",
-                    "enum": ["manager"],
+                    "enum": list(ROLES),
                     "default": "manager",
-                    "description": "任务分派给谁:manager = 客户的客户经理。"
-                    "Who gets the task: manager = the customer's relationship manager.",
+                    "description": "任务分派给谁:manager 客户经理 / senior_manager 网点高级客户经理"
+                    " / branch_leader 网点负责人。Who gets the task, by role in the customer's "
+                    "branch.",
+                },
+                "queue": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 40,
+                    "description": "改为派给团队队列(名称),不写 assignee。"
+                    "A team queue's name instead of a person.",
+                },
+                "reason": {
+                    "type": "string",
+                    "pattern": REASON_PATTERN,
+                    "description": "任务原因(默认剧本编号);同一客户同一原因只保留一个未完成任务。"
+                    "Why (default: the playbook id); one open task per customer, kind, reason.",
+                },
+                "checklist": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"type": "string", "minLength": 1},
+                    "description": "待办清单。Steps to tick off.",
                 },
                 "kind": {
                     "type": "string",
@@ -96,6 +129,25 @@ class Task:
             ctx.report("PB0110", str(exc), (*path, "due_in"), None, False)
             ok, due_in = False, dt.timedelta(days=3)
         title, _ = check_template(ctx, (*path, "title"), source=str(raw["title"]))
+        if "queue" in raw and "assignee" in raw:
+            ctx.report(
+                "PB0142",
+                "a task goes to a person (assignee) or a team queue (queue), not both",
+                (*path, "queue"),
+                "remove one of them",
+                False,
+            )
+            ok = False
+        assignee = QUEUE if "queue" in raw else str(raw.get("assignee", "manager"))
+        if assignee != QUEUE and assignee not in ctx.dictionary.assignees:
+            ctx.report(
+                "PB0141",
+                f"the data dictionary does not say who the customer's {assignee} is",
+                (*path, "assignee"),
+                f"add '{assignee}: <field>' under assignees in schemas/data_dictionary.yaml",
+                False,
+            )
+            ok = False
         body = None
         if "template" in raw:
             body, _ = check_template(ctx, (*path, "template"), name=str(raw["template"]))
@@ -103,21 +155,26 @@ class Task:
         if not ok or title is None:
             return None
         return TaskAction(
-            assignee=str(raw.get("assignee", "manager")),
+            assignee=assignee,
             task_kind=str(raw.get("kind", "call")),
             title=title,
             body=body,
             due_in=due_in,
             priority=str(raw.get("priority", "normal")),
+            queue=str(raw["queue"]) if "queue" in raw else None,
+            reason=str(raw["reason"]) if "reason" in raw else None,
+            checklist=tuple(str(step) for step in raw.get("checklist", ())),
         )
 
     def effect(
         self, action: TaskAction, index: int, subject: Subject, run: RunContext
     ) -> Effect | Skipped:
-        owner_field = run.dictionary.assignees.get(action.assignee)
-        assignee = subject.values.get(owner_field) if owner_field else None
-        if not assignee:
-            return Skipped(f"no_{action.assignee}")
+        assignee = None
+        if action.assignee != QUEUE:
+            owner_field = run.dictionary.assignees.get(action.assignee)
+            assignee = subject.values.get(owner_field) if owner_field else None
+            if not assignee:
+                return Skipped(f"no_{action.assignee}")
         title = run.renderer.render(action.title, subject.context)
         body = run.renderer.render(action.body, subject.context) if action.body else None
         due_local = run.clock.now + action.due_in
@@ -127,9 +184,12 @@ class Task:
             customer_id=subject.customer_id,
             target="tasks",
             row={
-                "assignee_id": str(assignee),
+                "assignee_id": str(assignee) if assignee else None,
                 "assignee_role": action.assignee,
+                "queue": action.queue,
                 "kind": action.task_kind,
+                "reason": action.reason or run.playbook_id,
+                "checklist": list(action.checklist) or None,
                 "title": title,
                 "body": body,
                 "priority": action.priority,

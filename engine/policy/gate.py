@@ -1,27 +1,36 @@
-"""The contact policy applied to each batch of matched customers.
-
-Decisions read the store in one query per batch (never one per customer): who was already
-acted on in this window, who is inside the playbook's cooldown, and who has consent for which
-channel and purpose. Every "no" carries a reason so dry-run and reports can show the funnel.
-"""
+"""Set-based reads behind the contact policy: one query per batch and rule, never one per
+customer. Each returns the customers (or counts) a rule needs to decide a whole batch."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
-from engine.store.models import action_ledger, consents
+from engine.store.models import action_ledger, consents, outbox, tasks
 
 # Suppression reasons (stable identifiers; labels live in the reports)
 ALREADY_DONE = "already_done"  # acted on in this window by an earlier run
 COOLDOWN = "cooldown"
 MAX_PER_RUN = "max_per_run"
+HELD_OUT = "held_out"  # in the playbook's holdout group: recorded, nothing sent
+OPEN_TASK = "open_task"  # an open task for the same customer, kind and reason exists
+# outbox rows that count toward frequency caps: queued or delivered
+COUNTED_STATUSES = ("pending", "sent")
 
 
 def no_consent(channel: str) -> str:
     return f"no_consent_{channel}"
+
+
+def quiet_hours(channel: str) -> str:
+    return f"quiet_hours_{channel}"
+
+
+def frequency_cap(channel: str) -> str:
+    return f"frequency_cap_{channel}"
 
 
 def already_done(
@@ -76,3 +85,37 @@ def consenting(
         )
     )
     return {r[0] for r in rows}
+
+
+def marketing_contacts(
+    conn: Connection,
+    channel: str,
+    customer_ids: Sequence[str],
+    since_utc: dt.datetime,
+) -> Counter[str]:
+    """Marketing messages on ``channel`` queued or sent per customer since ``since_utc``,
+    across every playbook: what frequency caps count."""
+    o = outbox.c
+    rows = conn.execute(
+        select(o.customer_id, func.count())
+        .where(
+            o.channel == channel,
+            o.purpose == "marketing",
+            o.status.in_(COUNTED_STATUSES),
+            o.customer_id.in_(customer_ids),
+            o.created_at >= since_utc,
+        )
+        .group_by(o.customer_id)
+    )
+    return Counter({str(cid): int(n) for cid, n in rows})
+
+
+def open_tasks(conn: Connection, customer_ids: Sequence[str]) -> set[tuple[str, str, str]]:
+    """(customer, kind, reason) of every open task of these customers."""
+    t = tasks.c
+    rows = conn.execute(
+        select(t.customer_id, t.kind, t.reason).where(
+            t.status == "open", t.customer_id.in_(customer_ids)
+        )
+    )
+    return {(str(c), str(k), str(r)) for c, k, r in rows}

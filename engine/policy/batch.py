@@ -1,0 +1,122 @@
+"""The contact policy applied to one batch of matched customers, one effect at a time.
+
+:meth:`BatchGate.load` reads everything a batch needs in a few set-based queries (consent per
+channel, marketing contacts per cap period, open tasks); :meth:`BatchGate.admit` then decides
+each rendered effect in memory: kept as is, kept with a delivery window (quiet hours), or
+suppressed with a stable reason. Dry-run and run call the same code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from engine.actions.base import Effect
+from engine.conditions.clock import Clock
+from engine.policy.gate import (
+    OPEN_TASK,
+    consenting,
+    frequency_cap,
+    marketing_contacts,
+    no_consent,
+    open_tasks,
+    quiet_hours,
+)
+from engine.policy.rules import Cap, Policy
+
+# (customer, channel) -> marketing messages planned but not in the outbox (dry-run previews)
+Planned = Counter[tuple[str, str]]
+
+
+@dataclass
+class BatchGate:
+    policy: Policy
+    clock: Clock
+    category: str
+    quiet_mode: str  # wait / expire
+    consent: Mapping[str, set[str]]
+    contacts: Mapping[Cap, Counter[str]]
+    open: set[tuple[str, str, str]]
+    planned: Planned = field(default_factory=Counter)
+
+    @classmethod
+    def load(
+        cls,
+        conn: Connection,
+        policy: Policy,
+        clock: Clock,
+        *,
+        category: str,
+        quiet_mode: str,
+        customer_ids: Sequence[str],
+        consent_channels: Iterable[str],
+        message_channels: Iterable[str],
+        wants_tasks: bool,
+        planned: Planned | None = None,
+    ) -> BatchGate:
+        now_utc = clock.utc_naive()
+        consent = {
+            ch: consenting(conn, ch, category, customer_ids, clock.now) for ch in consent_channels
+        }
+        contacts = {
+            cap: marketing_contacts(conn, cap.channel, customer_ids, now_utc - cap.per)
+            for ch in message_channels
+            for cap in policy.caps_for(ch, category)
+        }
+        found = open_tasks(conn, customer_ids) if wants_tasks else set()
+        return cls(
+            policy=policy,
+            clock=clock,
+            category=category,
+            quiet_mode=quiet_mode,
+            consent=consent,
+            contacts=contacts,
+            open=found,
+            planned=Counter(planned or {}),
+        )
+
+    def admit(self, effect: Effect) -> Effect | str:
+        """The effect as it may go (perhaps with a delivery window), or why it may not."""
+        cid = effect.customer_id
+        if effect.consent_channel and cid not in self.consent[effect.consent_channel]:
+            return no_consent(effect.consent_channel)
+        if effect.target == "tasks":
+            key = (cid, str(effect.row["kind"]), str(effect.row["reason"]))
+            if key in self.open:
+                return OPEN_TASK
+            self.open.add(key)
+            return effect
+        channel = effect.channel
+        if channel is None:
+            return effect
+        for cap in self.policy.caps_for(channel, self.category):
+            if self.contacts[cap][cid] + self.planned[(cid, channel)] >= cap.max:
+                return frequency_cap(channel)
+        timed = self._timed(effect, channel)
+        if isinstance(timed, str):
+            return timed
+        if self.category == "marketing":
+            self.planned[(cid, channel)] += 1
+        return timed
+
+    def _timed(self, effect: Effect, channel: str) -> Effect | str:
+        hours = self.policy.hours(channel, self.category)
+        if hours is None:
+            return effect
+        now = self.clock.now
+        if hours.allows(now):
+            if self.quiet_mode == "expire":
+                return dataclasses.replace(effect, expires_at=self._utc(hours.closes(now)))
+            return effect
+        if self.quiet_mode == "expire":
+            return quiet_hours(channel)
+        return dataclasses.replace(effect, not_before=self._utc(hours.next_open(now)))
+
+    def _utc(self, local: dt.datetime) -> dt.datetime:
+        tz = self.clock.as_of.tzinfo
+        return local.replace(tzinfo=tz).astimezone(dt.UTC).replace(tzinfo=None)

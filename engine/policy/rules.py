@@ -1,0 +1,239 @@
+"""The contact policy as typed rules: quiet hours, frequency caps, holdout, task escalation.
+
+One file (``config/policy.yaml``) holds the policy for every playbook, so compliance can read
+and change it in one place; :func:`load_policy` checks it and returns a frozen :class:`Policy`
+that the executor and the dispatcher share.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.configfile import ConfigError, ConfigFile, load_config
+
+CHANNELS = ("sms", "email", "webhook")
+PURPOSES = ("marketing", "service")
+ROLES = ("manager", "senior_manager", "branch_leader")
+_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+@dataclass(frozen=True)
+class AllowedHours:
+    """A daily window ``start``–``end`` (local time, end exclusive) when messages may arrive."""
+
+    start: dt.time
+    end: dt.time
+
+    def allows(self, moment: dt.datetime) -> bool:
+        return self.start <= moment.time() < self.end
+
+    def next_open(self, moment: dt.datetime) -> dt.datetime:
+        """``moment`` if inside the window, else the next time the window opens."""
+        if self.allows(moment):
+            return moment
+        day = moment.date() if moment.time() < self.start else moment.date() + dt.timedelta(1)
+        return dt.datetime.combine(day, self.start)
+
+    def closes(self, moment: dt.datetime) -> dt.datetime:
+        """When the window holding (or next after) ``moment`` closes."""
+        return dt.datetime.combine(self.next_open(moment).date(), self.end)
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+@dataclass(frozen=True)
+class Cap:
+    """At most ``max`` marketing messages on ``channel`` per customer in any ``per`` period."""
+
+    channel: str
+    max: int
+    per: dt.timedelta
+
+
+@dataclass(frozen=True)
+class TaskPolicy:
+    """How overdue tasks climb the ladder of roles inside the customer's branch."""
+
+    escalate_after: dt.timedelta = dt.timedelta(days=1)
+    ladder: tuple[str, ...] = ROLES
+    escalation_due_in: dt.timedelta = dt.timedelta(days=1)
+
+    def superior_role(self, role: str) -> str | None:
+        if role not in self.ladder:
+            return None  # team queues and roles off the ladder stay where they are
+        at = self.ladder.index(role)
+        return self.ladder[at + 1] if at + 1 < len(self.ladder) else None
+
+
+@dataclass(frozen=True)
+class Policy:
+    quiet_hours: Mapping[tuple[str, str], AllowedHours] = field(default_factory=dict)
+    caps: tuple[Cap, ...] = ()
+    tasks: TaskPolicy = field(default_factory=TaskPolicy)
+    source: str | None = None
+
+    def hours(self, channel: str, purpose: str) -> AllowedHours | None:
+        return self.quiet_hours.get((channel, purpose))
+
+    def caps_for(self, channel: str, purpose: str) -> tuple[Cap, ...]:
+        """Caps that apply: marketing only; service messages are exempt by design."""
+        if purpose != "marketing":
+            return ()
+        return tuple(c for c in self.caps if c.channel == channel)
+
+
+def held_out(playbook_id: str, customer_id: str, percent: float) -> bool:
+    """Stable assignment to the holdout group: the same customer stays in (or out) run after
+    run, and different playbooks draw independent groups."""
+    if percent <= 0:
+        return False
+    digest = hashlib.sha256(f"{playbook_id}\x00{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 10_000 < round(percent * 100)
+
+
+# --- the file ------------------------------------------------------------------------------
+
+_DURATION = {"type": "string", "pattern": r"^\s*\d+\s*(min|h|d|w)\s*$"}
+_CAP = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["max", "per"],
+    "properties": {"max": {"type": "integer", "minimum": 1}, "per": _DURATION},
+}
+POLICY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["version"],
+    "properties": {
+        "version": {"const": 1},
+        "quiet_hours": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                ch: {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {p: {"type": "string"} for p in PURPOSES},
+                }
+                for ch in CHANNELS
+            },
+        },
+        "frequency_caps": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                ch: {"oneOf": [_CAP, {"type": "array", "minItems": 1, "items": _CAP}]}
+                for ch in CHANNELS
+            },
+        },
+        "tasks": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "escalate_after": _DURATION,
+                "escalation_due_in": _DURATION,
+                "escalation_ladder": {
+                    "type": "array",
+                    "minItems": 1,
+                    "uniqueItems": True,
+                    "items": {"enum": list(ROLES)},
+                },
+            },
+        },
+    },
+}
+
+
+def default_policy() -> Policy:
+    """What applies when a deployment has no ``config/policy.yaml``: the conservative policy
+    the engine ships with (a test keeps the shipped file equal to it)."""
+    marketing_day = AllowedHours(dt.time(8), dt.time(21))
+    day = dt.timedelta(days=1)
+    return Policy(
+        quiet_hours={("sms", "marketing"): marketing_day, ("email", "marketing"): marketing_day},
+        caps=(Cap("sms", 1, day), Cap("sms", 4, 30 * day), Cap("email", 2, 7 * day)),
+        tasks=TaskPolicy(),
+        source=None,
+    )
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and check the contact policy; a mistake is one error with file:line:col.
+    Without the file, :func:`default_policy` applies."""
+    if not path.exists():
+        return default_policy()
+    cfg = load_config(path, POLICY_SCHEMA, "E0401")
+    return Policy(
+        quiet_hours=_quiet_hours(cfg),
+        caps=_caps(cfg),
+        tasks=_tasks(cfg),
+        source=cfg.path,
+    )
+
+
+def _quiet_hours(cfg: ConfigFile) -> dict[tuple[str, str], AllowedHours]:
+    out = {}
+    for channel, per_purpose in (cfg.data.get("quiet_hours") or {}).items():
+        for purpose, text in per_purpose.items():
+            out[(channel, purpose)] = parse_hours(text, cfg, ("quiet_hours", channel, purpose))
+    return out
+
+
+def parse_hours(text: str, cfg: ConfigFile, path: tuple[str, ...]) -> AllowedHours:
+    match = _HOURS.match(text)
+    hint = 'write the allowed daytime window as HH:MM-HH:MM, e.g. "08:00-21:00"'
+    if not match:
+        raise cfg.error(path, f"'{text}' is not a time window", hint)
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    try:
+        start, end = dt.time(h1, m1), dt.time(h2, m2) if (h2, m2) != (24, 0) else dt.time.max
+    except ValueError as exc:
+        raise cfg.error(path, f"'{text}': {exc}", hint) from exc
+    if start >= end:
+        raise cfg.error(path, f"'{text}' ends before it starts", hint)
+    return AllowedHours(start, end)
+
+
+def _caps(cfg: ConfigFile) -> tuple[Cap, ...]:
+    caps = []
+    for channel, spec in (cfg.data.get("frequency_caps") or {}).items():
+        items = spec if isinstance(spec, list) else [spec]
+        for i, item in enumerate(items):
+            path: tuple[str | int, ...] = ("frequency_caps", channel)
+            if isinstance(spec, list):
+                path = (*path, i)
+            caps.append(Cap(channel, int(item["max"]), cfg.duration(item["per"], (*path, "per"))))
+    return tuple(caps)
+
+
+def _tasks(cfg: ConfigFile) -> TaskPolicy:
+    raw = cfg.data.get("tasks") or {}
+    default = TaskPolicy()
+    return TaskPolicy(
+        escalate_after=cfg.duration(raw["escalate_after"], ("tasks", "escalate_after"))
+        if "escalate_after" in raw
+        else default.escalate_after,
+        ladder=tuple(raw.get("escalation_ladder", default.ladder)),
+        escalation_due_in=cfg.duration(raw["escalation_due_in"], ("tasks", "escalation_due_in"))
+        if "escalation_due_in" in raw
+        else default.escalation_due_in,
+    )
+
+
+__all__ = [
+    "AllowedHours",
+    "Cap",
+    "ConfigError",
+    "Policy",
+    "TaskPolicy",
+    "default_policy",
+    "held_out",
+    "load_policy",
+]

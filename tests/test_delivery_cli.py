@@ -1,0 +1,190 @@
+"""Delivery from the command line, as IT and managers use it: ``run`` then ``dispatch`` to a
+real HTTP gateway and SMTP server on 127.0.0.1, then ``outbox``, ``tasks`` and ``stats``.
+
+``dispatch`` runs as a subprocess (the real entry point); the other commands go through the
+same ``engine.cli.main`` in-process, exit codes included, to keep the suite quick."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gateways import HttpGateway, SmtpServer
+from support import REPO, clear_engine_tables, demo_store_url
+from test_cli import assert_no_traceback, cli
+
+from engine.cli import main as cli_main
+from engine.store.db import open_store
+
+
+class Ran:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def engine_cli(capsys: pytest.CaptureFixture[str]) -> Any:
+    """Run ``engine.cli.main`` in-process (cwd set by the test) and capture what it prints."""
+
+    def invoke(*args: str) -> Ran:
+        capsys.readouterr()
+        try:
+            cli_main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return Ran(code, out, err)
+
+    return invoke
+
+
+SURVEY = """id: survey-email
+title: 服务满意度邮件
+category: service
+holdout_percent: 10
+trigger: {schedule: "0 9 * * 1-5"}
+audience:
+  tier: [vip, private]
+actions:
+  - email: {subject: "{{ customer | polite_name }},邀请您评价服务", template: care_survey.email.j2}
+  - tag: {add: 已邀请评价}
+limits: {once_per_customer: 90d}
+"""
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: Any) -> Iterator[str]:
+    class Sqlite:
+        param = "sqlite"
+
+    yield from demo_store_url(Sqlite(), tmp_path_factory)
+
+
+@pytest.fixture
+def demo_url(demo_store: str) -> str:
+    engine = open_store(demo_store)
+    clear_engine_tables(engine)
+    engine.dispose()
+    return demo_store
+
+
+@pytest.fixture
+def deployment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, HttpGateway, SmtpServer]]:
+    """A deployment folder (the current directory) whose channels point at the test's own
+    gateways."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CARE_DB", raising=False)
+    for name in ("schemas", "templates"):
+        (tmp_path / name).symlink_to(REPO / name)
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "vip.yaml").symlink_to(REPO / "playbooks" / "vip_inactive_60d.yaml")
+    (tmp_path / "playbooks" / "survey.yaml").write_text(SURVEY, encoding="utf-8")
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "policy.yaml").symlink_to(REPO / "config" / "policy.yaml")
+    with HttpGateway() as http, SmtpServer() as smtp:
+        (tmp_path / "config" / "channels.yaml").write_text(
+            f"""version: 1
+retry: {{max_attempts: 3, first_delay_seconds: 0.01, max_delay_seconds: 0.02}}
+sms: {{url: "{http.url("/sms")}", timeout_seconds: 2, json_fields: {{recipient: mobile}}}}
+email: {{host: 127.0.0.1, port: {smtp.port}, sender: care@bank.example}}
+webhooks:
+  crm-followup: {{url: "{http.url("/hooks/crm")}"}}
+""",
+            encoding="utf-8",
+        )
+        yield tmp_path, http, smtp
+
+
+def test_run_then_dispatch_delivers_sms_and_email_and_tasks_appear(
+    demo_url: str, deployment: tuple[Path, HttpGateway, SmtpServer], engine_cli: Any
+) -> None:
+    folder, http, smtp = deployment
+    at = ("--db", demo_url, "--as-of", "2026-11-23T09:00")
+    preview = engine_cli("dry-run", *at, "--format", "json")
+    assert preview.returncode == 0, preview.stderr
+    for p in json.loads(preview.stdout)["playbooks"]:
+        c = p["counts"]
+        assert c["matched"] == c["customers_acted"] + c["customers_suppressed"] + c["held_out"]
+        assert len(p["held_out"]) == c["held_out"]
+    ran = engine_cli("run", *at)
+    assert ran.returncode == 0, ran.stderr
+    sent = cli("dispatch", "--once", *at, cwd=folder)
+    assert sent.returncode == 0, sent.stderr
+    assert_no_traceback(sent)
+    stats = json.loads(engine_cli("stats", "--db", demo_url, "--format", "json").stdout)
+    assert set(stats) >= {"runs", "ledger", "outbox", "tasks"}
+    assert stats["outbox"]["pending"] == stats["outbox"]["failed"] == 0
+    assert stats["outbox"]["sent"] == len(http.ledger.delivered) + len(smtp.ledger.delivered)
+    assert http.ledger.delivered and smtp.ledger.delivered
+    first = next(iter(http.ledger.bodies.values()))["body"]
+    assert first["mobile"].isdigit() and first["text"].startswith(
+        "【示例银行】"
+    )  # IT's field names
+    mail = next(iter(smtp.ledger.bodies.values()))
+    assert "邀请您评价服务" in mail["subject"] and "农历" in mail["body"]
+    # the outbox lists what went, masked
+    listed = json.loads(engine_cli("outbox", "--db", demo_url, "--format", "json").stdout)
+    assert listed and all(r["status"] == "sent" for r in listed)
+    assert all("****" in r["recipient"] or "***@" in r["recipient"] for r in listed)
+    # managers see their tasks; closing one takes an outcome
+    tasks = json.loads(engine_cli("tasks", "--db", demo_url, "--format", "json").stdout)
+    assert tasks and stats["tasks"]["open"] == len(tasks)
+    mine = tasks[0]["assignee_id"]
+    as_csv = engine_cli("tasks", "--db", demo_url, "--manager", mine, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert rows and {r["assignee_id"] for r in rows} == {mine}
+    done = engine_cli(
+        "tasks", "--db", demo_url, "done", str(tasks[0]["id"]), "--outcome", "no-answer"
+    )
+    assert done.returncode == 0, done.stderr
+    bad = engine_cli("tasks", "--db", demo_url, "done", str(tasks[1]["id"]), "--outcome", "maybe")
+    assert bad.returncode == 2 and "E0502" in bad.stderr and "no-answer" in bad.stderr
+    again = engine_cli(
+        "tasks", "--db", demo_url, "done", str(tasks[0]["id"]), "--outcome", "reached"
+    )
+    assert again.returncode == 1 and "not open" in again.stderr
+    assert_no_traceback(again)
+
+
+def test_broken_channel_config_is_one_located_error(
+    demo_url: str, deployment: tuple[Path, HttpGateway, SmtpServer], engine_cli: Any
+) -> None:
+    folder, _, _ = deployment
+    (folder / "config" / "channels.yaml").write_text(
+        "version: 1\nsms: {url: gateway.bank.local/sms}\n", encoding="utf-8"
+    )
+    result = engine_cli("dispatch", "--once", "--db", demo_url)
+    assert result.returncode == 1
+    assert "channels.yaml:2:" in result.stderr and "E0402" in result.stderr
+    assert_no_traceback(result)
+
+
+def test_outbox_retry_and_cancel(
+    demo_url: str, deployment: tuple[Path, HttpGateway, SmtpServer], engine_cli: Any
+) -> None:
+    _, http, _ = deployment
+    at = ("--db", demo_url, "--as-of", "2026-11-23T09:00")
+    assert engine_cli("run", *at, "--playbook", "vip-inactive-60d").returncode == 0
+    http.ledger.plan([], then="400")  # the gateway refuses everything: dead letters
+    engine_cli("dispatch", "--once", *at)
+    failed = json.loads(
+        engine_cli("outbox", "--db", demo_url, "--status", "failed", "--format", "json").stdout
+    )
+    assert failed and all("HTTP 400" in r["last_error"] for r in failed)
+    retried = engine_cli(
+        "outbox", "--db", demo_url, "retry", "--failed", "--as-of", "2026-11-23T09:01"
+    )
+    assert f"{len(failed)} message(s) queued again" in retried.stdout
+    cancelled = engine_cli("outbox", "--db", demo_url, "cancel", str(failed[0]["id"]))
+    assert "1 message(s) cancelled" in cancelled.stdout
+    http.ledger.plan([], then="ok")
+    engine_cli("dispatch", "--once", "--db", demo_url, "--as-of", "2026-11-23T09:05")
+    assert len(http.ledger.delivered) == len(failed) - 1

@@ -1,0 +1,232 @@
+"""``daemon`` (run every enabled playbook on its schedule, and the dispatcher) and ``status``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import signal
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from engine.commands import common
+from engine.dictionary import load_dictionary
+from engine.durations import DurationError, parse_duration
+from engine.errors import UsageError
+from engine.observability import setup_logging
+from engine.reports.status import gather, render_text
+from engine.scheduler import Daemon, DaemonConfig, Dispatch
+from engine.slots import TimeSource
+from engine.store.db import require_tables
+from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES
+from engine.validation import Validator
+
+
+def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if value <= 0:
+        raise click.BadParameter("must be a positive number of seconds")
+    return value
+
+
+@click.command("daemon")
+@common.db_option
+@click.option(
+    "--grace",
+    default="1h",
+    show_default=True,
+    help="a slot missed while no daemon ran is caught up on start if it is at most this late "
+    "(30min, 4h, 1d); older ones are recorded as missed",
+)
+@click.option(
+    "--lease",
+    default=60.0,
+    show_default=True,
+    callback=_seconds,
+    help="seconds: a daemon that stops renewing its claims for this long is taken "
+    "for dead, and its slots are resumed by another",
+)
+@click.option(
+    "--tick",
+    default=15.0,
+    show_default=True,
+    callback=_seconds,
+    help="seconds between sweeps for lapsed claims and missed wake-ups",
+)
+@click.option(
+    "--reload-every",
+    default=2.0,
+    show_default=True,
+    callback=_seconds,
+    help="seconds between checks of playbooks/ and templates/",
+)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="playbooks executed at the same time",
+)
+@click.option(
+    "--dispatch/--no-dispatch",
+    default=True,
+    show_default=True,
+    help="deliver the outbox beside the runs (config/channels.yaml)",
+)
+@click.option(
+    "--dispatch-every",
+    default=5.0,
+    show_default=True,
+    callback=_seconds,
+    help="seconds between dispatcher rounds when idle",
+)
+@click.option(
+    "--metrics-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="write Prometheus counters to this file (node_exporter textfile collector)",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="serve Prometheus counters on 127.0.0.1:PORT/metrics",
+)
+@click.option(
+    "--metrics-every",
+    default=15.0,
+    show_default=True,
+    callback=_seconds,
+    help="seconds between metric refreshes",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="structured lines: key=value text, or one JSON object",
+)
+@click.option(
+    "--rehearse-from",
+    default=None,
+    help="rehearsal: run the schedule on a clock that starts at this ISO moment "
+    "(use a copy of the store, and --no-dispatch unless the channels are test ones)",
+)
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    callback=_seconds,
+    help="rehearsal: how many times faster than real time the clock runs",
+)
+@click.option(
+    "--rehearse-epoch",
+    type=float,
+    default=None,
+    help="rehearsal: Unix time at which the clock read --rehearse-from (default: "
+    "now); give restarted daemons the same value so they agree on the time",
+)
+def daemon(
+    db_url: str | None,
+    grace: str,
+    lease: float,
+    tick: float,
+    reload_every: float,
+    workers: int,
+    dispatch: bool,
+    dispatch_every: float,
+    metrics_file: Path | None,
+    metrics_port: int | None,
+    metrics_every: float,
+    log_format: str,
+    rehearse_from: str | None,
+    speed: float,
+    rehearse_epoch: float | None,
+) -> None:
+    """Run every enabled playbook on its schedule until SIGTERM/SIGINT (exit 0).
+
+    Playbook and template edits are picked up without a restart; an invalid edit keeps the
+    last good version running. Several daemons may share one PostgreSQL store.
+    """
+    # first of all: a SIGTERM while the daemon is still starting must also end in a clean stop
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    settings = common.settings()
+    try:
+        grace_delta = parse_duration(grace)
+    except DurationError as exc:
+        raise UsageError(f"--grace: {exc}", code="E0303") from exc
+    time_source = TimeSource()
+    if rehearse_from is not None:
+        origin, _ = common.parse_as_of(rehearse_from, settings)
+        time_source = TimeSource.rehearsal(origin, speed, rehearse_epoch)
+    elif speed != 1.0 or rehearse_epoch is not None:
+        raise UsageError(
+            "--speed and --rehearse-epoch only apply to a rehearsal",
+            code="E0303",
+            hint="add --rehearse-from ISO-MOMENT, or drop them",
+        )
+    config = DaemonConfig(
+        grace=grace_delta,
+        lease=dt.timedelta(seconds=lease),
+        tick=tick,
+        reload_interval=reload_every,
+        workers=workers,
+        dispatch_interval=dispatch_every,
+        metrics_interval=metrics_every,
+        metrics_file=metrics_file,
+        metrics_port=metrics_port,
+    )
+    dictionary = load_dictionary(settings.dictionary_path)
+    store = common.store(settings, db_url)
+    require_tables(store, CUSTOMER_TABLES + ENGINE_TABLES)
+    setup_logging(log_format, logging.INFO)
+
+    closer = None
+    hook: Dispatch | None = None
+    if dispatch:
+        # The dispatcher (engine/dispatch.py) is one object reused round after round.
+        from engine.dispatch import Dispatcher
+
+        dispatcher = Dispatcher(store, settings)
+        closer = dispatcher.close
+
+        def hook(now: dt.datetime) -> Mapping[str, int]:
+            return dispatcher.run_once(now).as_dict()
+
+    runner = Daemon(
+        store, settings, dictionary, config=config, time_source=time_source, dispatch=hook
+    )
+    try:
+        runner.serve(stop)
+    finally:
+        if closer is not None:
+            closer()
+        store.dispose()
+
+
+@click.command()
+@common.db_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def status(db_url: str | None, fmt: str) -> None:
+    """What the daemons are doing: playbooks with next and last runs, reload errors, missed
+    and failed slots, outbox backlog, dead letters and open tasks."""
+    settings = common.settings()
+    dictionary = load_dictionary(settings.dictionary_path)
+    catalog = Validator(settings, dictionary).validate_paths([settings.playbooks_dir])
+    store = common.store(settings, db_url)
+    require_tables(store, ENGINE_TABLES)
+    doc = gather(store, catalog, dt.datetime.now(dt.UTC), settings.timezone)
+    store.dispose()
+    if fmt == "json":
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+    else:
+        click.echo(render_text(doc))

@@ -1,0 +1,395 @@
+"""The entry point for event playbooks: events in, matches out, actions through the same
+Executor (audience, contact policy, rendering, sink) as scheduled playbooks.
+
+    processor = EventProcessor(store, settings, dictionary, renderer)
+    processor.restore(playbooks, now)   # at start: event playbooks, windows rebuilt from the store
+    processor.reload(playbooks, now)    # when playbook files change (hot reload)
+    report = processor.process(items, now)   # a batch of decoded JSON events
+    processor.tick(now)                 # close absence windows; call every minute or so
+
+Exactly once: an event id is stored once (a duplicate is counted, not processed); every match
+is keyed by its first event and recorded in ``event_matches`` after it was handled, and the
+ledger window is ``event:<that id>``, so a replay, a retry or a second daemon acts once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from engine.conditions.clock import Clock
+from engine.conditions.sql import SqlCompiler
+from engine.config import Settings
+from engine.dictionary import DataDictionary
+from engine.events import store as event_store
+from engine.events.model import Event, Rejected, read_event
+from engine.events.rules import SESSION, RulesHost
+from engine.events.trigger import EventTrigger
+from engine.events.windows import Match, Window
+from engine.execution import Executor, Outcome
+from engine.playbook import Playbook
+from engine.policy import Policy
+from engine.rendering import Renderer
+from engine.sinks import RecordingSink, StoreSink
+
+# single-event playbooks still replay a day on restart: an event stored just before a crash
+# and never acted on is acted on after it
+MIN_REPLAY = dt.timedelta(days=1)
+# outcomes recorded per match
+ACTED, SUPPRESSED, NOT_IN_AUDIENCE, UNKNOWN_CUSTOMER = (
+    "acted",
+    "suppressed",
+    "not_in_audience",
+    "unknown_customer",
+)
+BEFORE_LOAD = "before_load"  # completed before its playbook (version) was loaded: not acted on
+
+
+def ledger_window(key: str) -> str:
+    """The ledger window of a match: ``event:<first event id>`` (hashed when too long for
+    the ledger's 40 characters)."""
+    window = f"event:{key}"
+    if len(window) <= 40:
+        return window
+    return "event:#" + hashlib.sha256(key.encode()).hexdigest()[:33]
+
+
+@dataclass
+class Handled:
+    """One match and what became of it."""
+
+    match: Match
+    playbook: Playbook
+    result: str  # acted / suppressed / not_in_audience / unknown_customer / before_load
+    outcome: Outcome | None = None
+
+
+@dataclass
+class Report:
+    """What one batch did: counts for people, details for dry-run."""
+
+    read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[str, Rejected]] = field(default_factory=list)
+    handled: list[Handled] = field(default_factory=list)
+
+    def merge(self, other: Report) -> None:
+        self.read += other.read
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.handled += other.handled
+
+    def summary(self) -> dict[str, Any]:
+        reasons: dict[str, int] = {}
+        for _source, r in self.rejected:
+            reasons[r.reason] = reasons.get(r.reason, 0) + 1
+        results: dict[str, int] = {}
+        for h in self.handled:
+            results[h.result] = results.get(h.result, 0) + 1
+        return {
+            "read": self.read,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": len(self.rejected),
+            "rejected_by_reason": reasons,
+            "matches": results,
+        }
+
+
+@dataclass
+class _Compiled:
+    playbook: Playbook
+    trigger: EventTrigger
+    window: Window
+    first: str  # ruleset names in the host
+    second: str | None
+    second_types: frozenset[str]
+
+
+class EventProcessor:
+    """Event playbooks of one process. Not thread-safe: callers serialise (the HTTP server
+    holds a lock; the daemon calls from its one loop).
+
+    ``persist=False`` is the dry-run: nothing is written (events, matches, ledger), duplicates
+    are found in memory and actions go to a :class:`RecordingSink`.
+    """
+
+    def __init__(
+        self,
+        store: Engine,
+        settings: Settings,
+        dictionary: DataDictionary,
+        renderer: Renderer,
+        *,
+        persist: bool = True,
+        mask: bool = True,
+        keep_details: bool = False,
+        policy: Policy | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.dictionary = dictionary
+        self.persist = persist
+        self.mask = mask
+        self.keep_details = keep_details
+        self.executor = Executor(store, settings, dictionary, renderer, policy)
+        self.host = RulesHost()
+        self._compiled: dict[str, _Compiled] = {}
+        self._by_type: dict[str, list[_Compiled]] = {}
+        self._seen: set[str] = set()  # dry-run dedup
+        self._unknown: dict[str, bool] = {}
+
+    # --- playbooks ---------------------------------------------------------------------
+
+    @property
+    def playbooks(self) -> list[Playbook]:
+        return [c.playbook for c in self._compiled.values()]
+
+    def restore(self, playbooks: Sequence[Playbook], now: dt.datetime) -> int:
+        """Start: load the event playbooks and replay stored events within the longest window
+        (twice over, for follow-ups that came before their first event), so partial patterns
+        and pending absences survive a restart. Matches the previous process completed but
+        never recorded (it stopped in between) are acted on now; recorded ones are not.
+        Returns the number of events replayed."""
+        fresh = self._load(playbooks)
+        return self._replay(fresh, now, act=True)
+
+    def reload(self, playbooks: Sequence[Playbook], now: dt.datetime) -> list[str]:
+        """Hot reload: new or changed playbooks get new versioned rulesets (durable-rules
+        cannot replace one in place) and their windows are rebuilt from stored events;
+        matches that completed before they were loaded are recorded as ``before_load`` and
+        not acted on. Unchanged playbooks keep their state. Returns the ids (re)loaded."""
+        fresh = self._load(playbooks)
+        self._replay(fresh, now, act=False)
+        return [c.playbook.id for c in fresh]
+
+    def _load(self, playbooks: Sequence[Playbook]) -> list[_Compiled]:
+        wanted = {p.id: p for p in playbooks if isinstance(p.trigger, EventTrigger) and p.enabled}
+        for pid in list(self._compiled):
+            old = self._compiled[pid].playbook
+            if pid not in wanted or wanted[pid].content_hash != old.content_hash:
+                self._unload(pid)
+        fresh = [self._compile(p) for pid, p in wanted.items() if pid not in self._compiled]
+        self._route()
+        return fresh
+
+    def _compile(self, p: Playbook) -> _Compiled:
+        trigger = p.trigger
+        assert isinstance(trigger, EventTrigger)
+        base = f"{p.id}__{p.content_hash[:8]}"
+        first = self.host.register(f"{base}__first", trigger.first)
+        second = None
+        second_types: frozenset[str] = frozenset()
+        if trigger.follow is not None:
+            second = self.host.register(f"{base}__second", trigger.follow.step)
+            second_types = frozenset(trigger.follow.step.types)
+        compiled = _Compiled(p, trigger, Window(p.id, trigger), first, second, second_types)
+        self._compiled[p.id] = compiled
+        return compiled
+
+    def _unload(self, pid: str) -> None:
+        c = self._compiled.pop(pid)
+        self.host.drop(c.first)
+        if c.second:
+            self.host.drop(c.second)
+
+    def _route(self) -> None:
+        self._by_type = {}
+        for c in self._compiled.values():
+            for t in set(c.trigger.first.types) | c.second_types:
+                self._by_type.setdefault(t, []).append(c)
+
+    # --- events ------------------------------------------------------------------------
+
+    def process(self, items: Iterable[tuple[str, Any]], now: dt.datetime) -> Report:
+        """Check, store and match a batch of ``(source, decoded JSON or Rejected)`` items,
+        then close due windows and act on every match. Bad events are rejected with a reason
+        and counted; they never stop the batch."""
+        report = Report()
+        now_utc = _utc(now)
+        accepted: list[Event] = []
+        ids: set[str] = set()
+        for source, raw in items:
+            report.read += 1
+            event = (
+                raw
+                if isinstance(raw, Rejected)
+                else read_event(raw, self.settings.timezone, now_utc)
+            )
+            if isinstance(event, Rejected):
+                report.rejected.append((source, event))
+            elif event.id in ids:
+                report.duplicates += 1
+            else:
+                ids.add(event.id)
+                accepted.append(event)
+        new = self._store(accepted, report, now_utc)
+        matches: list[tuple[_Compiled, Match]] = []
+        for event in new:
+            matches += self._feed(event)
+        report.accepted += len(new)
+        report.handled += self._handle(matches, now, act=True)
+        report.handled += self.tick(now)
+        return report
+
+    def tick(self, now: dt.datetime) -> list[Handled]:
+        """Close absence windows that ended by ``now``, act on them, and forget old state."""
+        now_utc = _utc(now)
+        matches = []
+        for c in self._compiled.values():
+            matches += [(c, m) for m in c.window.tick(now_utc)]
+            c.window.prune(now_utc)
+        return self._handle(matches, now, act=True)
+
+    def held(self) -> int:
+        """Events held in window state (memory), for status and tests."""
+        return sum(len(c.window) for c in self._compiled.values())
+
+    def _store(self, accepted: list[Event], report: Report, now_utc: dt.datetime) -> list[Event]:
+        if not self.persist:
+            new = [e for e in accepted if e.id not in self._seen]
+            self._seen.update(e.id for e in new)
+            report.duplicates += len(accepted) - len(new)
+            return new
+        fresh = event_store.insert_new(self.store, accepted, now_utc)
+        if report.rejected:
+            with self.store.begin() as conn:
+                event_store.record_rejections(conn, report.rejected, now_utc)
+        report.duplicates += len(accepted) - len(fresh)
+        return [e for e in accepted if e.id in fresh]
+
+    def _feed(
+        self, event: Event, only: Sequence[_Compiled] | None = None
+    ) -> list[tuple[_Compiled, Match]]:
+        targets = self._by_type.get(event.type, ())
+        if not targets:
+            return []
+        message = {"sid": SESSION, "id": event.id, "type": event.type, **event.fields}
+        out = []
+        for c in targets:
+            if only is not None and c not in only:
+                continue
+            first = event.type in c.trigger.first.types and self.host.post(c.first, message)
+            second = (
+                c.second is not None
+                and event.type in c.second_types
+                and self.host.post(c.second, message)
+            )
+            if first or second:
+                out += [(c, m) for m in c.window.add(event, first, second)]
+        return out
+
+    def _replay(self, targets: list[_Compiled], now: dt.datetime, *, act: bool) -> int:
+        if not targets or not self.persist:
+            return 0
+        longest = max([2 * c.trigger.window for c in targets] + [MIN_REPLAY])
+        since = _utc(now) - longest
+        done = self._handled_events(targets, since - longest)
+        replayed = 0
+        matches: list[tuple[_Compiled, Match]] = []
+        for event, _received in event_store.stored_events(self.store, since):
+            replayed += 1
+            todo = [c for c in targets if event.id not in done.get(c.playbook.id, ())]
+            matches += self._feed(event, todo)
+        for c in targets:
+            matches += [(c, m) for m in c.window.tick(_utc(now))]
+        self._handle(matches, now, act=act)
+        return replayed
+
+    def _handled_events(self, targets: list[_Compiled], since: dt.datetime) -> dict[str, set[str]]:
+        """Per playbook, the events already used by a handled match: a replay must not use
+        them again (they were consumed), whatever the replay range cuts off."""
+        from engine.store.models import event_matches
+
+        ids = [c.playbook.id for c in targets]
+        out: dict[str, set[str]] = {}
+        with self.store.connect() as conn:
+            rows = conn.execute(
+                select(event_matches.c.playbook_id, event_matches.c.event_ids).where(
+                    event_matches.c.playbook_id.in_(ids), event_matches.c.matched_at >= since
+                )
+            )
+            for pid, events in rows:
+                out.setdefault(pid, set()).update(events)
+        return out
+
+    # --- matches -----------------------------------------------------------------------
+
+    def _handle(
+        self, matches: list[tuple[_Compiled, Match]], now: dt.datetime, *, act: bool
+    ) -> list[Handled]:
+        if not matches:
+            return []
+        done: dict[str, set[str]] = {}
+        if self.persist:
+            keys: dict[str, list[str]] = {}
+            for c, m in matches:
+                keys.setdefault(c.playbook.id, []).append(m.key)
+            with self.store.connect() as conn:
+                done = {pid: event_store.handled(conn, pid, ks) for pid, ks in keys.items()}
+        out = []
+        for c, match in matches:
+            if match.key in done.get(c.playbook.id, ()):
+                continue
+            if not act:
+                handled = Handled(match, c.playbook, BEFORE_LOAD)
+            else:
+                handled = self._execute(c.playbook, match, now)
+            out.append(handled)
+            if self.persist:
+                # recorded after acting: a crash in between acts again after the restart,
+                # and the ledger's unique window turns that into a no-op
+                run_id = handled.outcome.run_id if handled.outcome else None
+                with self.store.begin() as conn:
+                    event_store.record_match(conn, match, handled.result, run_id, _utc(now))
+        return out
+
+    def _execute(self, playbook: Playbook, match: Match, now: dt.datetime) -> Handled:
+        clock = Clock.at(_aware(now, self.settings), self.settings.timezone)
+        sink = StoreSink(self.store) if self.persist else RecordingSink(mask=self.mask)
+        outcome = self.executor.execute(
+            playbook,
+            clock,
+            sink,
+            keep_details=self.keep_details,
+            customer_ids=[match.customer_id],
+            window=ledger_window(match.key),
+        )
+        if outcome.acted:
+            result = ACTED
+        elif outcome.matched_count:
+            result = SUPPRESSED
+        elif self._known(match.customer_id, clock):
+            result = NOT_IN_AUDIENCE
+        else:
+            result = UNKNOWN_CUSTOMER
+        return Handled(match, playbook, result, outcome)
+
+    def _known(self, customer_id: str, clock: Clock) -> bool:
+        compiler = SqlCompiler(self.dictionary, clock)
+        with self.store.connect() as conn:
+            found = conn.execute(
+                select(compiler.key)
+                .select_from(compiler.customers)
+                .where(compiler.key == customer_id)
+            ).first()
+        return found is not None
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _aware(moment: dt.datetime, settings: Settings) -> dt.datetime:
+    if moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=dt.UTC).astimezone(settings.timezone)

@@ -1,0 +1,166 @@
+"""The engine's event tables: accepted events (deduplicated by id), handled matches and
+rejections. Set-based writes, one statement per batch, so persistence keeps up with the
+rules engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from engine.events.model import Event, Rejected
+from engine.events.windows import Match
+from engine.store.models import event_matches, event_rejections, events
+
+
+def _upsert(engine: Engine | Connection) -> Any:
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+
+def insert_new(engine: Engine, batch: Sequence[Event], received_at: dt.datetime) -> set[str]:
+    """Store the events; return the ids that were new (a duplicate id is stored once).
+
+    One SELECT finds ids stored before and one driver-level executemany stores the rest,
+    several times faster than an upsert that returns rows. Should another process store one
+    of them in between, the unique key refuses the batch and the upsert takes over.
+    """
+    if not batch:
+        return set()
+    ids = [e.id for e in batch]
+    with engine.begin() as conn:
+        known = {
+            r[0] for r in conn.execute(select(events.c.event_id).where(events.c.event_id.in_(ids)))
+        }
+        fresh = [e for e in batch if e.id not in known]
+        if not fresh:
+            return set()
+        mark = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
+        sql = (
+            "INSERT INTO events (event_id, type, customer_id, occurred_at, received_at, payload) "
+            f"VALUES ({', '.join([mark] * 6)})"
+        )
+        rows = [
+            (e.id, e.type, e.customer_id, e.occurred_at, received_at, json.dumps(e.fields))
+            for e in fresh
+        ]
+        try:
+            with conn.begin_nested():
+                conn.exec_driver_sql(sql, rows)
+            return {e.id for e in fresh}
+        except IntegrityError:
+            pass
+    stmt = (
+        _upsert(engine)(events)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(events.c.event_id)
+    )
+    values = [
+        {
+            "event_id": e.id,
+            "type": e.type,
+            "customer_id": e.customer_id,
+            "occurred_at": e.occurred_at,
+            "received_at": received_at,
+            "payload": dict(e.fields),
+        }
+        for e in fresh
+    ]
+    with engine.begin() as conn:
+        return {r[0] for r in conn.execute(stmt, values)}
+
+
+def record_rejections(
+    conn: Connection, rejected: Sequence[tuple[str, Rejected]], received_at: dt.datetime
+) -> None:
+    if rejected:
+        conn.execute(
+            insert(event_rejections),
+            [
+                {
+                    "received_at": received_at,
+                    "source": source[:200],
+                    "event_id": r.event_id,
+                    "reason": r.reason,
+                    "message": r.message[:300],
+                }
+                for source, r in rejected
+            ],
+        )
+
+
+def handled(conn: Connection, playbook_id: str, keys: Sequence[str]) -> set[str]:
+    """Which of these matches were handled already (by this process before a restart, or by
+    another)."""
+    rows = conn.execute(
+        select(event_matches.c.match_key).where(
+            event_matches.c.playbook_id == playbook_id, event_matches.c.match_key.in_(keys)
+        )
+    )
+    return {r[0] for r in rows}
+
+
+def record_match(
+    conn: Connection,
+    match: Match,
+    outcome: str,
+    run_id: int | None,
+    handled_at: dt.datetime,
+) -> None:
+    conn.execute(
+        _upsert(conn)(event_matches)
+        .values(
+            playbook_id=match.playbook_id,
+            match_key=match.key,
+            customer_id=match.customer_id,
+            event_ids=list(match.events),
+            matched_at=match.at,
+            handled_at=handled_at,
+            outcome=outcome,
+            run_id=run_id,
+        )
+        .on_conflict_do_nothing(index_elements=["playbook_id", "match_key"])
+    )
+
+
+def stored_events(
+    engine: Engine, since: dt.datetime, batch_size: int = 5000
+) -> Iterator[tuple[Event, dt.datetime]]:
+    """Events that occurred since ``since`` (UTC), in arrival order, with their arrival time."""
+    query = (
+        select(
+            events.c.event_id,
+            events.c.type,
+            events.c.customer_id,
+            events.c.occurred_at,
+            events.c.payload,
+            events.c.received_at,
+        )
+        .where(or_(events.c.occurred_at >= since))
+        .order_by(events.c.seq)
+    )
+    with engine.connect() as conn:
+        result = conn.execution_options(yield_per=batch_size).execute(query)
+        for r in result:
+            yield Event(r[0], r[1], r[2], r[3], r[4]), r[5]
+
+
+def counts(engine: Engine) -> dict[str, Any]:
+    """Totals for `stats`: events stored, matches by outcome, rejections by reason."""
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
+        matches: dict[str, int] = dict(
+            conn.execute(
+                select(event_matches.c.outcome, func.count()).group_by(event_matches.c.outcome)
+            ).all()
+        )
+        rejected: dict[str, int] = dict(
+            conn.execute(
+                select(event_rejections.c.reason, func.count()).group_by(event_rejections.c.reason)
+            ).all()
+        )
+    return {"stored": stored, "matches": matches, "rejected": rejected}

@@ -9,11 +9,15 @@ import sys
 from collections.abc import Sequence
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine import __version__
-from engine.commands import authoring, preview
+from engine.commands import authoring, delivery, importing, preview
+from engine.commands import daemon as daemon_commands
+from engine.commands import events as event_commands
 from engine.commands import store as store_commands
 from engine.errors import EXIT_FAILURE, EXIT_OK, EngineError
+from engine.execution import describe_failure
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,6 +35,14 @@ COMMANDS: tuple[click.Command, ...] = (
     authoring.test_command,
     preview.dry_run,
     preview.run,
+    delivery.dispatch,
+    delivery.outbox_command,
+    delivery.tasks_command,
+    daemon_commands.daemon,
+    daemon_commands.status,
+    importing.import_,
+    importing.check_mapping,
+    event_commands.events,
 )
 for _command in COMMANDS:
     cli.add_command(_command)
@@ -51,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except EngineError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(exc.exit_code)
+    except SQLAlchemyError as exc:
+        # a database failure mid-command (lost connection, a table dropped under us): one
+        # line without the statement's parameters, which may hold personal data
+        click.echo(f"error[E0105]: database error: {describe_failure(exc)}", err=True)
+        sys.exit(EXIT_FAILURE)
     except KeyboardInterrupt:
         sys.exit(130)
     sys.exit(EXIT_OK)

@@ -24,6 +24,8 @@ class Settings:
     sms_signature: str = "【示例银行】"
     # Added at the end of every marketing SMS (工信部 rules: an opt-out must be offered).
     sms_opt_out: str = "回复TD退订"
+    # Added at the end of every marketing e-mail, for the same reason.
+    email_opt_out: str = "如不希望再收到此类邮件,请回复“退订”。"
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -38,8 +40,26 @@ class Settings:
         return self.root / "templates"
 
     @property
+    def segments_dir(self) -> Path:
+        return self.root / "segments"
+
+    @property
     def schemas_dir(self) -> Path:
         return self.root / "schemas"
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def policy_path(self) -> Path:
+        """The contact policy (compliance): quiet hours, caps, task escalation."""
+        return self.config_dir / "policy.yaml"
+
+    @property
+    def channels_path(self) -> Path:
+        """Delivery channels (IT): gateway URLs, credentials by env var, retries, rates."""
+        return self.config_dir / "channels.yaml"
 
     @property
     def data_dir(self) -> Path:

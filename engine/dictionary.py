@@ -58,6 +58,9 @@ class Field:
     tags: TagSource | None = None
     values: Mapping[str, str] = field(default_factory=dict)
     pii: str | None = None
+    # for a date field: the enum field saying which calendar the customer keeps it by
+    # (solar / lunar), used by ``anniversary: {calendar: customer}``
+    calendar_field: str | None = None
 
     @property
     def is_numeric(self) -> bool:
@@ -79,6 +82,9 @@ class DataDictionary:
     channels: Mapping[str, str] = field(default_factory=dict)
     # role -> field holding the assignee's id (manager -> manager_id), used by tasks
     assignees: Mapping[str, str] = field(default_factory=dict)
+    # related records (holdings, transactions, …) and value histories (AUM snapshots)
+    related: Mapping[str, RelatedTable] = field(default_factory=dict)
+    changes: Mapping[str, ChangeSeries] = field(default_factory=dict)
     source: Path | None = None
 
     def __contains__(self, key: object) -> bool:
@@ -102,6 +108,43 @@ class DataDictionary:
         if close:
             return by_label[close[0]]
         return None
+
+
+@dataclass(frozen=True)
+class RelatedTable:
+    """Rows that belong to a customer (``table.link`` = customer key), with the columns a
+    playbook may filter and aggregate on."""
+
+    key: str
+    label: str
+    name: str
+    table: str
+    link: str
+    columns: Mapping[str, Field]
+
+    @property
+    def scope(self) -> DataDictionary:
+        """The columns as a dictionary of their own, so related filters reuse the field parser,
+        the SQL compiler and the Python evaluator unchanged."""
+        return DataDictionary(fields=self.columns, customer_table=self.table, key=self.link)
+
+
+@dataclass(frozen=True)
+class ChangeSeries:
+    """A customer value and its dated history (``table.at`` → ``table.value``), for
+    "AUM down 30% over 30 days"."""
+
+    key: str
+    label: str
+    name: str
+    current: str  # the customer field holding today's value
+    table: str
+    link: str
+    at: str
+    value: str
+
+
+RESERVED_KEYS = frozenset({"all", "any", "not", "segment", "calendar"})
 
 
 class DictionaryError(EngineError):
@@ -134,18 +177,105 @@ def load_dictionary(path: Path) -> DataDictionary:
                     where=str(path),
                 )
         links[section] = {str(k): str(v) for k, v in mapping.items()}
+    _check_calendar_fields(path, fields)
+    related = {
+        str(name): _parse_related(path, str(name), spec)
+        for name, spec in (raw.get("related") or {}).items()
+    }
+    changes = {
+        str(name): _parse_change(path, str(name), spec, fields)
+        for name, spec in (raw.get("changes") or {}).items()
+    }
+    for name in [*related, *changes]:
+        if name in fields or name in RESERVED_KEYS or (name in related and name in changes):
+            raise DictionaryError(
+                f"{name!r} is used twice (fields, related, changes and all/any/not/segment/"
+                "calendar share one namespace in playbooks)",
+                code="E0212",
+                where=str(path),
+            )
     return DataDictionary(
         fields=fields,
         customer_table=str(raw.get("customer_table", "customers")),
         key=str(raw.get("key", "id")),
         channels=links["channels"],
         assignees=links["assignees"],
+        related=related,
+        changes=changes,
         source=path,
     )
 
 
-def _parse_field(path: Path, key: str, spec: Any) -> Field:
-    where = f"{path}: fields.{key}"
+def _check_calendar_fields(path: Path, fields: Mapping[str, Field]) -> None:
+    for f in fields.values():
+        if f.calendar_field is None:
+            continue
+        flag = fields.get(f.calendar_field)
+        if f.type != "date" or flag is None or flag.type != "enum" or "lunar" not in flag.values:
+            raise DictionaryError(
+                "calendar_field belongs on a date field and names an enum field with the "
+                "value 'lunar'",
+                code="E0213",
+                where=f"{path}: fields.{f.key}",
+            )
+
+
+def _parse_related(path: Path, name: str, spec: Any) -> RelatedTable:
+    where = f"{path}: related.{name}"
+    if not isinstance(spec, dict) or not isinstance(spec.get("columns"), dict):
+        raise DictionaryError(
+            "a related table needs table, key and a 'columns' mapping", code="E0214", where=where
+        )
+    columns = {
+        str(k): _parse_field(path, str(k), v, f"related.{name}.columns")
+        for k, v in spec["columns"].items()
+    }
+    if any(c.type == "tags" or c.calendar_field for c in columns.values()):
+        raise DictionaryError(
+            "related columns cannot be tags or carry calendar_field", code="E0214", where=where
+        )
+    return RelatedTable(
+        key=name,
+        label=str(spec.get("label", name)),
+        name=str(spec.get("name", name)),
+        table=str(spec.get("table", name)),
+        link=str(spec.get("key", "customer_id")),
+        columns=columns,
+    )
+
+
+def _parse_change(path: Path, name: str, spec: Any, fields: Mapping[str, Field]) -> ChangeSeries:
+    where = f"{path}: changes.{name}"
+    try:
+        history = spec["history"]
+        series = ChangeSeries(
+            key=name,
+            label=str(spec.get("label", name)),
+            name=str(spec.get("name", name)),
+            current=str(spec["current"]),
+            table=str(history["table"]),
+            link=str(history.get("key", "customer_id")),
+            at=str(history["at"]),
+            value=str(history["value"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise DictionaryError(
+            "a change needs 'current' (a field) and 'history' {table, key, at, value}",
+            code="E0215",
+            where=where,
+        ) from exc
+    current = fields.get(series.current)
+    if current is None or not current.is_numeric:
+        raise DictionaryError(
+            f"'current' must name a numeric field, not {series.current!r}",
+            code="E0215",
+            where=where,
+        )
+    return series
+
+
+def _parse_field(path: Path, key: str, spec: Any, section: str = "fields") -> Field:
+    where = f"{path}: {section}.{key}"
     if not isinstance(spec, dict):
         raise DictionaryError("a field must be a mapping", code="E0204", where=where)
     ftype = spec.get("type")
@@ -193,4 +323,5 @@ def _parse_field(path: Path, key: str, spec: Any) -> Field:
         tags=tags,
         values={str(k): str(v) for k, v in values.items()},
         pii=pii,
+        calendar_field=spec.get("calendar_field"),
     )

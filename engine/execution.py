@@ -1,8 +1,9 @@
 """Evaluate → gate → render → sink: one code path for dry-run and run.
 
 The audience runs inside the database as one parameterised query and is streamed in
-batches; each batch gets the contact policy (window, cooldown, run cap, consent) from a few
-set-based queries, then its actions are rendered and handed to the sink.
+batches; each batch gets the contact policy from a few set-based queries (window, cooldown,
+holdout, run cap, then per action: consent, open tasks, frequency caps, quiet hours), its
+actions are rendered and handed to the sink.
 """
 
 from __future__ import annotations
@@ -21,22 +22,27 @@ from sqlalchemy.sql import Select
 
 from engine.actions import REGISTRY
 from engine.actions.base import Effect, RunContext, Skipped, Subject
+from engine.conditions.ast import EVERYONE
 from engine.conditions.clock import Clock
+from engine.conditions.facts import filter_batch
 from engine.conditions.sql import SqlCompiler
 from engine.config import Settings
 from engine.dictionary import DataDictionary
-from engine.playbook import Playbook
+from engine.playbook import Playbook, Schedule
 from engine.policy import (
     ALREADY_DONE,
     COOLDOWN,
+    HELD_OUT,
     MAX_PER_RUN,
+    Policy,
     already_done,
-    consenting,
+    held_out,
     in_cooldown,
-    no_consent,
+    load_policy,
 )
+from engine.policy.batch import BatchGate
 from engine.rendering import Renderer, mask_values, template_context
-from engine.sinks import Decision, RunInfo, Sink, StoreSink
+from engine.sinks import Decision, RecordingSink, RunInfo, Sink, StoreSink
 from engine.store.models import runs
 
 BATCH_SIZE = 1000
@@ -54,6 +60,8 @@ class Outcome:
     decisions: list[Decision] = field(default_factory=list)
     matched_count: int = 0
     acted: int = 0
+    held_out: int = 0  # in the holdout group: recorded, nothing done
+    customers_suppressed: int = 0  # matched, not held out, and nothing done
     suppressed: Counter[str] = field(default_factory=Counter)
     effects: Counter[str] = field(default_factory=Counter)
     run_id: int | None = None
@@ -66,17 +74,29 @@ def window_of(playbook: Playbook, clock: Clock) -> str:
     once; the next slot is a new window.
     """
     after = clock.now.replace(microsecond=0) + dt.timedelta(seconds=1)
-    slot = croniter(playbook.trigger.cron, after).get_prev(dt.datetime)
+    slot = croniter(_cron(playbook), after).get_prev(dt.datetime)
     return str(slot.isoformat(timespec="minutes"))
+
+
+def by_priority(playbooks: Sequence[Playbook]) -> list[Playbook]:
+    """Highest priority first (stable): when frequency caps leave room for only one message,
+    the more important playbook, run first, takes it."""
+    return sorted(playbooks, key=lambda p: -p.priority)
 
 
 def slot_on(playbook: Playbook, day: dt.date, tz: ZoneInfo) -> dt.datetime | None:
     """The playbook's first scheduled moment on ``day`` (aware), or None if it does not run."""
     start = dt.datetime.combine(day, dt.time()) - dt.timedelta(seconds=1)
-    fire = croniter(playbook.trigger.cron, start).get_next(dt.datetime)
+    fire = croniter(_cron(playbook), start).get_next(dt.datetime)
     if fire.date() != day:
         return None
     return fire.replace(tzinfo=tz)  # type: ignore[no-any-return]
+
+
+def _cron(playbook: Playbook) -> str:
+    if not isinstance(playbook.trigger, Schedule):  # event playbooks have no slots
+        raise TypeError(f"playbook {playbook.id} is triggered by events, not a schedule")
+    return playbook.trigger.cron
 
 
 class Executor:
@@ -86,17 +106,25 @@ class Executor:
         settings: Settings,
         dictionary: DataDictionary,
         renderer: Renderer,
+        policy: Policy | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.dictionary = dictionary
         self.renderer = renderer
+        # the deployment's contact policy unless a caller (a test) passes its own
+        self.policy = policy if policy is not None else load_policy(settings.policy_path)
         self.scalar_fields = [f for f in dictionary if f.type != "tags"]
         self.tag_fields = [f for f in dictionary if f.type == "tags"]
 
-    def audience_query(self, playbook: Playbook, clock: Clock) -> Select[*tuple[Any, ...]]:
+    def audience_query(
+        self, playbook: Playbook, clock: Clock, customer_ids: Sequence[str] | None = None
+    ) -> Select[*tuple[Any, ...]]:
         compiler = SqlCompiler(self.dictionary, clock)
-        return compiler.audience(playbook.audience, self.scalar_fields)
+        query = compiler.audience(playbook.audience, self.scalar_fields)
+        if customer_ids is not None:  # an event matched these customers: only they qualify
+            query = query.where(compiler.key.in_(list(customer_ids)))
+        return query
 
     def execute(
         self,
@@ -106,11 +134,21 @@ class Executor:
         *,
         keep_details: bool = False,
         batch_size: int = BATCH_SIZE,
+        evaluator: str = "sql",
+        customer_ids: Sequence[str] | None = None,
+        window: str | None = None,
     ) -> Outcome:
-        query = self.audience_query(playbook, clock)
+        """``evaluator="python"`` scans every customer in batches and decides the audience
+        with the reference evaluator instead of SQL, to compare the two (slow; reports the
+        SQL all the same). ``customer_ids`` restricts the audience to those customers and
+        ``window`` replaces the schedule slot as the ledger's window (event playbooks)."""
+        query = self.audience_query(playbook, clock, customer_ids)
+        scan = query
+        if evaluator == "python":
+            scan = SqlCompiler(self.dictionary, clock).audience(EVERYONE, self.scalar_fields)
         outcome = Outcome(
             playbook=playbook,
-            window=window_of(playbook, clock),
+            window=window if window is not None else window_of(playbook, clock),
             as_of=clock.as_of,
             sql=str(query.compile(self.store, compile_kwargs={"literal_binds": False})),
         )
@@ -120,8 +158,11 @@ class Executor:
             window=outcome.window,
             content_hash=playbook.content_hash,
             run_id=None,
-            now_utc=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            # the run's moment, not the wall clock: cooldowns and caps count in as_of time
+            now_utc=now_utc,
             not_before_utc=now_utc,
+            priority=playbook.priority,
+            category=playbook.category,
         )
         recording = isinstance(sink, StoreSink)
         if recording:
@@ -131,17 +172,22 @@ class Executor:
             with (
                 self.store.connect() as reader,
                 self.store.connect() as gate,
-                closing(self._batches(reader, query, batch_size)) as batches,
+                closing(self._batches(reader, scan, batch_size)) as batches,
             ):
                 for batch in batches:
                     self._attach_tags(gate, batch)
-                    decisions = self._decide(playbook, clock, gate, batch, outcome, sink.mask)
+                    if evaluator == "python":
+                        batch = filter_batch(gate, self.dictionary, playbook.audience, clock, batch)
+                    planned = sink.contacts if isinstance(sink, RecordingSink) else None
+                    decisions = self._decide(
+                        playbook, clock, gate, batch, outcome, sink.mask, planned
+                    )
                     gate.rollback()  # end the read snapshot; the next batch sees new writes
                     lost = sink.write(info, decisions)
                     self._count(outcome, decisions, lost, keep_details)
         except Exception as exc:
             if recording:
-                self._finish_run(outcome, status="failed", error=f"{type(exc).__name__}: {exc}")
+                self._finish_run(outcome, status="failed", error=describe_failure(exc))
             raise
         if recording:
             self._finish_run(outcome, status="done", error=None)
@@ -179,6 +225,7 @@ class Executor:
         rows: Sequence[Mapping[str, Any]],
         outcome: Outcome,
         mask: bool,
+        planned: Counter[tuple[str, str]] | None = None,
     ) -> list[Decision]:
         ids = [str(r["_key"]) for r in rows]
         done = already_done(conn, playbook.id, outcome.window, ids)
@@ -186,10 +233,19 @@ class Executor:
         if playbook.limits.once_per_customer:
             since = clock.utc_naive() - playbook.limits.once_per_customer
             cooling = in_cooldown(conn, playbook.id, ids, since)
-        channels = {
-            ch for a in playbook.actions if (ch := REGISTRY[a.kind].consent_channel) is not None
-        }
-        allowed = {ch: consenting(conn, ch, playbook.category, ids, clock.now) for ch in channels}
+        kinds = [REGISTRY[a.kind] for a in playbook.actions]
+        gate = BatchGate.load(
+            conn,
+            self.policy,
+            clock,
+            category=playbook.category,
+            quiet_mode=playbook.limits.quiet_hours,
+            customer_ids=ids,
+            consent_channels={ch for k in kinds if (ch := k.consent_channel) is not None},
+            message_channels={ch for k in kinds if (ch := k.channel) is not None},
+            wants_tasks=any(a.kind == "task" for a in playbook.actions),
+            planned=planned,
+        )
         run = RunContext(
             settings=self.settings,
             dictionary=self.dictionary,
@@ -197,20 +253,21 @@ class Executor:
             clock=clock,
             playbook_id=playbook.id,
             category=playbook.category,
+            priority=playbook.priority,
         )
         cap = playbook.limits.max_per_run
         decisions = []
         for row, cid in zip(rows, ids, strict=True):
             if cid in done:
                 decisions.append(Decision(cid, (), ((None, ALREADY_DONE),)))
-                continue
-            if cid in cooling:
+            elif cid in cooling:
                 decisions.append(Decision(cid, (), ((None, COOLDOWN),)))
-                continue
-            if cap is not None and outcome.acted + _acting(decisions) >= cap:
+            elif held_out(playbook.id, cid, playbook.holdout_percent):
+                decisions.append(Decision(cid, (), (), held_out=True))
+            elif cap is not None and outcome.acted + _acting(decisions) >= cap:
                 decisions.append(Decision(cid, (), ((None, MAX_PER_RUN),)))
-                continue
-            decisions.append(self._act(playbook, run, row, cid, allowed, mask))
+            else:
+                decisions.append(self._act(playbook, run, row, cid, gate, mask))
         return decisions
 
     def _act(
@@ -219,7 +276,7 @@ class Executor:
         run: RunContext,
         row: Mapping[str, Any],
         cid: str,
-        allowed: Mapping[str, set[str]],
+        gate: BatchGate,
         mask: bool,
     ) -> Decision:
         values = {k: v for k, v in row.items() if k != "_key"}
@@ -239,10 +296,12 @@ class Executor:
             result = REGISTRY[action.kind].effect(action, index, subject, run)
             if isinstance(result, Skipped):
                 suppressed.append((action.kind, result.reason))
-            elif result.consent_channel and cid not in allowed[result.consent_channel]:
-                suppressed.append((action.kind, no_consent(result.consent_channel)))
+                continue
+            admitted = gate.admit(result)
+            if isinstance(admitted, str):
+                suppressed.append((action.kind, admitted))
             else:
-                effects.append(result)
+                effects.append(admitted)
         return Decision(cid, tuple(effects), tuple(suppressed))
 
     def _count(
@@ -258,10 +317,14 @@ class Executor:
                 d = Decision(d.customer_id, (), ((None, ALREADY_DONE),))
             for _kind, reason in d.suppressed:
                 outcome.suppressed[reason] += 1
-            if d.effects:
+            if d.held_out:
+                outcome.held_out += 1
+            elif d.effects:
                 outcome.acted += 1
                 for e in d.effects:
                     outcome.effects[e.kind] += 1
+            else:
+                outcome.customers_suppressed += 1
             if keep_details:
                 outcome.matched.append(d.customer_id)
                 outcome.decisions.append(d)
@@ -297,7 +360,11 @@ class Executor:
                     status=status,
                     matched=outcome.matched_count,
                     acted=outcome.acted,
-                    suppressed=dict(outcome.suppressed),
+                    # held-out customers are part of the funnel: recorded beside the reasons
+                    suppressed={
+                        **outcome.suppressed,
+                        **({HELD_OUT: outcome.held_out} if outcome.held_out else {}),
+                    },
                     error=error,
                 )
             )
@@ -305,3 +372,12 @@ class Executor:
 
 def _acting(decisions: Sequence[Decision]) -> int:
     return sum(1 for d in decisions if d.effects)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What went wrong, for the run record, without the data it happened to: SQLAlchemy's
+    message ends with the statement's parameters, which hold customers' phone numbers."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:500]

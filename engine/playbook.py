@@ -12,8 +12,10 @@ from typing import Literal
 
 from engine.actions.base import Action
 from engine.conditions.ast import Condition
+from engine.events.trigger import EventTrigger
 
 Category = Literal["marketing", "service"]
+QuietHours = Literal["wait", "expire"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class Schedule:
 class Limits:
     once_per_customer: dt.timedelta | None = None  # cooldown across runs
     max_per_run: int | None = None
+    # a message outside its channel's allowed hours waits for the next window, or expires
+    quiet_hours: QuietHours = "wait"
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,11 @@ class Playbook:
     enabled: bool
     category: Category
     priority: int
-    trigger: Schedule
+    trigger: Schedule | EventTrigger  # a cron schedule, or events (engine/events/)
     audience: Condition
     actions: tuple[Action, ...]
     limits: Limits
     description: str
     source: str  # file it was loaded from
     content_hash: str  # sha256 of the file's text, recorded with every run
+    holdout_percent: float = 0  # stable share of the audience held out for measurement

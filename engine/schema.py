@@ -13,7 +13,9 @@ from typing import Any
 
 from engine.actions import REGISTRY
 from engine.conditions.ast import OPERATOR_HELP, OPERATORS
+from engine.conditions.schema_parts import extra_defs, extra_properties, special_operand
 from engine.dictionary import DataDictionary, Field
+from engine.events.schema import trigger_properties as event_trigger_properties
 
 SCHEMA_ID = "https://care-playbooks.invalid/schemas/playbook.schema.json"
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,63}$"
@@ -44,6 +46,9 @@ def _scalar(f: Field) -> dict[str, Any]:
 
 
 def _operand(f: Field, op: str) -> dict[str, Any]:
+    special = special_operand(op)
+    if special is not None:
+        return special
     if op == "is_null":
         return {"type": "boolean"}
     if op in ("older_than", "within_last", "within_next"):
@@ -103,6 +108,7 @@ def condition_schema(dictionary: DataDictionary) -> dict[str, Any]:
     }
     for f in dictionary:
         properties[f.key] = field_test(f)
+    properties |= extra_properties(dictionary)
     return {
         "type": "object",
         "minProperties": 1,
@@ -175,8 +181,11 @@ def playbook_schema(dictionary: DataDictionary) -> dict[str, Any]:
             "trigger": {
                 "type": "object",
                 "additionalProperties": False,
-                "required": ["schedule"],
-                "description": _text("何时运行", "When it runs"),
+                # 'schedule' or 'event': the validator words that choice better than anyOf
+                "description": _text(
+                    "何时运行:定时(schedule)或事件(event)",
+                    "When it runs: on a schedule, or when an event arrives",
+                ),
                 "properties": {
                     "schedule": {
                         "type": "string",
@@ -185,7 +194,8 @@ def playbook_schema(dictionary: DataDictionary) -> dict[str, Any]:
                             "Cron expression (minute hour day month weekday), local time",
                         ),
                         "examples": ["0 9 * * 1-5"],
-                    }
+                    },
+                    **event_trigger_properties(),
                 },
             },
             "audience": {
@@ -203,6 +213,16 @@ def playbook_schema(dictionary: DataDictionary) -> dict[str, Any]:
                 "description": _text("执行的动作", "What to do for each customer"),
                 "items": {"$ref": "#/$defs/action"},
             },
+            "holdout_percent": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 50,
+                "default": 0,
+                "description": _text(
+                    "对照组比例(%):按客户稳定抽取,不执行任何动作,用于效果评估",
+                    "Percent of the audience held out (stable per customer) to measure effect",
+                ),
+            },
             "limits": {
                 "type": "object",
                 "additionalProperties": False,
@@ -216,11 +236,21 @@ def playbook_schema(dictionary: DataDictionary) -> dict[str, Any]:
                         "minimum": 1,
                         "description": _text("每次运行最多客户数", "Most customers per run"),
                     },
+                    "quiet_hours": {
+                        "enum": ["wait", "expire"],
+                        "default": "wait",
+                        "description": _text(
+                            "消息在渠道允许时段外:wait 等到下一个时段 / expire 作废",
+                            "Outside the channel's allowed hours (config/policy.yaml): wait for "
+                            "the next window, or expire",
+                        ),
+                    },
                 },
             },
         },
         "$defs": {
             "condition": condition_schema(dictionary),
+            **extra_defs(dictionary, field_test),
             "action": {
                 "type": "object",
                 "minProperties": 1,

@@ -41,6 +41,7 @@ from engine.conditions.clock import Clock
 from engine.config import Settings
 from engine.dictionary import DataDictionary
 from engine.errors import EngineError
+from engine.events.trigger import EventTrigger
 from engine.execution import Executor, Outcome
 from engine.loading import load_file
 from engine.playbook import Playbook
@@ -82,6 +83,7 @@ class _Case:
     customers: list[dict[str, Any]]
     managers: list[dict[str, Any]]
     expect: dict[str, Any]
+    events: list[Any] = field(default_factory=list)  # event playbooks: what arrives
 
 
 def discover_tests(paths: Sequence[Path]) -> list[Path]:
@@ -92,7 +94,7 @@ def discover_tests(paths: Sequence[Path]) -> list[Path]:
         elif path.exists():
             found.append(path)
         else:
-            raise PlaybookTestError("no such test file or folder", code="E0401", where=str(path))
+            raise PlaybookTestError("no such test file or folder", code="E0801", where=str(path))
     return found
 
 
@@ -107,14 +109,14 @@ def run_test_file(
     doc = load_file(path)
     if doc.diagnostics or not isinstance(doc.data, dict):
         problem = doc.diagnostics[0].message if doc.diagnostics else "expected a mapping"
-        raise PlaybookTestError(f"cannot read test file: {problem}", code="E0402", where=str(path))
+        raise PlaybookTestError(f"cannot read test file: {problem}", code="E0802", where=str(path))
     data: dict[str, Any] = doc.data
     playbook_id = data.get("playbook")
     if playbook_id not in playbooks:
         known = ", ".join(sorted(playbooks)) or "none"
         raise PlaybookTestError(
             f"unknown or invalid playbook {playbook_id!r}",
-            code="E0403",
+            code="E0803",
             where=str(path),
             hint=f"valid playbooks: {known}; run `python runner.py validate`",
         )
@@ -136,13 +138,13 @@ def run_test_file(
 def _cases(path: Path, data: Mapping[str, Any], settings: Settings) -> list[_Case]:
     tests = data.get("tests")
     if not isinstance(tests, list) or not tests:
-        raise PlaybookTestError("a test file needs a 'tests' list", code="E0404", where=str(path))
+        raise PlaybookTestError("a test file needs a 'tests' list", code="E0804", where=str(path))
     cases = []
     for i, raw in enumerate(tests):
         where = f"{path}: tests[{i}]"
         if not isinstance(raw, dict) or not isinstance(raw.get("expect"), dict):
             raise PlaybookTestError(
-                "each test needs an 'expect' mapping", code="E0404", where=where
+                "each test needs an 'expect' mapping", code="E0804", where=where
             )
         now = _moment(raw.get("now", data.get("now")), settings, where)
         customers = list(data.get("customers") or []) + list(raw.get("customers") or [])
@@ -154,6 +156,7 @@ def _cases(path: Path, data: Mapping[str, Any], settings: Settings) -> list[_Cas
                 customers=customers,
                 managers=managers,
                 expect={str(k): v for k, v in raw["expect"].items()},
+                events=list(data.get("events") or []) + list(raw.get("events") or []),
             )
         )
     return cases
@@ -164,7 +167,7 @@ def _moment(value: Any, settings: Settings, where: str) -> dt.datetime:
         moment = dt.datetime.fromisoformat(str(value))
     except ValueError as exc:
         raise PlaybookTestError(
-            f"'now' must be an ISO 8601 time, got {value!r}", code="E0405", where=where
+            f"'now' must be an ISO 8601 time, got {value!r}", code="E0805", where=where
         ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=settings.timezone)
@@ -187,10 +190,40 @@ def _run_case(
             create_all(store)
             clock = Clock.at(case.now, settings.timezone)
             _load_fixtures(store, case, dictionary, clock)
+            if isinstance(playbook.trigger, EventTrigger):
+                return _run_events(case, playbook, store, settings, dictionary, renderer)
             executor = Executor(store, settings, dictionary, renderer)
             return executor.execute(playbook, clock, RecordingSink(mask=False), keep_details=True)
         finally:
             store.dispose()
+
+
+def _run_events(
+    case: _Case,
+    playbook: Playbook,
+    store: Engine,
+    settings: Settings,
+    dictionary: DataDictionary,
+    renderer: Renderer,
+) -> Outcome:
+    """An event playbook's case: the case's ``events`` arrive at ``now`` (windows that have
+    closed by then are decided), every match is previewed; one outcome gathers them."""
+    from engine.events.processor import EventProcessor
+
+    processor = EventProcessor(
+        store, settings, dictionary, renderer, persist=False, mask=False, keep_details=True
+    )
+    processor.restore([playbook], case.now)
+    report = processor.process([(f"events[{i}]", e) for i, e in enumerate(case.events)], case.now)
+    if report.rejected:
+        source, rejected = report.rejected[0]
+        raise PlaybookTestError(f"{source}: {rejected.message}", code="E0707")
+    merged = Outcome(playbook=playbook, window="events", as_of=case.now, sql="")
+    for handled in report.handled:
+        if handled.outcome is not None:
+            merged.matched += handled.outcome.matched
+            merged.decisions += handled.outcome.decisions
+    return merged
 
 
 def _load_fixtures(store: Engine, case: _Case, dictionary: DataDictionary, clock: Clock) -> None:
@@ -223,7 +256,7 @@ def _load_fixtures(store: Engine, case: _Case, dictionary: DataDictionary, clock
                 if table is None:
                     raise PlaybookTestError(
                         f"customer {cid}: unknown history '{table_name}'",
-                        code="E0406",
+                        code="E0806",
                         hint=f"history kinds: {', '.join(HISTORY)}, sends",
                     )
                 for item in rows:
@@ -236,7 +269,7 @@ def _customer_row(
     raw: Mapping[str, Any], columns: Mapping[str, str], manager_id: str, clock: Clock
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     if "id" not in raw:
-        raise PlaybookTestError("every fixture customer needs an 'id'", code="E0406")
+        raise PlaybookTestError("every fixture customer needs an 'id'", code="E0707")
     cid = str(raw["id"])
     row: dict[str, Any] = {
         "id": cid,
@@ -267,7 +300,7 @@ def _customer_row(
             close = difflib.get_close_matches(key, list(columns), n=1)
             raise PlaybookTestError(
                 f"customer {cid}: unknown field '{key}'",
-                code="E0406",
+                code="E0806",
                 hint=f"did you mean '{close[0]}'?" if close else "fields: see the data dictionary",
             )
     return row, extras
@@ -281,7 +314,7 @@ def _consents(spec: Any, cid: str) -> list[tuple[str, str, bool]]:
         targets = [(channel, p) for p in PURPOSES] if not purpose else [(channel, purpose)]
         for target in targets:
             if target not in state:
-                raise PlaybookTestError(f"customer {cid}: unknown consent '{key}'", code="E0406")
+                raise PlaybookTestError(f"customer {cid}: unknown consent '{key}'", code="E0707")
             state[target] = value in (True, "given")
     return [(c, p, g) for (c, p), g in state.items()]
 
@@ -327,7 +360,7 @@ def _known(table: Any, item: Mapping[str, Any], cid: str) -> dict[str, Any]:
             close = difflib.get_close_matches(key, [c.name for c in table.c], n=1)
             raise PlaybookTestError(
                 f"customer {cid}: {table.name} has no column '{key}'",
-                code="E0406",
+                code="E0806",
                 hint=f"did you mean '{close[0]}'?" if close else None,
             )
         out[key] = _typed(table, key, value, cid)
@@ -343,7 +376,7 @@ def _typed(table: Any, column: str, value: Any, cid: str) -> Any:
             return dt.date.fromisoformat(value)
     except ValueError as exc:
         raise PlaybookTestError(
-            f"customer {cid}: {column} {value!r} is not a date/time", code="E0406"
+            f"customer {cid}: {column} {value!r} is not a date/time", code="E0806"
         ) from exc
     return value
 

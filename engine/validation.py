@@ -25,11 +25,14 @@ from engine.actions.base import ParseContext
 from engine.actions.templates import sample_value
 from engine.conditions.ast import EVERYONE, Condition
 from engine.conditions.parse import ConditionParser
+from engine.conditions.segments import SegmentLibrary
 from engine.config import Settings
 from engine.diagnostics import Diagnostic, PathPart
 from engine.diagnostics import dotted as _dotted
 from engine.dictionary import DataDictionary
 from engine.durations import DurationError, parse_duration
+from engine.events.parse import parse_event_trigger
+from engine.events.trigger import EventTrigger
 from engine.loading import Document, load_file
 from engine.playbook import Limits, Playbook, Schedule
 from engine.rendering import Renderer, template_context
@@ -76,9 +79,12 @@ class Validator:
         self.schema = playbook_schema(dictionary)
         self.json_validator = jsonschema.Draft202012Validator(self.schema)
         self.sample_customer = {f.key: sample_value(f.type, f.values, f.pii) for f in dictionary}
+        self.segments = SegmentLibrary.load(dictionary, settings.segments_dir)
 
     def validate_paths(self, paths: Iterable[Path]) -> Catalog:
         catalog = Catalog()
+        catalog.diagnostics += self.segments.diagnostics  # segments/ belongs to every playbook
+        catalog.sources |= self.segments.sources
         seen: dict[str, tuple[str, int]] = {}
         for path in discover(paths):
             catalog.files += 1
@@ -167,6 +173,7 @@ class _FileCheck:
             description=data.get("description", ""),
             source=self.doc.path,
             content_hash=hashlib.sha256(self.doc.text.encode()).hexdigest(),
+            holdout_percent=float(data.get("holdout_percent", 0)),
         )
 
     # --- stage 2: JSON Schema ----------------------------------------------------------------
@@ -253,12 +260,22 @@ class _FileCheck:
     def _audience(self, data: Mapping[str, Any]) -> Condition:
         if "audience" not in data or not self._clean(("audience",)):
             return EVERYONE
-        parser = ConditionParser(self.v.dictionary, self.report)
+        parser = ConditionParser(self.v.dictionary, self.report, self.v.segments)
         return parser.audience(data["audience"], ("audience",))
 
-    def _trigger(self, data: Mapping[str, Any]) -> Schedule | None:
+    def _trigger(self, data: Mapping[str, Any]) -> Schedule | EventTrigger | None:
         trigger = data.get("trigger")
         if not isinstance(trigger, dict) or not self._clean(("trigger",)):
+            return None
+        if "event" in trigger:
+            return parse_event_trigger(trigger, self.report)
+        if "schedule" not in trigger:
+            self.report(
+                "PB0167",
+                "a trigger needs 'schedule' (a time) or 'event' (an event type)",
+                ("trigger",),
+                'e.g. trigger: {schedule: "0 9 * * 1-5"} or trigger: {event: withdrawal}',
+            )
             return None
         cron = str(trigger.get("schedule", ""))
         if len(cron.split()) != 5 or not croniter.is_valid(cron):
@@ -282,7 +299,11 @@ class _FileCheck:
                 cooldown = parse_duration(raw["once_per_customer"])
             except DurationError as exc:
                 self.report("PB0110", str(exc), ("limits", "once_per_customer"))
-        return Limits(once_per_customer=cooldown, max_per_run=raw.get("max_per_run"))
+        return Limits(
+            once_per_customer=cooldown,
+            max_per_run=raw.get("max_per_run"),
+            quiet_hours=raw.get("quiet_hours", "wait"),
+        )
 
     def _actions(self, data: Mapping[str, Any]) -> list[Any]:
         raw = data.get("actions")

@@ -194,3 +194,19 @@ def test_failed_run_is_recorded(executor: Executor, store: Engine, vip: Playbook
         status, error = conn.execute(select(runs.c.status, runs.c.error)).one()
     assert status == "failed" and "disk full" in error
     assert count(store, action_ledger) == 0
+
+
+def test_failure_description_keeps_personal_data_out() -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from engine.execution import describe_failure
+
+    exc = IntegrityError(
+        "INSERT INTO outbox (recipient) VALUES (?)",
+        {"recipient": "13812345678"},
+        Exception("UNIQUE constraint failed: outbox.id"),
+    )
+    assert "13812345678" in str(exc)  # what SQLAlchemy would have written
+    text = describe_failure(exc)
+    assert "13812345678" not in text
+    assert text == "IntegrityError: UNIQUE constraint failed: outbox.id"

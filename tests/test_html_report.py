@@ -153,3 +153,65 @@ def test_csv_has_one_row_per_action_and_excel_reads_it(
     first = doc["playbooks"][0]["actions"][0]
     assert rows[0]["customer_id"] == first["customer_id"] and rows[0]["type"] == first["type"]
     assert "****" in text  # masked recipients
+
+
+def test_dry_run_command_writes_html_csv_and_diff(demo_url: str, tmp_path: Path) -> None:
+    import json
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(REPO / "runner.py"), *args, "--db", demo_url],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    page = tmp_path / "r.html"
+    assert (
+        cli("dry-run", "--as-of", "2026-11-23", "--format", "html", "--out", str(page)).returncode
+        == 0
+    )
+    assert page.read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert 'id="funnel-vip-inactive-60d"' in page.read_text(encoding="utf-8")
+    csv_out = cli(
+        "dry-run", "--as-of", "2026-11-23", "--format", "csv", "--playbook", "vip-inactive-60d"
+    )
+    assert csv_out.returncode == 0 and "vip-inactive-60d,2026-11-23T09:00," in csv_out.stdout
+
+    clear = open_store(demo_url)
+    clear_engine_tables(clear)
+    clear.dispose()
+    before = json.loads(
+        cli(
+            "dry-run",
+            "--as-of",
+            "2026-11-23",
+            "--playbook",
+            "vip-inactive-60d",
+            "--format",
+            "json",
+            "--diff",
+        ).stdout
+    )
+    [entry] = before["playbooks"]
+    assert entry["diff"]["last_run_id"] is None and entry["diff"]["dropped"] == []
+    acted = sorted({a["customer_id"] for a in entry["actions"]})
+    assert entry["diff"]["new"] == acted
+    assert cli("run", "--as-of", "2026-11-23", "--playbook", "vip-inactive-60d").returncode == 0
+    after = json.loads(
+        cli(
+            "dry-run",
+            "--as-of",
+            "2026-11-23",
+            "--playbook",
+            "vip-inactive-60d",
+            "--format",
+            "json",
+            "--diff",
+        ).stdout
+    )
+    diff = after["playbooks"][0]["diff"]
+    assert diff["last_run_id"] is not None
+    assert diff["new"] == [] and diff["dropped"] == acted  # all done already in this window

@@ -138,7 +138,7 @@ def test_sql_in_values_is_bound_not_executed(tmp_path: Path) -> None:
     playbook = tmp_path / "p.yaml"
     playbook.write_text(
         "id: sql-text\ntitle: t\ntrigger: {schedule: '0 9 * * *'}\n"
-        "audience: {occupation: \"x'; DROP TABLE customers; --\"}\n"
+        'audience: {occupation: "x\'; DROP TABLE customers; --"}\n'
         "actions: [{task: {title: x}}]\n",
         encoding="utf-8",
     )

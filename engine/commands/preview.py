@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
 from engine.commands import common
 from engine.conditions.clock import Clock
 from engine.dictionary import load_dictionary
-from engine.execution import Executor, Outcome, slot_on
-from engine.playbook import Playbook
+from engine.execution import Executor, Outcome, by_priority, slot_on
+from engine.playbook import Playbook, Schedule
 from engine.reports.dryrun import report_json, report_text
+from engine.reports.html import render_html
+from engine.reports.tabular import audience_facets, diff_against_last_run, report_csv
 from engine.sinks import RecordingSink, StoreSink
-from engine.store.db import require_tables
-from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES
+from engine.store.introspect import require_deployment
 from engine.validation import Validator
 
 
@@ -28,26 +31,33 @@ def execute_selected(
     *,
     dry_run: bool,
     mask: bool,
+    evaluator: str = "sql",
 ) -> tuple[dt.datetime, list[Outcome], list[Playbook]]:
     settings = common.settings()
     moment, whole_day = common.parse_as_of(as_of, settings)
     dictionary = load_dictionary(settings.dictionary_path)
     validator = Validator(settings, dictionary)
     playbooks = common.select_playbooks(validator.validate_paths([settings.playbooks_dir]), wanted)
+    # event playbooks act when events arrive: `events dry-run FILE` previews them
+    playbooks = [p for p in playbooks if isinstance(p.trigger, Schedule)]
     store = common.store(settings, db_url)
-    # dry-run reads the ledger too: it shows who is already done or cooling down
-    require_tables(store, CUSTOMER_TABLES + ENGINE_TABLES)
+    # dry-run reads the ledger too: it shows who is already done or cooling down; the
+    # customer side is whatever the data dictionary maps (the demo store or the bank's tables)
+    require_deployment(store, dictionary)
     executor = Executor(store, settings, dictionary, validator.renderer)
     outcomes: list[Outcome] = []
     skipped: list[Playbook] = []
-    for playbook in playbooks:
+    previewed: Counter[tuple[str, str]] = Counter()  # caps see earlier playbooks' messages
+    for playbook in by_priority(playbooks):
         at = slot_on(playbook, moment.date(), settings.timezone) if whole_day else moment
         if at is None:
             skipped.append(playbook)
             continue
         clock = Clock.at(at, settings.timezone)
-        sink = RecordingSink(mask=mask) if dry_run else StoreSink(store)
-        outcomes.append(executor.execute(playbook, clock, sink, keep_details=dry_run))
+        sink = RecordingSink(mask=mask, contacts=previewed) if dry_run else StoreSink(store)
+        outcomes.append(
+            executor.execute(playbook, clock, sink, keep_details=dry_run, evaluator=evaluator)
+        )
     store.dispose()
     return moment, outcomes, skipped
 
@@ -56,38 +66,102 @@ def execute_selected(
 @common.db_option
 @click.option("--as-of", "as_of", default=None, help=common.AS_OF_HELP)
 @click.option("--playbook", "playbooks", multiple=True, help="playbook id (repeatable)")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv", "html"]),
+    default="text",
+    help="text for people, json for machines, csv (one row per action), html (charts)",
+)
+@click.option("--diff", is_flag=True, help="compare with each playbook's last real run")
 @click.option("--out", type=click.Path(path_type=Path), help="write the report to a file")
 @click.option("--show-sql", is_flag=True, help="print each audience's SQL")
 @click.option("--show-personal-data", is_flag=True, help="do not mask names, phones and e-mails")
+@click.option(
+    "--evaluator",
+    type=click.Choice(["sql", "python"]),
+    default="sql",
+    help="decide audiences in the database (default) or with the Python reference, to compare",
+)
 def dry_run(
     db_url: str | None,
     as_of: str | None,
     playbooks: tuple[str, ...],
     fmt: str,
+    diff: bool,
     out: Path | None,
     show_sql: bool,
     show_personal_data: bool,
+    evaluator: str,
 ) -> None:
     """Preview every action that would fire, and why others would not. Writes nothing."""
     moment, outcomes, skipped = execute_selected(
-        db_url, as_of, playbooks, dry_run=True, mask=not show_personal_data
+        db_url, as_of, playbooks, dry_run=True, mask=not show_personal_data, evaluator=evaluator
     )
+    report = report_json(moment, outcomes, skipped)
+    if diff or fmt == "html":
+        _add_store_views(db_url, outcomes, report, diff=diff, facets=fmt == "html")
     if fmt == "json":
-        text = json.dumps(report_json(moment, outcomes, skipped), ensure_ascii=False, indent=2)
+        text = json.dumps(report, ensure_ascii=False, indent=2)
+    elif fmt == "csv":
+        text = report_csv(report)
+    elif fmt == "html":
+        text = render_html(report, {p["id"]: p.pop("facets") for p in report["playbooks"]})
     else:
         text = report_text(moment, outcomes, skipped)
+        if diff:
+            text += "\n" + _diff_text(report)
         if show_personal_data:
             text = text.replace("(personal data masked)", "(PERSONAL DATA SHOWN)")
     if show_sql:
         sql = "\n\n".join(f"-- {o.playbook.id}\n{o.sql}" for o in outcomes)
-        click.echo(sql + "\n", err=fmt == "json" and out is None)
+        click.echo(sql + "\n", err=fmt != "text" and out is None)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + ("\n" if fmt == "json" else ""), encoding="utf-8")
         click.echo(f"report written to {out}")
     else:
         click.echo(text)
+
+
+def _add_store_views(
+    db_url: str | None,
+    outcomes: Sequence[Outcome],
+    report: dict[str, Any],
+    *,
+    diff: bool,
+    facets: bool,
+) -> None:
+    """Views that need the store again: the audience by tier and branch, the run diff."""
+    settings = common.settings()
+    dictionary = load_dictionary(settings.dictionary_path)
+    store = common.store(settings, db_url)
+    try:
+        for outcome, entry in zip(outcomes, report["playbooks"], strict=True):
+            if facets:
+                clock = Clock.at(outcome.as_of, settings.timezone)
+                entry["facets"] = audience_facets(store, dictionary, clock, outcome.matched)
+            if diff:
+                acted = [d.customer_id for d in outcome.decisions if d.effects]
+                entry["diff"] = diff_against_last_run(store, outcome.playbook.id, acted)
+    finally:
+        store.dispose()
+
+
+def _diff_text(report: dict[str, Any]) -> str:
+    lines = ["compared with the last real run (plan before apply):"]
+    for p in report["playbooks"]:
+        d = p["diff"]
+        if d["last_run_id"] is None:
+            lines.append(f"  {p['id']}: no earlier run; all {len(d['new'])} customer(s) are new")
+            continue
+        shown = ", ".join(d["new"][:5]) + (" …" if len(d["new"]) > 5 else "")
+        lines.append(
+            f"  {p['id']}: vs run {d['last_run_id']}: +{len(d['new'])} new, "
+            f"-{len(d['dropped'])} dropped, {d['unchanged']} unchanged"
+            + (f"  new: {shown}" if shown else "")
+        )
+    return "\n".join(lines) + "\n"
 
 
 @click.command()

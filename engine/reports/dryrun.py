@@ -2,7 +2,8 @@
 
 The JSON shape is a contract (README, "Dry-run JSON"): one document with ``as_of`` and, per
 playbook, every matched customer id, every action with its rendered fields and every
-suppression with its reason.
+suppression with its reason. The funnel adds up: matched = customers acted + customers held
+back entirely + held out.
 """
 
 from __future__ import annotations
@@ -23,19 +24,36 @@ REASONS: dict[str, tuple[str, str]] = {
     "no_phone": ("无手机号", "no phone number"),
     "no_email": ("无邮箱", "no e-mail address"),
     "no_manager": ("无客户经理", "no relationship manager"),
+    "no_senior_manager": ("无高级客户经理", "no senior manager in the branch"),
+    "no_branch_leader": ("无网点负责人", "no branch leader"),
+    "open_task": ("已有未完成任务", "an open task for the same reason"),
+    "quiet_hours_sms": ("短信免打扰时段", "outside SMS hours (expire)"),
+    "quiet_hours_email": ("邮件免打扰时段", "outside e-mail hours (expire)"),
+    "frequency_cap_sms": ("短信频次上限", "SMS frequency cap"),
+    "frequency_cap_email": ("邮件频次上限", "e-mail frequency cap"),
+    "held_out": ("对照组", "held out for measurement"),
 }
-KIND_LABELS = {"sms": "短信", "task": "任务", "email": "邮件"}
+KIND_LABELS = {"sms": "短信", "task": "任务", "email": "邮件", "webhook": "推送", "tag": "标签"}
 
 
-def effect_json(effect: Effect) -> dict[str, Any]:
+def effect_json(effect: Effect, tz: dt.tzinfo | None = None) -> dict[str, Any]:
     row = {k: v for k, v in effect.row.items() if not isinstance(v, dt.datetime)}
     if effect.kind == "task":
         row["due_at"] = row.pop("due_local")
+    if effect.not_before is not None:  # waits for the channel's allowed hours
+        row["not_before"] = _local(effect.not_before, tz)
+    if effect.expires_at is not None:
+        row["expires_at"] = _local(effect.expires_at, tz)
     return {"customer_id": effect.customer_id, "type": effect.kind, **row}
 
 
+def _local(utc_naive: dt.datetime, tz: dt.tzinfo | None) -> str:
+    return utc_naive.replace(tzinfo=dt.UTC).astimezone(tz).isoformat(timespec="minutes")
+
+
 def outcome_json(outcome: Outcome) -> dict[str, Any]:
-    actions = [effect_json(e) for d in outcome.decisions for e in d.effects]
+    tz = outcome.as_of.tzinfo
+    actions = [effect_json(e, tz) for d in outcome.decisions for e in d.effects]
     suppressed = [
         {"customer_id": d.customer_id, "reason": reason, **({"action": kind} if kind else {})}
         for d in outcome.decisions
@@ -50,9 +68,12 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         "matched": outcome.matched,
         "actions": actions,
         "suppressed": suppressed,
+        "held_out": [d.customer_id for d in outcome.decisions if d.held_out],
         "counts": {
             "matched": outcome.matched_count,
             "customers_acted": outcome.acted,
+            "customers_suppressed": outcome.customers_suppressed,
+            "held_out": outcome.held_out,
             "actions": dict(outcome.effects),
             "suppressed": dict(outcome.suppressed),
         },
@@ -69,6 +90,11 @@ def report_json(
     }
 
 
+def _trigger_text(p: Any) -> str:
+    cron = getattr(p.trigger, "cron", None)
+    return f"schedule '{cron}'" if cron is not None else str(p.trigger.summary)
+
+
 def _dots(label: str, value: str, width: int = 34) -> str:
     # CJK characters take two columns in a terminal
     shown = sum(2 if ord(ch) > 0x2E80 else 1 for ch in label)
@@ -82,8 +108,7 @@ def report_text(
     for o in outcomes:
         p = o.playbook
         lines.append(
-            f"{p.id}  {p.title}  (sha {p.content_hash[:7]})  "
-            f"schedule '{p.trigger.cron}'  window {o.window}"
+            f"{p.id}  {p.title}  (sha {p.content_hash[:7]})  {_trigger_text(p)}  window {o.window}"
         )
         lines.append(_dots("matched 符合条件", f"{o.matched_count:,}"))
         for reason, count in sorted(o.suppressed.items(), key=lambda kv: -kv[1]):
@@ -92,6 +117,10 @@ def report_text(
         kinds = ", ".join(
             f"{KIND_LABELS.get(k, k)} {k} ×{n:,}" for k, n in sorted(o.effects.items())
         )
+        if o.held_out:
+            lines.append(_dots("− 对照组 held out", f"{o.held_out:,}"))
+        if o.customers_suppressed:
+            lines.append(_dots("  (customers held back 未执行客户)", f"{o.customers_suppressed:,}"))
         lines.append(_dots("= customers acted 执行客户", f"{o.acted:,}   ({kinds or 'none'})"))
         shown = 0
         for d in o.decisions:
@@ -113,4 +142,9 @@ def _sample(e: Effect) -> str:
     if e.kind == "task":
         who, due = r["assignee_id"], r["due_local"]
         return f"{e.customer_id} 任务→{who} [{r['priority']}] {r['title']} (due {due})"
-    return f'{e.customer_id} {e.kind}→{r["recipient"]} "{r["body"]}"'
+    if e.kind == "tag":
+        return f"{e.customer_id} 标签 {r['op']} {r['tag']}"
+    wait = " (waits for allowed hours)" if e.not_before is not None else ""
+    if e.kind == "email":
+        return f'{e.customer_id} email→{r["recipient"]} "{r["subject"]}"{wait}'
+    return f'{e.customer_id} {e.kind}→{r["recipient"]} "{r["body"]}"{wait}'

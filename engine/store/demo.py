@@ -13,7 +13,7 @@ Why it looks the way it does:
   rather than left to chance (a dormant VIP in every 100 customers, a Feb-29 birthday in
   every 1,000, a burst of large withdrawals in every 500, an overdue complaint in every
   1,000), so they exist at any size that can hold them.
-- Speed: 1M customers (about 27M rows) must load in minutes. The hot loop works on integer
+- Speed: 1M customers (about 25.6M rows) must load in minutes. The hot loop works on integer
   day / second offsets and precomputed string tables instead of datetime arithmetic, weighted
   picks are single lookups into expanded tables, rows go in by chunks through the raw DBAPI
   (``executemany`` on SQLite with journalling relaxed for the load, ``COPY`` on PostgreSQL),
@@ -23,10 +23,17 @@ Why it looks the way it does:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
+import os
+import pickle
 import random
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing, contextmanager
+from subprocess import DEVNULL, PIPE
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Index, inspect
@@ -38,8 +45,12 @@ from engine.store.models import CUSTOMER_TABLES, metadata
 Row = tuple[Any, ...]
 Rows = dict[str, list[Row]]
 
-CHUNK_SIZE = 20_000
-"""Customers generated and inserted per transaction: bounds memory (a chunk is ~550k rows)."""
+CHUNK_SIZE = 10_000
+"""Customers generated and inserted per transaction: bounds memory (a chunk is ~256k rows)."""
+PARALLEL_FROM = 100_000
+"""Customers from which generating in a second process pays for its start-up."""
+WORKER = "from engine.store.demo import _serve; _serve()"
+"""What the second process runs (``python -c``)."""
 BLOCK = 1_000
 """Customers per random stream; a chunk is a whole number of blocks."""
 
@@ -51,53 +62,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 left to the database, which numbers them in insertion order."""
 
 DAY = 86_400
-# Tier upper bounds in cents (exclusive): mass < 50k, gold < 500k, vip < 6M, else private.
-TIER_BOUNDS = ((5_000_000, "mass"), (50_000_000, "gold"), (600_000_000, "vip"))
 # AUM quantile function: piecewise log-linear through (share of customers, AUM in yuan), which
 # gives ~70% mass, 20% gold, 9% vip, 1% private with a long log-normal-like tail.
 _AUM_KNOTS = ((0.0, 10.0), (0.12, 3_000.0), (0.70, 50_000.0), (0.90, 500_000.0),
               (0.99, 6_000_000.0), (1.0, 80_000_000.0))  # fmt: skip
-
-
-def _expand(pairs: Sequence[tuple[Any, int]]) -> tuple[Any, ...]:
-    """A weighted list as a flat table: ``t[int(random() * len(t))]`` is a weighted pick."""
-    return tuple(value for value, weight in pairs for _ in range(weight))
-
-
-SURNAME_TABLE = _expand([((s, p), w) for s, p, w in names.SURNAMES])
-OCCUPATION_TABLE = _expand(names.OCCUPATIONS)
-RISK_TABLE = _expand([("C1", 15), ("C2", 30), ("C3", 30), ("C4", 17), ("C5", 8)])
-RISK_TABLE_OLD = _expand([("C1", 40), ("C2", 35), ("C3", 18), ("C4", 5), ("C5", 2)])
-CHANNEL_TABLE = _expand([("sms", 50), ("phone", 25), ("email", 12), ("visit", 13)])
-CHANNEL_TABLE_VIP = _expand([("sms", 20), ("phone", 35), ("email", 10), ("visit", 35)])
-HOLDING_COUNT = {
-    "mass": _expand([(1, 55), (2, 30), (3, 12), (4, 3)]),
-    "gold": _expand([(1, 20), (2, 40), (3, 30), (4, 10)]),
-    "vip": _expand([(1, 5), (2, 25), (3, 40), (4, 30)]),
-    "private": _expand([(1, 2), (2, 18), (3, 40), (4, 40)]),
-}
-PRODUCT_TABLE = _expand([("time_deposit", 35), ("wealth", 25), ("fund", 20),
-                         ("insurance", 10), ("bond", 10)])  # fmt: skip
-TX_KIND_TABLE = _expand([("deposit", 20), ("withdrawal", 20), ("transfer_in", 18),
-                         ("transfer_out", 18), ("purchase", 12), ("redemption", 12)])  # fmt: skip
-TX_CHANNEL_TABLE = _expand([("mobile", 55), ("online", 15), ("atm", 15), ("counter", 15)])
-TX_COUNT = {
-    "mass": _expand([(1, 25), (2, 25), (3, 20), (4, 15), (5, 10), (6, 5)]),
-    "gold": _expand([(2, 20), (3, 25), (4, 25), (5, 15), (6, 10), (8, 5)]),
-}
-CONTACT_COUNT = {
-    "mass": _expand([(0, 50), (1, 35), (2, 15)]),
-    "gold": _expand([(1, 30), (2, 30), (3, 25), (4, 15)]),
-    "vip": _expand([(n, 1) for n in range(3, 11)]),
-    "private": _expand([(n, 1) for n in range(6, 16)]),
-}
-CONTACT_CHANNEL_TABLE = _expand([("phone", 50), ("wechat", 25), ("sms", 10), ("visit", 15)])
-OUTCOME_TABLE = _expand([("reached", 55), ("no_answer", 25), ("refused", 5), ("scheduled", 15)])
-COMPLAINT_CATEGORY_TABLE = _expand([("service", 40), ("fee", 25), ("product", 20),
-                                    ("fraud", 5), ("other", 10)])  # fmt: skip
-# severity, days until due
-SEVERITY_TABLE = _expand([(("low", 15), 40), (("medium", 7), 35), (("high", 3), 18),
-                          (("critical", 1), 7)])  # fmt: skip
 CONSENT_CHANNELS = ("sms", "email", "phone")
 
 
@@ -117,30 +85,97 @@ def generate(
     counts = {table.name: 0 for table in CUSTOMER_TABLES}
     secondary = [index for table in CUSTOMER_TABLES for index in table.indexes]
     with _progress_bar(progress, customers) as advance, engine.connect() as conn:
-        restore = _begin_bulk_load(conn)
         writer = _writer_for(conn)
+        restore: Callable[[], None] | None = None
         try:
+            # Dropped under the store's own journal: an in-memory one would grow with the old
+            # store's size (by 0.6 GB for a 1M-customer store).
             metadata.drop_all(conn)
             metadata.create_all(conn)
             for index in secondary:  # built once at the end: far cheaper than row by row
                 index.drop(conn)
             _drop_foreign_keys(conn)
             conn.commit()
+            restore = _begin_bulk_load(conn)
             # Rows go in through the DBAPI connection, which SQLAlchemy does not see: so the
             # writer commits (one transaction per chunk keeps the journal small) and rolls back.
             _write(writer, gen.reference_rows(), counts)
-            for start in range(0, customers, CHUNK_SIZE):
-                stop = min(start + CHUNK_SIZE, customers)
-                _write(writer, gen.chunk(start, stop), counts)
-                advance(stop - start)
+            with closing(_chunks(gen, customers, seed, as_of)) as chunks:
+                for size, rows in chunks:
+                    _write(writer, rows, counts)
+                    advance(size)
+            advance(0, "demo store: indexes")
             _finish(conn, secondary)
         except BaseException:
             writer.rollback()
             conn.rollback()
             raise
         finally:
-            restore()
+            if restore is not None:
+                restore()
     return counts
+
+
+def _chunks(
+    gen: _Generator, customers: int, seed: int, as_of: dt.date
+) -> Generator[tuple[int, Rows], None, None]:
+    """(customer count, rows) per chunk. From PARALLEL_FROM customers on, a second Python
+    generates the next chunk while this one inserts: the two halves of the work cost about the
+    same, and this machine has two cores. A plain subprocess rather than multiprocessing:
+    spawn re-runs the caller's main script (unguarded scripts would recurse) and fork copies a
+    process holding a database connection and maybe threads."""
+    bounds = [(a, min(a + CHUNK_SIZE, customers)) for a in range(0, customers, CHUNK_SIZE)]
+    if customers < PARALLEL_FROM:
+        for start, stop in bounds:
+            yield stop - start, gen.chunk(start, stop)
+        return
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    job = [str(customers), str(seed), as_of.isoformat(), str(CHUNK_SIZE)]
+    command = [sys.executable, "-c", WORKER, *job]
+    with (
+        tempfile.TemporaryFile() as errors,
+        subprocess.Popen(command, stdin=DEVNULL, stdout=PIPE, stderr=errors, env=env) as worker,
+    ):
+        assert worker.stdout is not None
+        _widen_pipe(worker.stdout.fileno())
+        try:
+            for start, stop in bounds:
+                try:  # the pipe holds the worker one chunk ahead: memory stays bounded
+                    rows: Rows = pickle.load(worker.stdout)
+                except (EOFError, pickle.UnpicklingError):
+                    worker.wait()
+                    errors.seek(0)
+                    tail = errors.read()[-2_000:].decode(errors="replace").strip()
+                    raise RuntimeError(
+                        f"the demo data process stopped (exit code {worker.returncode}): {tail}"
+                    ) from None
+                yield stop - start, rows
+        finally:
+            if worker.poll() is None:  # stopped early: it would wait on the pipe forever
+                worker.kill()
+
+
+def _widen_pipe(fd: int) -> None:
+    """A chunk is ~8 MB of pickle: through the default 64 KiB pipe that is over a hundred
+    hand-overs between the processes, each a wait for the scheduler on a busy machine."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)  # the unprivileged maximum, by default
+    except (ImportError, AttributeError, OSError):  # not Linux, or not allowed: just slower
+        pass
+
+
+def _serve() -> None:
+    """The generating process: the job in argv, pickled chunks on stdout, in order. Our own
+    child, so unpickling what it sends is safe."""
+    customers, seed, as_of, size = sys.argv[1:]
+    n = int(customers)
+    gen = _Generator(customers=n, seed=int(seed), as_of=dt.date.fromisoformat(as_of))
+    for start in range(0, n, int(size)):
+        chunk = gen.chunk(start, min(start + int(size), n))
+        pickle.dump(chunk, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    sys.stdout.buffer.flush()
 
 
 def _write(writer: _Writer, rows: Rows, counts: dict[str, int]) -> None:
@@ -172,13 +207,11 @@ def _finish(conn: Connection, secondary: list[Index]) -> None:
         for table in CUSTOMER_TABLES:
             for fk in table.foreign_key_constraints:
                 conn.execute(AddConstraint(fk))
-    if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"ANALYZE {table.name}")
+    elif conn.dialect.name == "sqlite":
         # A sampled ANALYZE: the full one reads every index of a multi-GB file.
         conn.exec_driver_sql("PRAGMA analysis_limit=1000")
         conn.exec_driver_sql("ANALYZE")
-    elif conn.dialect.name == "postgresql":
-        for table in CUSTOMER_TABLES:
-            conn.exec_driver_sql(f"ANALYZE {table.name}")
     conn.commit()
 
 
@@ -186,7 +219,10 @@ def _finish(conn: Connection, secondary: list[Index]) -> None:
 
 
 class _Writer:
-    """Plain DBAPI ``executemany``: the fast path on SQLite, and correct on any driver."""
+    """DBAPI ``executemany`` of multi-row INSERTs: the fast path on SQLite (a third faster
+    than one row per statement), and correct on any driver."""
+
+    ROWS_PER_INSERT = 50
 
     def __init__(self, conn: Connection) -> None:
         dbapi = conn.connection.dbapi_connection
@@ -194,25 +230,39 @@ class _Writer:
             raise RuntimeError("the connection is closed")
         self._dbapi = dbapi
         self._cursor: Any = dbapi.cursor()  # Any: psycopg's cursor has copy(), DBAPI's not
-        style = conn.dialect.paramstyle
-        self._sql: dict[str, str] = {}
+        self._sql: dict[tuple[str, int], str] = {}
         for table, columns in COLUMNS.items():
-            if style == "qmark":
-                marks = ", ".join("?" for _ in columns)
-            elif style == "numeric":
-                marks = ", ".join(f":{n + 1}" for n in range(len(columns)))
-            else:  # format / pyformat
-                marks = ", ".join("%s" for _ in columns)
-            self._sql[table] = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+            for n in (1, self.ROWS_PER_INSERT):
+                marks = _placeholders(conn.dialect.paramstyle, len(columns), n)
+                self._sql[table, n] = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {marks}"
 
     def write(self, table: str, rows: list[Row]) -> None:
-        self._cursor.executemany(self._sql[table], rows)
+        n = self.ROWS_PER_INSERT
+        whole = len(rows) // n * n
+        if whole:
+            flat = itertools.chain.from_iterable
+            batches = [tuple(flat(rows[i : i + n])) for i in range(0, whole, n)]
+            self._cursor.executemany(self._sql[table, n], batches)
+        if whole < len(rows):
+            self._cursor.executemany(self._sql[table, 1], rows[whole:])
 
     def commit(self) -> None:
         self._dbapi.commit()
 
     def rollback(self) -> None:
         self._dbapi.rollback()
+
+
+def _placeholders(style: str, columns: int, rows: int) -> str:
+    """``(?, ?), (?, ?)`` in the driver's parameter style, for ``rows`` rows."""
+    if style == "qmark":
+        marks = ["?"] * (columns * rows)
+    elif style == "numeric":
+        marks = [f":{k + 1}" for k in range(columns * rows)]
+    else:  # format / pyformat
+        marks = ["%s"] * (columns * rows)
+    groups = (marks[k : k + columns] for k in range(0, len(marks), columns))
+    return ", ".join(f"({', '.join(group)})" for group in groups)
 
 
 class _CopyWriter(_Writer):
@@ -233,11 +283,11 @@ def _writer_for(conn: Connection) -> _Writer:
     return _Writer(conn)
 
 
-def _begin_bulk_load(conn: Connection) -> Any:
+def _begin_bulk_load(conn: Connection) -> Callable[[], None]:
     """Relax SQLite's durability for the load (a half-written demo store is simply redone),
     and return a function that puts the connection back the way open_store set it up."""
     if conn.dialect.name != "sqlite":
-        return lambda: None
+        return lambda: None  # nothing to put back
     cache = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
     # Leaving WAL needs exclusive use of the file; if another connection holds it, SQLite keeps
     # WAL and says so, and the load is just slower.
@@ -256,31 +306,25 @@ def _begin_bulk_load(conn: Connection) -> Any:
 
 
 @contextmanager
-def _progress_bar(show: bool, total: int) -> Iterator[Any]:
-    """Yield ``advance(n)``: a rich bar on stderr when asked for, else a no-op."""
+def _progress_bar(show: bool, total: int) -> Iterator[Callable[..., None]]:
+    """Yield ``advance(n, label=None)``: a rich bar on stderr when asked for, else a no-op."""
     if not show:
-        yield lambda n: None
+        yield lambda n, label=None: None
         return
+    import rich.progress as rp
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
-    columns = (
-        TextColumn("demo store: customers"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task("customers", total=total)
-        yield lambda n: bar.advance(task, n)
+    columns: list[rp.ProgressColumn] = [rp.TextColumn("{task.description}"), rp.BarColumn()]
+    columns += [rp.MofNCompleteColumn(), rp.TimeElapsedColumn(), rp.TimeRemainingColumn()]
+    with rp.Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task("demo store: customers", total=total)
+
+        def advance(n: int, label: str | None = None) -> None:
+            if label is not None:
+                bar.update(task, description=label)
+            bar.advance(task, n)
+
+        yield advance
 
 
 # --- generating ------------------------------------------------------------------------------
@@ -295,6 +339,15 @@ def _aum_cents(u: float) -> int:
             x = math.log(a0) + (math.log(a1) - math.log(a0)) * (u - u0) / (u1 - u0)
             return int(math.exp(x) * 100)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _draw(r: Callable[[], float], buckets: tuple[tuple[float, int, int], ...]) -> int:
+    """A whole number from the first (cumulative share, low, high) bucket a draw falls in."""
+    x = r()
+    for share, low, high in buckets:
+        if x < share:
+            return low + int(r() * (high - low + 1))
+    raise AssertionError("the last bucket's share must be 1.0")  # pragma: no cover
 
 
 class _Generator:
@@ -315,10 +368,7 @@ class _Generator:
         self.days = [dt.date.fromordinal(o).isoformat() for o in range(lo, as_ord + 2_000)]
         self.years = [int(day[:4]) for day in self.days]
         self.times = [
-            f" {h:02d}:{m:02d}:{s:02d}.000000"
-            for h in range(24)
-            for m in range(60)
-            for s in range(60)
+            f" {t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}.000000" for t in range(DAY)
         ]
         self.today = as_ord - lo  # day index of as_of
         self.birth_lo = birth_lo - lo
@@ -354,7 +404,7 @@ class _Generator:
 
     @staticmethod
     def _name(r: random.Random, male: bool) -> tuple[str, str]:
-        surname, pinyin = SURNAME_TABLE[int(r.random() * len(SURNAME_TABLE))]
+        surname, pinyin = names.SURNAME_TABLE[int(r.random() * len(names.SURNAME_TABLE))]
         chars = names.MALE_CHARS if male else names.FEMALE_CHARS
         for _ in range(1 if r.random() < 0.3 else 2):
             char, sound = chars[int(r.random() * len(chars))]
@@ -417,7 +467,6 @@ class _Generator:
         n_branches = len(self.branch_rows)
         scramble = self._scramble
         prefixes, domains = names.MOBILE_PREFIXES, names.EMAIL_DOMAINS
-        male_chars, female_chars = names.MALE_CHARS, names.FEMALE_CHARS
         out: Rows = {table: [] for table in COLUMNS}
         customers, tags, holdings = out["customers"], out["customer_tags"], out["holdings"]
         transactions, snapshots = out["transactions"], out["aum_snapshots"]
@@ -444,13 +493,7 @@ class _Generator:
             age_days = today - born
             age = age_days // 365
             byear = years[born]
-            surname, pinyin = SURNAME_TABLE[int(r() * len(SURNAME_TABLE))]
-            chars = male_chars if male else female_chars
-            char, sound = chars[int(r() * 50)]
-            name, pinyin = surname + char, pinyin + sound
-            if r() >= 0.3:
-                char, sound = chars[int(r() * 50)]
-                name, pinyin = name + char, pinyin + sound
+            name, pinyin = self._name(rng, male)
             lunar_share = 0.40 if byear < 1960 else 0.15 if byear < 1975 else 0.04
             birthday_calendar = "lunar" if r() < lunar_share else "solar"
             phone = f"{prefixes[int(r() * len(prefixes))]}{scramble(i):08d}"
@@ -468,14 +511,8 @@ class _Generator:
             elif age < 25:
                 u *= 0.9
             cents = _aum_cents(u)
-            if cents < 5_000_000:
-                tier = "mass"
-            elif cents < 50_000_000:
-                tier = "gold"
-            elif cents < 600_000_000:
-                tier = "vip"
-            else:
-                tier = "private"
+            tier = ("mass" if cents < 5_000_000 else "gold" if cents < 50_000_000 else
+                    "vip" if cents < 600_000_000 else "private")  # fmt: skip
             vipish = cents >= 50_000_000
             if age >= 60 and r() < 0.8:
                 occupation = "退休"
@@ -484,41 +521,20 @@ class _Generator:
             elif vipish and r() < 0.5:
                 occupation = names.WEALTHY_OCCUPATIONS[int(r() * 6)]
             else:
-                occupation = OCCUPATION_TABLE[int(r() * len(OCCUPATION_TABLE))]
-            risk = (RISK_TABLE_OLD if age >= 60 else RISK_TABLE)[int(r() * 100)]
+                occupation = names.OCCUPATION_TABLE[int(r() * len(names.OCCUPATION_TABLE))]
+            risk = (names.RISK_TABLE_OLD if age >= 60 else names.RISK_TABLE)[int(r() * 100)]
 
             # --- history: days before as_of
-            x = r()
-            if dormant_vip or burst or overdue:
-                opened = 365 + int(r() * 6936)
-            elif x < 0.015:
-                opened = 1 + int(r() * 14)  # lifecycle 'new', in the welcome window
-            elif x < 0.03:
-                opened = 15 + int(r() * 75)
-            elif x < 0.06:
-                opened = 90 + int(r() * 275)
-            else:
-                opened = 365 + int(r() * 6936)
+            planted = dormant_vip or burst or overdue
+            opened = 365 + int(r() * 6936) if planted else _draw(r, names.OPENED_DAYS)
             if opened > age_days - 16 * 365:  # nobody opens an account before 16
                 opened = 365 + int(r() * (age_days - 17 * 365))
             if burst:
                 idle = 1 + int(r() * 2)
             elif dormant_vip:
                 idle = 61 + int(r() * 90)
-            elif vipish:
-                idle = 1 + int(r() * 60) if r() < 0.9 else 61 + int(r() * 340)
             else:
-                x = r()
-                if x < 0.65:
-                    idle = 1 + int(r() * 30)
-                elif x < 0.80:
-                    idle = 31 + int(r() * 60)
-                elif x < 0.90:
-                    idle = 91 + int(r() * 90)
-                elif x < 0.96:
-                    idle = 181 + int(r() * 185)
-                else:
-                    idle = 366 + int(r() * 35)
+                idle = _draw(r, names.IDLE_DAYS_VIP if vipish else names.IDLE_DAYS)
             if idle > opened:
                 idle = 1 + int(r() * opened)
             last_active = (today - idle) * DAY + 25_200 + int(r() * 54_000)  # 07:00-22:00
@@ -534,7 +550,7 @@ class _Generator:
             b = int(r() * n_branches)
             own = self.branch_managers[b]
             manager = own[int(r() * len(own))]
-            channel = (CHANNEL_TABLE_VIP if vipish else CHANNEL_TABLE)[int(r() * 100)]
+            channel = (names.CHANNEL_TABLE_VIP if vipish else names.CHANNEL_TABLE)[int(r() * 100)]
             if channel == "email" and email is None:
                 channel = "sms"
             level = {"mass": 1, "gold": 2, "vip": 3, "private": 4}[tier] + (r() < 0.5)
@@ -564,7 +580,7 @@ class _Generator:
                 tags.append((cid, "小微企业主"))
 
             # --- holdings: the AUM split exactly, a demand account first
-            counts = HOLDING_COUNT[tier]
+            counts = names.HOLDING_COUNT[tier]
             k = counts[int(r() * 100)]
             weights = [0.2 + r() for _ in range(k)]
             total = sum(weights)
@@ -574,7 +590,7 @@ class _Generator:
                 days[today - opened], None,
             ))  # fmt: skip
             for amount in parts:
-                kind = PRODUCT_TABLE[int(r() * 100)]
+                kind = names.PRODUCT_TABLE[int(r() * 100)]
                 if kind == "time_deposit" or kind == "wealth":
                     terms = names.TIME_DEPOSITS if kind == "time_deposit" else names.WEALTH_PRODUCTS
                     product, term = terms[int(r() * len(terms))]
@@ -596,7 +612,7 @@ class _Generator:
 
             # --- transactions in the last 90 days, the newest being the last activity
             if idle <= 90:
-                counts = TX_COUNT["mass" if tier == "mass" else "gold"]
+                counts = names.TX_COUNT["mass" if tier == "mass" else "gold"]
                 window = min(90, opened) - idle + 1
                 for q in range(counts[int(r() * 100)] + 3 * burst):
                     if q == 0:
@@ -605,7 +621,7 @@ class _Generator:
                         t = (today - idle - int(r() * window)) * DAY + 25_200 + int(r() * 54_000)
                         if t > last_active:
                             t = last_active - 60 - int(r() * 3_600)
-                    kind = TX_KIND_TABLE[int(r() * 100)]
+                    kind = names.TX_KIND_TABLE[int(r() * 100)]
                     amount = 1_000 + int(cents * (0.003 + 0.12 * r() * r()))
                     if burst and q >= 1:  # 3+ withdrawals of 50k+ within the last week
                         kind = "withdrawal"
@@ -614,35 +630,30 @@ class _Generator:
                         amount = 5_000_000 + int(r() * cents * 0.05)
                     elif kind == "withdrawal" and cents >= 10_000_000 and r() < 0.15:
                         amount = 5_000_000 + int(r() * cents * 0.1)
-                    channel = TX_CHANNEL_TABLE[int(r() * 100)]
+                    channel = names.TX_CHANNEL_TABLE[int(r() * 100)]
                     transactions.append((cid, fmt(t), kind, amount / 100, channel))
 
-            # --- monthly AUM snapshots, walking back from today's AUM
+            # --- monthly AUM snapshots, walking back from today's AUM by -5% … +7% a month.
+            # ~2% fell sharply in the last month: today's AUM and this month's snapshot are
+            # both >= 30% below each of the two before (the 1st a "30 days ago" lands on).
             value = cents * (0.97 + 0.06 * r())
-            drop = r() < 0.02  # a sharp fall (>= 30%) over the last month
+            drop = r() < 0.02
             for m, (month, back) in enumerate(self.months):
                 if back > opened:
                     break
                 snapshots.append((cid, month, int(value) / 100))
                 if m == 0 and drop:
-                    value *= 1.45 + 2.0 * r()
+                    value *= 1.6 + 2.0 * r()
                 else:
                     value /= 0.95 + 0.12 * r()
 
             # --- contacts by managers of the branch over the last year
-            counts = CONTACT_COUNT[tier]
+            counts = names.CONTACT_COUNT[tier]
             n = counts[int(r() * len(counts))]
             if n:
                 limit = min(364, opened)
-                if vipish:  # some VIPs left uncontacted for 30 / 90 / 180+ days
-                    x = r()
-                    recent = (
-                        1 + int(r() * 30) if x < 0.6 else
-                        31 + int(r() * 60) if x < 0.8 else
-                        91 + int(r() * 90) if x < 0.92 else 181 + int(r() * 184)
-                    )  # fmt: skip
-                else:
-                    recent = 1 + int(r() * 364)
+                # some VIPs left uncontacted for 30 / 90 / 180+ days
+                recent = _draw(r, names.LAST_CONTACT_DAYS_VIP) if vipish else 1 + int(r() * 364)
                 if recent > limit:
                     recent = 1 + int(r() * limit)
                 staff = self.branch_staff[b]
@@ -651,14 +662,14 @@ class _Generator:
                     t = (today - back) * DAY + 32_400 + int(r() * 36_000)  # 09:00-19:00
                     who = manager if r() < 0.8 else staff[int(r() * len(staff))]
                     contacts.append((
-                        cid, who, fmt(t), CONTACT_CHANNEL_TABLE[int(r() * 100)],
-                        OUTCOME_TABLE[int(r() * 100)],
+                        cid, who, fmt(t), names.CONTACT_CHANNEL_TABLE[int(r() * 100)],
+                        names.OUTCOME_TABLE[int(r() * 100)],
                     ))  # fmt: skip
 
             # --- complaints (~1%), due 1-15 days after opening by severity
             if r() < 0.01 or overdue:
-                category = COMPLAINT_CATEGORY_TABLE[int(r() * 100)]
-                severity, due_days = SEVERITY_TABLE[int(r() * 100)]
+                category = names.COMPLAINT_CATEGORY_TABLE[int(r() * 100)]
+                severity, due_days = names.SEVERITY_TABLE[int(r() * 100)]
                 limit = min(365, opened)
                 back = min(limit, due_days + 1 + int(r() * 30)) if overdue else 1 + int(r() * limit)
                 t = (today - back) * DAY + 32_400 + int(r() * 39_600)

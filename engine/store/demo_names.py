@@ -7,6 +7,9 @@ tables so that a weighted pick costs one ``random()`` call in its hot loop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 # (surname, pinyin, weight in ‰ of the population, roughly)
 SURNAMES: tuple[tuple[str, str, int], ...] = (
     ("王", "wang", 71), ("李", "li", 70), ("张", "zhang", 67), ("刘", "liu", 54),
@@ -111,3 +114,60 @@ FUNDS: tuple[str, ...] = (
 )  # fmt: skip
 INSURANCE: tuple[str, ...] = ("安康终身寿险", "福享年金保险", "守护重疾险", "臻享增额终身寿")
 BONDS: tuple[str, ...] = ("储蓄国债(电子式)三年期", "储蓄国债(电子式)五年期", "记账式国债")
+
+
+# --- weighted tables ------------------------------------------------------------------------
+
+
+def expand(pairs: Sequence[tuple[Any, int]], size: int | None = 100) -> tuple[Any, ...]:
+    """A weighted list as a flat table: ``t[int(random() * len(t))]`` is a weighted pick.
+
+    Most tables have exactly ``size`` (100) entries, so the generator's hot loop can write
+    ``t[int(r() * 100)]``; a change of weights that broke that fails here, at import.
+    """
+    table = tuple(value for value, weight in pairs for _ in range(weight))
+    if size is not None and len(table) != size:
+        raise ValueError(f"weights add up to {len(table)}, not {size}")
+    return table
+
+
+SURNAME_TABLE = expand([((s, p), w) for s, p, w in SURNAMES], None)
+OCCUPATION_TABLE = expand(OCCUPATIONS, None)
+RISK_TABLE = expand([("C1", 15), ("C2", 30), ("C3", 30), ("C4", 17), ("C5", 8)])
+RISK_TABLE_OLD = expand([("C1", 40), ("C2", 35), ("C3", 18), ("C4", 5), ("C5", 2)])
+CHANNEL_TABLE = expand([("sms", 50), ("phone", 25), ("email", 12), ("visit", 13)])
+CHANNEL_TABLE_VIP = expand([("sms", 20), ("phone", 35), ("email", 10), ("visit", 35)])
+HOLDING_COUNT = {
+    "mass": expand([(1, 55), (2, 30), (3, 12), (4, 3)]),
+    "gold": expand([(1, 20), (2, 40), (3, 30), (4, 10)]),
+    "vip": expand([(1, 5), (2, 25), (3, 40), (4, 30)]),
+    "private": expand([(1, 2), (2, 18), (3, 40), (4, 40)]),
+}
+PRODUCT_TABLE = expand([("time_deposit", 35), ("wealth", 25), ("fund", 20),
+                         ("insurance", 10), ("bond", 10)])  # fmt: skip
+TX_KIND_TABLE = expand([("deposit", 20), ("withdrawal", 20), ("transfer_in", 18),
+                         ("transfer_out", 18), ("purchase", 12), ("redemption", 12)])  # fmt: skip
+TX_CHANNEL_TABLE = expand([("mobile", 55), ("online", 15), ("atm", 15), ("counter", 15)])
+TX_COUNT = {
+    "mass": expand([(1, 25), (2, 25), (3, 20), (4, 15), (5, 10), (6, 5)]),
+    "gold": expand([(2, 20), (3, 25), (4, 25), (5, 15), (6, 10), (8, 5)]),
+}
+CONTACT_COUNT = {
+    "mass": expand([(0, 50), (1, 35), (2, 15)]),
+    "gold": expand([(1, 30), (2, 30), (3, 25), (4, 15)]),
+    "vip": expand([(n, 1) for n in range(3, 11)], None),
+    "private": expand([(n, 1) for n in range(6, 16)], None),
+}
+CONTACT_CHANNEL_TABLE = expand([("phone", 50), ("wechat", 25), ("sms", 10), ("visit", 15)])
+OUTCOME_TABLE = expand([("reached", 55), ("no_answer", 25), ("refused", 5), ("scheduled", 15)])
+COMPLAINT_CATEGORY_TABLE = expand([("service", 40), ("fee", 25), ("product", 20),
+                                    ("fraud", 5), ("other", 10)])  # fmt: skip
+# severity, days until due
+SEVERITY_TABLE = expand([(("low", 15), 40), (("medium", 7), 35), (("high", 3), 18),
+                          (("critical", 1), 7)])  # fmt: skip
+
+# Days before as_of, as (cumulative share, low, high) buckets.
+OPENED_DAYS = ((0.015, 1, 14), (0.03, 15, 89), (0.06, 90, 364), (1.0, 365, 7300))  # 3% 'new'
+IDLE_DAYS = ((0.65, 1, 30), (0.80, 31, 90), (0.90, 91, 180), (0.96, 181, 365), (1.0, 366, 400))
+IDLE_DAYS_VIP = ((0.9, 1, 60), (1.0, 61, 400))  # with the planted ones, ~17% idle > 60 days
+LAST_CONTACT_DAYS_VIP = ((0.6, 1, 30), (0.8, 31, 90), (0.92, 91, 180), (1.0, 181, 364))

@@ -2,7 +2,8 @@
 
 The customer tables (branches … consents) are the bank's data: the engine only reads them,
 through the data dictionary. The demo generator and the importers fill them. The engine-owned
-tables (runs, action_ledger, outbox, tasks) are the only ones the engine writes.
+tables (runs, action_ledger, outbox, tasks, suppressions, engine_tags, and the scheduler's
+run_claims, schedule_state and daemons) are the only ones the engine writes.
 
 Conventions:
 - Customer-side timestamps are naive local times in the bank's time zone (config.timezone),
@@ -14,8 +15,11 @@ Conventions:
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -28,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -179,6 +184,12 @@ CUSTOMER_TABLES = (
 
 # --- engine-owned tables -------------------------------------------------------------------
 
+
+def _fallback_key() -> str:
+    """Idempotency key for outbox rows written by other tools than the engine's sink."""
+    return f"x-{uuid.uuid4().hex}"
+
+
 runs = Table(
     "runs",
     metadata,
@@ -207,6 +218,8 @@ action_ledger = Table(
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("created_at", DateTime, nullable=False),
+    # held out for effect measurement: recorded, exactly once, but nothing was done
+    Column("held_out", Boolean, nullable=False, default=False),
     UniqueConstraint("playbook_id", "customer_id", "window", name="uq_ledger_once"),
     Index("ix_ledger_customer", "customer_id", "playbook_id", "created_at"),
 )
@@ -223,14 +236,25 @@ outbox = Table(
     Column("recipient", String(120), nullable=False),
     Column("subject", String(200)),
     Column("body", Text, nullable=False),
-    Column("status", String(12), nullable=False),  # pending / sent / failed / cancelled
+    # pending / sent / failed (dead letter after the last attempt) / cancelled
+    Column("status", String(12), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Column("created_at", DateTime, nullable=False),
     Column("not_before", DateTime, nullable=False),
     Column("sent_at", DateTime),
+    # sent with every delivery so a gateway can drop duplicates of a retried message; the
+    # engine derives it from playbook, customer, window and action (sinks.idempotency_key)
+    Column("idempotency_key", String(64), nullable=False, unique=True, default=_fallback_key),
+    Column("purpose", String(12), nullable=False, default="marketing"),  # marketing / service
+    Column("priority", Integer, nullable=False, default=50),  # the playbook's priority
+    # not sent after this moment (quiet hours, 'expire'): cancelled instead
+    Column("expires_at", DateTime),
+    # a dispatcher's lease on the row while it sends; lapses if that dispatcher dies
+    Column("claimed_until", DateTime),
     UniqueConstraint("ledger_id", "action_index", name="uq_outbox_action"),
     Index("ix_outbox_status", "status", "not_before"),
+    Index("ix_outbox_customer", "customer_id", "channel", "created_at"),
 )
 
 tasks = Table(
@@ -241,17 +265,177 @@ tasks = Table(
     Column("action_index", Integer, nullable=False),
     Column("playbook_id", String(64), nullable=False),
     Column("customer_id", String(20), nullable=False),
-    Column("assignee_id", String(16)),
+    Column("assignee_id", String(16)),  # empty for a team queue
+    # manager / senior_manager / branch_leader / queue
     Column("assignee_role", String(20), nullable=False),
-    Column("kind", String(12), nullable=False),  # call / visit / follow_up
+    Column("queue", String(40)),  # the team queue's name when assignee_role is queue
+    Column("kind", String(12), nullable=False),  # call / visit / follow_up / escalation
+    # why the task exists (default: the playbook id); one open task per customer, kind, reason
+    Column("reason", String(80), nullable=False, default=""),
     Column("title", String(200), nullable=False),
     Column("body", Text),
+    Column("checklist", JSON),  # list of steps
     Column("priority", String(8), nullable=False),  # low / normal / high / urgent
     Column("due_at", DateTime, nullable=False),
     Column("status", String(12), nullable=False),  # open / done / cancelled
+    Column("outcome", String(20)),  # reached / no_answer / declined / … when done
+    Column("note", Text),
+    Column("done_at", DateTime),
     Column("created_at", DateTime, nullable=False),
+    # escalation: the overdue task this one escalates, and how many levels up it sits
+    Column("parent_id", Integer, ForeignKey("tasks.id")),
+    Column("escalation_level", Integer, nullable=False, default=0),
     UniqueConstraint("ledger_id", "action_index", name="uq_task_action"),
     Index("ix_tasks_assignee", "assignee_id", "status"),
+    Index(
+        "uq_tasks_open_reason",
+        "customer_id",
+        "kind",
+        "reason",
+        unique=True,
+        sqlite_where=text("status = 'open'"),
+        postgresql_where=text("status = 'open'"),
+    ),
 )
 
-ENGINE_TABLES = (runs, action_ledger, outbox, tasks)
+suppressions = Table(
+    "suppressions",
+    metadata,
+    # Every action or customer a real run held back, with its reason, so reports can show
+    # the funnel. 'already_done' is only counted in runs.suppressed: it repeats every rerun.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("playbook_id", String(64), nullable=False),
+    Column("customer_id", String(20), nullable=False),
+    Column("window", String(40), nullable=False),
+    Column("action", String(12)),  # the action kind, or empty when the whole customer
+    Column("reason", String(40), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_suppressions_run", "run_id"),
+    Index("ix_suppressions_playbook", "playbook_id", "window"),
+)
+
+engine_tags = Table(
+    "engine_tags",
+    metadata,
+    # Tags set by playbooks (the 'tag' action); the bank's customer_tags are never written.
+    Column("customer_id", String(20), primary_key=True),
+    Column("tag", String(32), primary_key=True),
+    Column("playbook_id", String(64), nullable=False),
+    Column("set_at", DateTime, nullable=False),
+)
+
+# --- the scheduler daemon's own bookkeeping (engine/scheduler.py) -------------------------
+
+run_claims = Table(
+    "run_claims",
+    metadata,
+    # One row per playbook and schedule slot, inserted with ON CONFLICT DO NOTHING before the
+    # slot runs: the daemon whose insert lands executes it, so any number of daemons on one
+    # database run each slot once. A slot nobody ran is a 'missed' row, never a gap.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("playbook_id", String(64), nullable=False),
+    Column("slot", String(40), nullable=False),  # the window: local cron time, to the minute
+    Column("due_at", DateTime, nullable=False),  # the slot in UTC
+    # running / done / failed / interrupted (stopped by a signal; resumed next) / missed
+    Column("status", String(12), nullable=False),
+    Column("owner", String(120)),  # host:pid:nonce of the daemon holding or last holding it
+    Column("lease_until", DateTime),  # UTC; a running claim past it belongs to a dead daemon
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("content_hash", String(64)),  # the playbook version that ran (or would have)
+    Column("run_id", Integer, ForeignKey("runs.id")),
+    Column("claimed_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("duration_ms", Integer),
+    Column("lag_ms", Integer),  # how late after the slot the execution started
+    Column("error", Text),
+    UniqueConstraint("playbook_id", "slot", name="uq_run_claims_slot"),
+    Index("ix_run_claims_status", "status", "lease_until"),
+)
+
+schedule_state = Table(
+    "schedule_state",
+    metadata,
+    # Since when each playbook has been enabled, as the daemons saw it: slots before that are
+    # neither run nor reported missed, so re-enabling a playbook never replays a backlog.
+    Column("playbook_id", String(64), primary_key=True),
+    Column("enabled_since", DateTime),  # UTC; empty while disabled or deleted
+    Column("cron", String(120)),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+daemons = Table(
+    "daemons",
+    metadata,
+    # Each daemon's heartbeat and what it has loaded, for `status` on any machine.
+    Column("id", String(120), primary_key=True),  # host:pid:nonce
+    Column("host", String(100), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+    Column("stopped_at", DateTime),
+    Column("state", JSON, nullable=False, default=dict),  # loaded versions, reload errors
+)
+
+SCHEDULER_TABLES = (run_claims, schedule_state, daemons)
+
+events = Table(
+    "events",
+    metadata,
+    # Every accepted event (engine/events/): the dedup key is the producer's id; replaying
+    # these in arrival order (seq) rebuilds pattern state after a restart.
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # arrival order
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("type", String(32), nullable=False),
+    Column("customer_id", String(20), nullable=False),
+    Column("occurred_at", DateTime, nullable=False),  # UTC
+    Column("received_at", DateTime, nullable=False),  # UTC
+    Column("payload", JSON, nullable=False),  # the type's own fields
+    Index("ix_events_occurred", "occurred_at"),
+    Index("ix_events_customer", "customer_id", "occurred_at"),
+)
+
+event_matches = Table(
+    "event_matches",
+    metadata,
+    # Every completed event pattern the engine handled, keyed by its first event: a replay
+    # after a restart finds the row and does not act again.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("playbook_id", String(64), nullable=False),
+    Column("match_key", String(64), nullable=False),  # the first event's id
+    Column("customer_id", String(20), nullable=False),
+    Column("event_ids", JSON, nullable=False),
+    Column("matched_at", DateTime, nullable=False),  # UTC: last event, or window close
+    Column("handled_at", DateTime, nullable=False),  # UTC
+    # acted / suppressed / not_in_audience / unknown_customer / already_done
+    Column("outcome", String(20), nullable=False),
+    Column("run_id", Integer, ForeignKey("runs.id")),
+    UniqueConstraint("playbook_id", "match_key", name="uq_event_match"),
+)
+
+event_rejections = Table(
+    "event_rejections",
+    metadata,
+    # Events refused at the door, with the reason (counted by `stats`); never their content,
+    # which may hold personal data.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", DateTime, nullable=False),  # UTC
+    Column("source", String(200), nullable=False),  # file:line or http
+    Column("event_id", String(64)),
+    Column("reason", String(40), nullable=False),
+    Column("message", String(300), nullable=False),
+    Index("ix_event_rejections_time", "received_at"),
+)
+
+EVENT_TABLES = (events, event_matches, event_rejections)
+
+ENGINE_TABLES = (
+    runs,
+    action_ledger,
+    outbox,
+    tasks,
+    suppressions,
+    engine_tags,
+    *SCHEDULER_TABLES,
+    *EVENT_TABLES,
+)

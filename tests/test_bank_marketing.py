@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from support import BACKENDS, REPO, TZ
+from support import BACKENDS, REPO, TZ, require_shared_data
 
 from engine.conditions.clock import Clock
 from engine.config import Settings
@@ -32,7 +32,10 @@ from engine.validation import Validator
 EXAMPLE = REPO / "examples" / "bank_marketing"
 RAW = REPO.parent / "shared" / "data" / "bank_marketing"
 
-pytestmark = pytest.mark.skipif(not RAW.is_dir(), reason=f"{RAW} (UCI data) not found")
+
+@pytest.fixture(autouse=True, scope="module")
+def _shared_data() -> None:
+    require_shared_data(RAW, "UCI data")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from support import BACKENDS, REPO, TZ
+from support import BACKENDS, REPO, TZ, require_shared_data
 
 from engine.conditions.clock import Clock
 from engine.config import Settings
@@ -38,7 +38,10 @@ EXAMPLE = REPO / "examples" / "berka"
 RAW = REPO.parent / "shared" / "data" / "berka"
 TRANS = "trans_partial_19930101-19940331.csv"
 
-pytestmark = pytest.mark.skipif(not RAW.is_dir(), reason=f"{RAW} (real Berka data) not found")
+
+@pytest.fixture(autouse=True, scope="module")
+def _shared_data() -> None:
+    require_shared_data(RAW, "real Berka data")
 
 
 def runner(*args: str) -> subprocess.CompletedProcess[str]:

@@ -52,3 +52,16 @@ class StoreError(EngineError):
 
 class TemplateError(EngineError):
     """A message template is missing or fails to render."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a (database) error: SQLAlchemy appends the statement and its
+    parameters below it, and those may hold personal data."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What went wrong, for a run record or one CLI line, without the data it happened to."""
+    return f"{type(exc).__name__}: {first_line(exc)}"[:500]

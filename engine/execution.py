@@ -28,6 +28,7 @@ from engine.conditions.facts import filter_batch
 from engine.conditions.sql import SqlCompiler
 from engine.config import Settings
 from engine.dictionary import DataDictionary
+from engine.errors import describe_failure
 from engine.playbook import Playbook, Schedule
 from engine.policy import (
     ALREADY_DONE,
@@ -372,12 +373,3 @@ class Executor:
 
 def _acting(decisions: Sequence[Decision]) -> int:
     return sum(1 for d in decisions if d.effects)
-
-
-def describe_failure(exc: BaseException) -> str:
-    """What went wrong, for the run record, without the data it happened to: SQLAlchemy's
-    message ends with the statement's parameters, which hold customers' phone numbers."""
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}"[:500]

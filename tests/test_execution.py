@@ -199,7 +199,7 @@ def test_failed_run_is_recorded(executor: Executor, store: Engine, vip: Playbook
 def test_failure_description_keeps_personal_data_out() -> None:
     from sqlalchemy.exc import IntegrityError
 
-    from engine.execution import describe_failure
+    from engine.errors import describe_failure
 
     exc = IntegrityError(
         "INSERT INTO outbox (recipient) VALUES (?)",

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, Table, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from engine.errors import StoreError, UsageError
+from engine.errors import StoreError, UsageError, first_line
 from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES, metadata
 
 _POSTGRES_ALIASES = {"postgresql", "postgres", "postgresql+psycopg2"}
@@ -44,7 +44,7 @@ def open_store(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(
-                f"cannot create the folder of database {shown}: {_first_line(exc)}",
+                f"cannot create the folder of database {shown}: {first_line(exc)}",
                 code="E0103",
                 hint="point --db at a writable path",
             ) from exc
@@ -65,7 +65,7 @@ def open_store(url: str) -> Engine:
     except (OperationalError, SQLAlchemyError, OSError) as exc:
         engine.dispose()
         raise StoreError(
-            f"cannot reach database {shown}: {_first_line(exc)}",
+            f"cannot reach database {shown}: {first_line(exc)}",
             code="E0103",
             hint="check the host, port, database name and credentials",
         ) from exc
@@ -82,12 +82,6 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()
-    return text[0] if text else type(orig).__name__
 
 
 def create_all(engine: Engine) -> None:

@@ -43,7 +43,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
 from engine.diagnostics import Diagnostic
-from engine.errors import UsageError
+from engine.errors import UsageError, first_line
 from engine.store.csvread import Rows, Target, check_header, open_file, read_records
 from engine.store.introspect import table_columns, type_category
 from engine.store.mapping import (
@@ -342,7 +342,7 @@ def _derive(conn: Connection, t: Target, mapping: ImportMapping) -> int:
         raise _WriteFailed(
             Diagnostic(
                 "E1023",
-                f"derived table '{t.spec.name}' cannot be filled: {_first_line(exc)}",
+                f"derived table '{t.spec.name}' cannot be filled: {first_line(exc)}",
                 str(mapping.path),
                 t.spec.line,
                 1,
@@ -363,7 +363,7 @@ def _views(conn: Connection, mapping: ImportMapping) -> None:
             raise _WriteFailed(
                 Diagnostic(
                     "E1023",
-                    f"view '{view.name}' cannot be created: {_first_line(exc)}",
+                    f"view '{view.name}' cannot be created: {first_line(exc)}",
                     str(mapping.path),
                     view.line,
                     1,
@@ -426,10 +426,10 @@ def _execute(
             conn.execute(t.table.insert(), batch)
     except (DBAPIError, psycopg.Error) as exc:
         if batch is None:
-            message = f"cannot empty table '{t.spec.name}': {_first_line(exc)}"
+            message = f"cannot empty table '{t.spec.name}': {first_line(exc)}"
             hint = "rows of another table refer to it; import that table too, or mode: append"
         else:
-            message = f"table '{t.spec.name}' refused rows from line {line} on: {_first_line(exc)}"
+            message = f"table '{t.spec.name}' refused rows from line {line} on: {first_line(exc)}"
             hint = "with mode: append, a key may already be in the table"
         where = str(t.path) if t.path is not None else t.spec.name
         raise _WriteFailed(Diagnostic("E1021", message, where, line or 1, 1, (), hint)) from exc
@@ -478,9 +478,3 @@ def _progress(show: bool) -> Iterator[Callable[[str, int], Callable[[int], None]
             return lambda n: bar.advance(task, n)
 
         yield start
-
-
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    return lines[0] if lines else type(orig).__name__

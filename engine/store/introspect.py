@@ -39,7 +39,7 @@ from engine.conditions.clock import Clock
 from engine.conditions.sql import SqlCompiler
 from engine.diagnostics import Diagnostic
 from engine.dictionary import ChangeSeries, DataDictionary, Field
-from engine.errors import StoreError
+from engine.errors import StoreError, first_line
 from engine.loading import Document, load_file
 from engine.store.mapping import DiagnosticsError
 from engine.store.models import ENGINE_TABLES, consents
@@ -253,7 +253,7 @@ class DictionaryCheck:
             conn.rollback()  # PostgreSQL: a failed statement spoils the transaction
             self.report(
                 "E1064",
-                f"{self._label(f)}: its SQL fails on this database: {_first_line(exc)}",
+                f"{self._label(f)}: its SQL fails on this database: {first_line(exc)}",
                 where,
                 f"the expression must run on SQLite and PostgreSQL, with the row as `{customer}`",
             )
@@ -327,7 +327,7 @@ def check_dictionary(
         with engine.connect() as conn:
             check.run(conn, engine_tables=engine_tables)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot inspect the database: {_first_line(exc)}", code="E1060") from exc
+        raise StoreError(f"cannot inspect the database: {first_line(exc)}", code="E1060") from exc
     return check
 
 
@@ -376,9 +376,3 @@ def require_deployment(engine: Engine, dictionary: DataDictionary) -> None:
 def _did_you_mean(name: str, options: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(name, list(options), n=1)
     return f"did you mean '{close[0]}'?" if close else None
-
-
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    return lines[0] if lines else type(orig).__name__

@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.actions import REGISTRY
 from engine.conditions.ast import OPERATOR_HELP, OPERATORS
+from engine.conditions.goals import goal_schema
 from engine.conditions.schema_parts import extra_defs, extra_properties, special_operand
 from engine.dictionary import DataDictionary, Field
 from engine.events.schema import trigger_properties as event_trigger_properties
@@ -223,6 +224,7 @@ def playbook_schema(dictionary: DataDictionary) -> dict[str, Any]:
                     "Percent of the audience held out (stable per customer) to measure effect",
                 ),
             },
+            "goal": goal_schema(dictionary),
             "limits": {
                 "type": "object",
                 "additionalProperties": False,

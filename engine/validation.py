@@ -24,6 +24,7 @@ from engine.actions import REGISTRY
 from engine.actions.base import ParseContext
 from engine.actions.templates import sample_value
 from engine.conditions.ast import EVERYONE, Condition
+from engine.conditions.goals import Goal, parse_goal
 from engine.conditions.parse import ConditionParser
 from engine.conditions.segments import SegmentLibrary
 from engine.config import Settings
@@ -156,6 +157,7 @@ class _FileCheck:
         trigger = self._trigger(data)
         limits = self._limits(data)
         actions = self._actions(data)
+        goal = self._goal(data)
         if any(d.is_error for d in self.diagnostics):
             return None
         assert trigger is not None
@@ -174,6 +176,7 @@ class _FileCheck:
             source=self.doc.path,
             content_hash=hashlib.sha256(self.doc.text.encode()).hexdigest(),
             holdout_percent=float(data.get("holdout_percent", 0)),
+            goal=goal,
         )
 
     # --- stage 2: JSON Schema ----------------------------------------------------------------
@@ -183,6 +186,8 @@ class _FileCheck:
             path: PathT = tuple(error.absolute_path)
             if path and path[0] == "audience" and not _is_audience_shape(error):
                 continue  # the condition parser reports these with dictionary hints
+            if path[:2] in _GOAL_CONDITIONS and not _is_goal_shape(error):
+                continue  # so are a goal's conditions
             self.schema_error_paths.append(path)
             self._schema_error(error, path)
 
@@ -305,6 +310,16 @@ class _FileCheck:
             quiet_hours=raw.get("quiet_hours", "wait"),
         )
 
+    def _goal(self, data: Mapping[str, Any]) -> Goal | None:
+        raw = data.get("goal")
+        if not isinstance(raw, dict) or not self._clean(("goal",)):
+            return None
+
+        def parser(scope: DataDictionary, nested: bool) -> ConditionParser:
+            return ConditionParser(scope, self.report, self.v.segments, nested=nested)
+
+        return parse_goal(raw, ("goal",), self.v.dictionary, self.report, parser)
+
     def _actions(self, data: Mapping[str, Any]) -> list[Any]:
         raw = data.get("actions")
         if not isinstance(raw, list):
@@ -333,6 +348,13 @@ class _FileCheck:
             if action is not None:
                 actions.append(action)
         return actions
+
+
+_GOAL_CONDITIONS = (("goal", "condition"), ("goal", "product_bought"))
+
+
+def _is_goal_shape(error: jsonschema.ValidationError) -> bool:
+    return len(error.absolute_path) == 2 and not isinstance(error.instance, dict)
 
 
 def _is_audience_shape(error: jsonschema.ValidationError) -> bool:

@@ -43,7 +43,7 @@ def test_wrong_expectation_fails_with_a_diff(tmp_path: Path) -> None:
     broken.write_text(text, encoding="utf-8")
     result = runner("test", str(broken), "--junit", str(tmp_path / "j.xml"))
     assert result.returncode == 1
-    assert "FAIL" in result.stdout and "C1: sms body differs" in result.stdout
+    assert "FAIL" in result.stdout and "C10: sms body differs" in result.stdout
     assert "-【示例银行】张先生您好" in result.stdout and "+【示例银行】张先生您好" in result.stdout
     failures = ET.parse(tmp_path / "j.xml").getroot().findall(".//failure")
     assert len(failures) == 1

@@ -15,6 +15,7 @@ from engine import __version__
 from engine.commands import authoring, delivery, importing, preview
 from engine.commands import daemon as daemon_commands
 from engine.commands import events as event_commands
+from engine.commands import report as report_commands
 from engine.commands import store as store_commands
 from engine.errors import EXIT_FAILURE, EXIT_OK, EngineError, describe_failure
 
@@ -42,6 +43,8 @@ COMMANDS: tuple[click.Command, ...] = (
     importing.import_,
     importing.check_mapping,
     event_commands.events,
+    report_commands.report,
+    report_commands.demo_outcomes,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

@@ -63,8 +63,10 @@ class Goal:
         """A one-line bilingual description for reports: "30天内恢复活跃 activity resumed …"."""
         zh, en = KINDS[self.kind]
         span = format_duration(self.within)
+        number, unit = span.rstrip("minhdw"), span.lstrip("0123456789")
+        zh_span = number + {"min": "分钟", "h": "小时", "d": "天", "w": "周"}.get(unit, unit)
         extra = f" ≥{self.percent:g}%" if self.kind == "aum_recovered" else ""
-        return f"{span}内{zh}{extra} · {en}{extra} within {span}"
+        return f"{zh_span}内{zh}{extra} · {en}{extra} within {span}"
 
 
 # --- parsing (called by the validator after the JSON Schema has passed) ------------------
@@ -244,7 +246,7 @@ def _aum_sql(
 
     def value_on(day: dt.date) -> ColumnElement[Any]:
         query = (
-            select(literal_column(f"{series.table}.{series.value}"))
+            select(literal_column(f"{series.table}.{series.value}", Float()))
             .select_from(sql_table(series.table))
             .where(literal_column(f"{series.table}.{series.link}", String()) == c.key, at <= day)
             .order_by(at.desc())

@@ -325,6 +325,21 @@ engine_tags = Table(
     Column("set_at", DateTime, nullable=False),
 )
 
+simulations = Table(
+    "simulations",
+    metadata,
+    # One row per simulated period written into a demo store (runner.py demo-outcomes): the
+    # effect report names it, so simulated outcomes are never read as real behaviour. Not in
+    # ENGINE_TABLES: a bank's store never has it, and nothing requires it.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime, nullable=False),  # UTC
+    Column("start_day", Date, nullable=False),
+    Column("days", Integer, nullable=False),
+    Column("seed", Integer, nullable=False),
+    Column("rates", JSON, nullable=False),  # arm -> chance of meeting the goal
+    Column("summary", JSON, nullable=False),  # what was run and written
+)
+
 # --- the scheduler daemon's own bookkeeping (engine/scheduler.py) -------------------------
 
 run_claims = Table(

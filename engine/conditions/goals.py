@@ -296,7 +296,7 @@ def goal_schema(d: DataDictionary) -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["percent"],
-                "properties": {"percent": {"type": "number", "exclusiveMinimum": 0}},
+                "properties": {"percent": {"type": "number"}},
             },
         },
         "condition": {

@@ -110,7 +110,8 @@ def test_dry_run_json_contract_run_twice_and_stats(demo_url: str) -> None:
     assert first.returncode == 0, first.stderr
     after_first = json.loads(cli("stats", "--db", demo_url, "--format", "json").stdout)
     acted = {a["customer_id"] for a in playbook["actions"]}
-    assert after_first["ledger"] == len(acted) > 0
+    # held-out customers (the playbook's holdout_percent) are recorded too, with nothing done
+    assert after_first["ledger"] == len(acted) + len(playbook["held_out"]) > len(acted) > 0
     assert after_first["outbox"]["pending"] == sum(a["type"] == "sms" for a in playbook["actions"])
     assert after_first["tasks"]["open"] == sum(a["type"] == "task" for a in playbook["actions"])
 

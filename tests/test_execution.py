@@ -24,6 +24,7 @@ from support import (
 from engine.conditions.clock import Clock
 from engine.execution import Executor, Outcome, slot_on, window_of
 from engine.playbook import Playbook
+from engine.policy import held_out
 from engine.rendering import Renderer
 from engine.sinks import RecordingSink, StoreSink
 from engine.store.db import open_store
@@ -106,13 +107,13 @@ def test_run_writes_ledger_outbox_tasks_once_per_window(
         count(store, outbox),
         count(store, tasks),
     )
-    assert ledger == first.acted
+    assert ledger == first.acted + first.held_out  # held out: recorded, nothing done
     assert messages == first.effects["sms"] and open_tasks == first.effects["task"]
     # the same run again adds nothing
     second = run(executor, vip, AS_OF, store)
     assert second.window == first.window
     assert second.acted == 0
-    assert second.suppressed["already_done"] == first.acted
+    assert second.suppressed["already_done"] == first.acted + first.held_out
     assert (count(store, action_ledger), count(store, outbox), count(store, tasks)) == (
         ledger,
         messages,
@@ -122,8 +123,9 @@ def test_run_writes_ledger_outbox_tasks_once_per_window(
     later = run(executor, vip, AS_OF + dt.timedelta(hours=3), store)
     assert later.window == first.window
     newcomers = set(later.matched) - set(first.matched)
-    assert {d.customer_id for d in later.decisions if d.effects} == newcomers
-    assert count(store, action_ledger) == ledger + len(newcomers)
+    assert {d.customer_id for d in later.decisions if d.effects or d.held_out} == newcomers
+    assert count(store, action_ledger) == ledger + later.acted + later.held_out
+    assert later.acted + later.held_out == len(newcomers)
     assert count(store, runs, runs.c.status == "done") == 3
     # real messages carry the real phone number, not the masked preview
     with store.connect() as conn:
@@ -145,7 +147,12 @@ def test_cooldown_suppresses_the_next_window(
 def test_withdrawn_consent_gets_the_task_but_no_sms(
     executor: Executor, store: Engine, vip: Playbook
 ) -> None:
-    target = hand_written_audience(store, AS_OF)[0]
+    # the first customer of the audience not in the playbook's holdout group
+    target = next(
+        c
+        for c in hand_written_audience(store, AS_OF)
+        if not held_out(vip.id, c, vip.holdout_percent)
+    )
     with store.begin() as conn:
         conn.execute(
             update(consents)
@@ -164,9 +171,9 @@ def test_max_per_run_caps_customers(executor: Executor, store: Engine, tmp_path:
     source = (SETTINGS.playbooks_dir / "vip_inactive_60d.yaml").read_text(encoding="utf-8")
     capped = playbook_from_text(tmp_path, source.replace("max_per_run: 500", "max_per_run: 3"))
     outcome = run(executor, capped, AS_OF, store)
-    assert outcome.acted == 3
-    assert outcome.suppressed["max_per_run"] == outcome.matched_count - 3
-    assert count(store, action_ledger) == 3
+    assert outcome.acted == 3 and outcome.held_out > 0  # the holdout is drawn before the cap
+    assert outcome.suppressed["max_per_run"] == outcome.matched_count - 3 - outcome.held_out
+    assert count(store, action_ledger) == 3 + outcome.held_out
 
 
 def test_windows_follow_the_schedule(vip: Playbook) -> None:

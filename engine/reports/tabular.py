@@ -87,7 +87,10 @@ def diff_against_last_run(store: Engine, playbook_id: str, acted: Iterable[str])
             before = {
                 r[0]
                 for r in conn.execute(
-                    select(action_ledger.c.customer_id).where(action_ledger.c.run_id == last)
+                    # held-out customers are in the ledger too, but nothing was done to them
+                    select(action_ledger.c.customer_id).where(
+                        action_ledger.c.run_id == last, ~action_ledger.c.held_out
+                    )
                 )
             }
     now = set(acted)

@@ -29,10 +29,12 @@ from engine.conditions.clock import Clock
 from engine.conditions.goals import Goal
 from engine.config import Settings
 from engine.dictionary import DataDictionary
+from engine.errors import EngineError
 from engine.execution import Executor, by_priority, slot_on
 from engine.playbook import Playbook, Schedule
 from engine.rendering import Renderer
 from engine.sinks import StoreSink
+from engine.store.db import is_demo_store
 from engine.store.models import (
     action_ledger,
     customers,
@@ -111,6 +113,12 @@ def simulate(
     rates: dict[str, float] | None = None,
 ) -> Simulation:
     """Run ``days`` days from ``start`` and write the simulated outcomes (see module doc)."""
+    if not is_demo_store(store):
+        raise EngineError(
+            "demo-outcomes writes simulated customer data; this store was not made by demo-data",
+            code="E0312",
+            hint="create a demo store first: python runner.py demo-data --db URL",
+        )
     chances = rates or DEFAULT_RATES
     tz = settings.timezone
     executor = Executor(store, settings, dictionary, renderer)
@@ -263,7 +271,6 @@ def _apply(
 
 
 def _record(store: Engine, sim: Simulation, chances: dict[str, float]) -> None:
-    simulations.create(store, checkfirst=True)
     with store.begin() as conn:
         conn.execute(
             insert(simulations).values(

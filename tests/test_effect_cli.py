@@ -214,6 +214,13 @@ def test_report_on_a_store_without_tables_fails_with_exit_1(tmp_path: Path) -> N
     assert out.returncode == 1 and "E0104" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_demo_outcomes_refuses_a_store_not_made_by_demo_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bank.db'}"
+    assert cli("init-db", db=url).returncode == 0  # every table, as an import would start
+    out = cli("demo-outcomes", "--days", "1", db=url)
+    assert out.returncode == 1 and "E0312" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_simulation_is_deterministic_by_seed(tmp_path: Path) -> None:
     docs = []
     for name in ("a", "b"):

@@ -50,7 +50,8 @@ def _playbooks(found: Catalog, wanted: tuple[str, ...]) -> list[Playbook]:
     "--as-of",
     "as_of",
     default=None,
-    help="the moment goals are observed at (default: now); windows ending later are pending",
+    help="the moment goals are observed at, ISO 8601 (default: now; a date alone: its end); "
+    "windows ending later are pending",
 )
 @click.option("--playbook", "wanted", multiple=True, help="playbook id (repeatable)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text")
@@ -67,7 +68,9 @@ def report(
     """Effect per playbook: acted, delivered, suppressed, tasks, and goal lift vs holdout."""
     settings = common.settings()
     first, last = _day(since, "--since"), _day(until, "--until")
-    moment, _ = common.parse_as_of(as_of, settings)
+    moment, whole_day = common.parse_as_of(as_of, settings)
+    if whole_day:  # a date alone: goals observed at the end of that day
+        moment = moment.replace(hour=23, minute=59, second=59)
     last = last or moment.date()
     if first is not None and first > last:
         raise UsageError(

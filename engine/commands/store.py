@@ -8,7 +8,7 @@ import click
 from sqlalchemy import Table, func, select
 
 from engine.commands import common
-from engine.store.db import create_all, create_engine_tables, require_tables
+from engine.store.db import create_all, create_engine_tables, mark_demo_store, require_tables
 from engine.store.models import ENGINE_TABLES, action_ledger, outbox, runs, tasks
 
 
@@ -25,6 +25,7 @@ def demo_data(db_url: str | None, customers: int, seed: int, as_of: str | None) 
     moment, _ = common.parse_as_of(as_of, settings)
     store = common.store(settings, db_url)
     counts = generate(store, customers=customers, seed=seed, as_of=moment.date(), progress=True)
+    mark_demo_store(store)  # demo-outcomes may simulate into this store, and no other
     store.dispose()
     summary = ", ".join(f"{table} {n:,}" for table, n in counts.items())
     click.echo(f"demo store ready ({db_url or settings.default_db_url}): {summary}")

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from engine.errors import StoreError, UsageError, first_line
-from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES, metadata
+from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES, metadata, simulations
 
 _POSTGRES_ALIASES = {"postgresql", "postgres", "postgresql+psycopg2"}
 
@@ -91,6 +91,17 @@ def create_all(engine: Engine) -> None:
 
 def drop_all(engine: Engine) -> None:
     metadata.drop_all(engine)
+
+
+def mark_demo_store(engine: Engine) -> None:
+    """A fresh, empty ``simulations`` table: this store was generated, so simulated outcomes
+    (``demo-outcomes``) may be written into it. Old simulation rows go with the old store."""
+    simulations.drop(engine, checkfirst=True)
+    simulations.create(engine)
+
+
+def is_demo_store(engine: Engine) -> bool:
+    return inspect(engine).has_table(simulations.name)
 
 
 def create_engine_tables(engine: Engine) -> None:

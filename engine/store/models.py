@@ -325,12 +325,15 @@ engine_tags = Table(
     Column("set_at", DateTime, nullable=False),
 )
 
+# Demo stores only: created by `demo-data` (never by init-db), so its presence is what marks
+# a store as a demo one, the only kind `demo-outcomes` may write simulated data into.
+demo_metadata = MetaData()
+
 simulations = Table(
     "simulations",
-    metadata,
+    demo_metadata,
     # One row per simulated period written into a demo store (runner.py demo-outcomes): the
-    # effect report names it, so simulated outcomes are never read as real behaviour. Not in
-    # ENGINE_TABLES: a bank's store never has it, and nothing requires it.
+    # effect report names it, so simulated outcomes are never read as real behaviour.
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("created_at", DateTime, nullable=False),  # UTC
     Column("start_day", Date, nullable=False),

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, insert
 from support import TZ, dictionary, playbook_from_text
@@ -332,3 +332,76 @@ def test_report_counts_and_an_empty_playbook(store: Engine, tmp_path: Path) -> N
         tz=TZ,
     )
     assert doc["playbooks"][0]["triggered"]["ledger_rows"] == 0
+
+
+def test_a_window_ending_exactly_at_as_of_is_measured(store: Engine, tmp_path: Path) -> None:
+    _store(store, {"C1": False})
+    playbook = _pb(tmp_path, "  within: 30d\n  activity_resumed: true\n")
+    end = (RUN_AT + dt.timedelta(days=30)).replace(tzinfo=TZ)
+    at_end = _goal(store, playbook, as_of=end)["treated"]
+    assert (at_end["n"], at_end["pending"]) == (1, 0)
+    before = _goal(store, playbook, as_of=end - dt.timedelta(seconds=1))["treated"]
+    assert (before["n"], before["pending"]) == (0, 1)
+
+
+# --- the SQL count against a plain Python reading of the same rows --------------------------
+
+_OFFSETS = st.lists(st.integers(-3 * 86400, 33 * 86400), max_size=3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), _OFFSETS, st.none() | _OFFSETS), min_size=1, max_size=8))
+def test_activity_counts_agree_with_a_python_reference(
+    tmp_path_factory: Any, people: list[tuple[bool, list[int], list[int] | None]]
+) -> None:
+    """Transactions (and a last-activity time) scattered around the window, down to the
+    second, with its two edges drawn on purpose: SQL and the definition must agree."""
+    from engine.store.db import open_store
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('ref') / 'ref.db'}"
+    store = open_store(url)
+    try:
+        ids = {f"C{i}": held for i, (held, _, _) in enumerate(people)}
+        _store(store, ids)
+        window = 30 * 86400
+        expected = {True: 0, False: 0}
+        with store.begin() as conn:
+            for (cid, held), (_, offsets, last) in zip(ids.items(), people, strict=True):
+                # a quarter land exactly on the action, a quarter exactly on the window's end
+                moments = [{0: 0, 1: window}.get(o % 4, o) for o in offsets]
+                for o in moments:
+                    conn.execute(
+                        insert(transactions).values(
+                            customer_id=cid,
+                            occurred_at=RUN_AT + dt.timedelta(seconds=o),
+                            kind="deposit",
+                            amount=1,
+                            channel="atm",
+                        )
+                    )
+                latest = max(last) if last else None
+                if latest is not None:
+                    conn.execute(
+                        customers.update()
+                        .where(customers.c.id == cid)
+                        .values(last_active_at=RUN_AT + dt.timedelta(seconds=latest))
+                    )
+                seen = [*moments, *([latest] if latest is not None else [])]
+                expected[held] += any(0 < o <= window for o in seen)
+        doc = effect_report(
+            store,
+            dictionary(),
+            [_playbook(tmp_path_factory.mktemp("pb"), "pb-one", GOAL_ACTIVITY)],
+            as_of=AS_OF,
+            since=None,
+            until=AS_OF.date(),
+            tz=TZ,
+        )
+        goal = doc["playbooks"][0]["goal"]
+        assert goal["treated"]["met"] == expected[False]
+        assert goal["holdout"]["met"] == expected[True]
+    finally:
+        store.dispose()
+
+
+GOAL_ACTIVITY = "  within: 30d\n  activity_resumed: true\n"

@@ -24,6 +24,7 @@ from engine.actions import REGISTRY
 from engine.actions.base import ParseContext
 from engine.actions.templates import sample_value
 from engine.conditions.ast import EVERYONE, Condition
+from engine.conditions.goals import KINDS as GOAL_KINDS
 from engine.conditions.goals import Goal, parse_goal
 from engine.conditions.parse import ConditionParser
 from engine.conditions.segments import SegmentLibrary
@@ -186,8 +187,8 @@ class _FileCheck:
             path: PathT = tuple(error.absolute_path)
             if path and path[0] == "audience" and not _is_audience_shape(error):
                 continue  # the condition parser reports these with dictionary hints
-            if path[:2] in _GOAL_CONDITIONS and not _is_goal_shape(error):
-                continue  # so are a goal's conditions
+            if path[:2] in _GOAL_KINDS:
+                continue  # parse_goal words a goal's value with its kind's own examples
             self.schema_error_paths.append(path)
             self._schema_error(error, path)
 
@@ -350,11 +351,7 @@ class _FileCheck:
         return actions
 
 
-_GOAL_CONDITIONS = (("goal", "condition"), ("goal", "product_bought"))
-
-
-def _is_goal_shape(error: jsonschema.ValidationError) -> bool:
-    return len(error.absolute_path) == 2 and not isinstance(error.instance, dict)
+_GOAL_KINDS = tuple(("goal", kind) for kind in GOAL_KINDS)
 
 
 def _is_audience_shape(error: jsonschema.ValidationError) -> bool:

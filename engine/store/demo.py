@@ -11,8 +11,8 @@ Why it looks the way it does:
   PostgreSQL parses the same text, so both backends hold the same data.
 - A few scenarios the shipped playbooks target are planted on fixed customer positions
   rather than left to chance (a dormant VIP in every 100 customers, a Feb-29 birthday in
-  every 1,000, a burst of large withdrawals in every 500, an overdue complaint in every
-  1,000), so they exist at any size that can hold them.
+  every 1,000, a burst of large withdrawals in every 500, an overdue complaint and a
+  serious overdue one in every 1,000), so they exist at any size that can hold them.
 - Speed: 1M customers (about 25.6M rows) must load in minutes. The hot loop works on integer
   day / second offsets and precomputed string tables instead of datetime arithmetic, weighted
   picks are single lookups into expanded tables, rows go in by chunks through the raw DBAPI
@@ -678,6 +678,14 @@ class _Generator:
                     cid, category, severity, fmt(t), fmt(t + due_days * DAY),
                     None if overdue or resolved >= now or r() < 0.1 else fmt(resolved),
                 ))  # fmt: skip
+            if i % 1000 == 300 and opened > 4:
+                # A serious complaint a day past its deadline (fraud / high, or critical), for the
+                # hourly branch-leader escalation. No draws: the rest of the block is unchanged.
+                category, severity, due_days = (
+                    ("fraud", "high", 3) if i // 1000 % 2 else ("service", "critical", 1)
+                )
+                t = (today - due_days - 1) * DAY + 36_000  # 10:00
+                complaints.append((cid, category, severity, fmt(t), fmt(t + due_days * DAY), None))
 
             # --- consents, given when the account was opened; ~5% of marketing ones withdrawn
             signed = (today - opened) * DAY + 32_400 + int(r() * 28_800)

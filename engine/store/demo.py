@@ -11,8 +11,9 @@ Why it looks the way it does:
   PostgreSQL parses the same text, so both backends hold the same data.
 - A few scenarios the shipped playbooks target are planted on fixed customer positions
   rather than left to chance (a dormant VIP in every 100 customers, a Feb-29 birthday in
-  every 1,000, a burst of large withdrawals in every 500, an overdue complaint and a
-  serious overdue one in every 1,000), so they exist at any size that can hold them.
+  every 1,000, a burst of large withdrawals in every 500, an ordinary and a serious overdue
+  complaint and a visit the day before in every 1,000), so they exist at any size that can
+  hold them. The later plants draw no random numbers, so they change no one else's data.
 - Speed: 1M customers (about 25.6M rows) must load in minutes. The hot loop works on integer
   day / second offsets and precomputed string tables instead of datetime arithmetic, weighted
   picks are single lookups into expanded tables, rows go in by chunks through the raw DBAPI
@@ -665,11 +666,16 @@ class _Generator:
                         cid, who, fmt(t), names.CONTACT_CHANNEL_TABLE[int(r() * 100)],
                         names.OUTCOME_TABLE[int(r() * 100)],
                     ))  # fmt: skip
+            if i % 1000 == 600:  # a visit that reached the customer yesterday (no draws)
+                contacts.append((cid, manager, fmt((today - 1) * DAY + 54_000), "visit", "reached"))
 
             # --- complaints (~1%), due 1-15 days after opening by severity
             if r() < 0.01 or overdue:
                 category = names.COMPLAINT_CATEGORY_TABLE[int(r() * 100)]
                 severity, due_days = names.SEVERITY_TABLE[int(r() * 100)]
+                if overdue and (severity in ("high", "critical") or category == "fraud"):
+                    # the planted one is ordinary; the serious one is planted below
+                    category, severity, due_days = "service", "medium", 7
                 limit = min(365, opened)
                 back = min(limit, due_days + 1 + int(r() * 30)) if overdue else 1 + int(r() * limit)
                 t = (today - back) * DAY + 32_400 + int(r() * 39_600)

@@ -55,6 +55,7 @@ HISTORY = {
     "transactions": m.transactions,
     "contacts": m.contacts,
     "complaints": m.complaints,
+    "aum_snapshots": m.aum_snapshots,  # dated AUM history, for aum_change
 }
 DEFAULT_MANAGER = {"id": "M0001", "name": "李经理", "phone": "13900000000", "role": "manager"}
 CHANNELS = ("sms", "email", "phone")

@@ -11,8 +11,12 @@ Why it looks the way it does:
   PostgreSQL parses the same text, so both backends hold the same data.
 - A few scenarios the shipped playbooks target are planted on fixed customer positions
   rather than left to chance (a dormant VIP in every 100 customers, a Feb-29 birthday in
-  every 1,000, a burst of large withdrawals in every 500, an overdue complaint in every
-  1,000), so they exist at any size that can hold them.
+  every 1,000, a burst of large withdrawals in every 500, an ordinary and a serious overdue
+  complaint and a visit the day before in every 1,000, a VIP whose fifth-year account
+  anniversary is three days after ``as_of`` in every 1,000, for the anniversary gift task, and
+  a customer who opened the day before in every 1,000, for the welcome message), so they exist
+  at any size that can hold them. The later plants draw no random numbers, so they change no
+  one else's data.
 - Speed: 1M customers (about 25.6M rows) must load in minutes. The hot loop works on integer
   day / second offsets and precomputed string tables instead of datetime arithmetic, weighted
   picks are single lookups into expanded tables, rows go in by chunks through the raw DBAPI
@@ -402,6 +406,17 @@ class _Generator:
             left, right = right, (left + table[right]) % 10_000
         return left * 10_000 + right
 
+    def _anniversary_opening(self, age_days: int) -> int:
+        """Days before as_of of an opening whose 5th, 10th, 15th or 20th anniversary (the
+        longest that keeps the opening after the customer's 16th year) is three days after
+        as_of. A target of 29 February takes the 20th: 20 years earlier is a leap year too."""
+        as_of = dt.date.fromisoformat(self.days[self.today])
+        target = as_of + dt.timedelta(days=3)
+        years = 20
+        if (target.month, target.day) != (2, 29):
+            years = 5 * max(1, min(4, (age_days - 3 - 16 * 365) // (5 * 366)))
+        return (as_of - target.replace(year=target.year - years)).days
+
     @staticmethod
     def _name(r: random.Random, male: bool) -> tuple[str, str]:
         surname, pinyin = names.SURNAME_TABLE[int(r.random() * len(names.SURNAME_TABLE))]
@@ -483,6 +498,8 @@ class _Generator:
             dormant_vip = i % 100 == 42
             burst = i % 500 == 250
             overdue = i % 1000 == 700
+            gift = i % 1000 == 600
+            fresh = i % 1000 == 900
 
             # --- who they are
             male = r() < 0.49
@@ -504,7 +521,7 @@ class _Generator:
 
             # --- wealth
             u = r()
-            if dormant_vip:
+            if dormant_vip or gift:
                 u = 0.905 + 0.08 * r()
             elif burst:
                 u = 0.82 + 0.15 * r()
@@ -529,6 +546,10 @@ class _Generator:
             opened = 365 + int(r() * 6936) if planted else _draw(r, names.OPENED_DAYS)
             if opened > age_days - 16 * 365:  # nobody opens an account before 16
                 opened = 365 + int(r() * (age_days - 17 * 365))
+            if gift:
+                opened = self._anniversary_opening(age_days)
+            elif fresh:
+                opened = 1
             if burst:
                 idle = 1 + int(r() * 2)
             elif dormant_vip:
@@ -665,11 +686,16 @@ class _Generator:
                         cid, who, fmt(t), names.CONTACT_CHANNEL_TABLE[int(r() * 100)],
                         names.OUTCOME_TABLE[int(r() * 100)],
                     ))  # fmt: skip
+            if i % 1000 == 600:  # a visit that reached the customer yesterday (no draws)
+                contacts.append((cid, manager, fmt((today - 1) * DAY + 54_000), "visit", "reached"))
 
             # --- complaints (~1%), due 1-15 days after opening by severity
             if r() < 0.01 or overdue:
                 category = names.COMPLAINT_CATEGORY_TABLE[int(r() * 100)]
                 severity, due_days = names.SEVERITY_TABLE[int(r() * 100)]
+                if overdue and (severity in ("high", "critical") or category == "fraud"):
+                    # the planted one is ordinary; the serious one is planted below
+                    category, severity, due_days = "service", "medium", 7
                 limit = min(365, opened)
                 back = min(limit, due_days + 1 + int(r() * 30)) if overdue else 1 + int(r() * limit)
                 t = (today - back) * DAY + 32_400 + int(r() * 39_600)
@@ -678,6 +704,14 @@ class _Generator:
                     cid, category, severity, fmt(t), fmt(t + due_days * DAY),
                     None if overdue or resolved >= now or r() < 0.1 else fmt(resolved),
                 ))  # fmt: skip
+            if i % 1000 == 300 and opened > 4:
+                # A serious complaint a day past its deadline (fraud / high, or critical), for the
+                # hourly branch-leader escalation. No draws: the rest of the block is unchanged.
+                category, severity, due_days = (
+                    ("fraud", "high", 3) if i // 1000 % 2 else ("service", "critical", 1)
+                )
+                t = (today - due_days - 1) * DAY + 36_000  # 10:00
+                complaints.append((cid, category, severity, fmt(t), fmt(t + due_days * DAY), None))
 
             # --- consents, given when the account was opened; ~5% of marketing ones withdrawn
             signed = (today - opened) * DAY + 32_400 + int(r() * 28_800)

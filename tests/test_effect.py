@@ -433,7 +433,8 @@ def test_simulated_days_write_real_runs_and_outcomes_on_both_backends(small_demo
     try:
         mark_demo_store(store)
         v = validator()
-        playbooks = [p for p in v.validate_paths([SETTINGS.playbooks_dir]).playbooks if p.enabled]
+        shipped = v.validate_paths([SETTINGS.playbooks_dir]).playbooks
+        playbooks = [p for p in shipped if p.id == "vip-inactive-60d"]
         start = AS_OF_DATE  # the demo store's anchor, a Monday
         sim = simulate(
             store, SETTINGS, dictionary(), v.renderer, playbooks, start=start, days=5, seed=1,
@@ -445,7 +446,7 @@ def test_simulated_days_write_real_runs_and_outcomes_on_both_backends(small_demo
         doc = effect_report(
             store,
             dictionary(),
-            [p for p in playbooks if p.id == "vip-inactive-60d"],
+            playbooks,
             as_of=dt.datetime(2027, 1, 31, tzinfo=TZ),
             since=start,
             until=start + dt.timedelta(days=4),

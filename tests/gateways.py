@@ -102,6 +102,7 @@ class HttpGateway:
 def _handler(gateway: HttpGateway) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # answer at once, not after the peer's delayed ACK
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet in tests

@@ -5,7 +5,9 @@ delivering them again.
 
 The HTTP gateway plays scripted failure modes, one per request:
 ``ok``, ``500``, ``429``, ``400``, ``hang`` (no answer until the client gives up),
-``close`` (drops the connection unread), ``ok_then_close`` (delivers, then loses the answer).
+``close`` (drops the connection unread), ``ok_then_close`` (delivers, then loses the answer),
+``ok_idle_close`` (delivers and answers, then closes the kept-alive connection, as a gateway
+does when its idle timeout passes).
 
 Run ``python tests/gateways.py`` to start both on the ports of the shipped
 ``config/channels.yaml`` (8090 HTTP, 8025 SMTP) and watch a demo ``dispatch`` arrive.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -27,7 +30,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-MODES = ("ok", "500", "429", "400", "hang", "close", "ok_then_close")
+MODES = ("ok", "500", "429", "400", "hang", "close", "ok_then_close", "ok_idle_close")
 
 
 class Ledger:
@@ -41,6 +44,7 @@ class Ledger:
         self.bodies: dict[str, Any] = {}
         self.script: list[str] = []
         self.default = "ok"
+        self.idle_closed = 0  # kept-alive connections closed after an answer (ok_idle_close)
 
     def plan(self, modes: Iterable[str], then: str = "ok") -> None:
         with self.lock:
@@ -68,6 +72,11 @@ class Ledger:
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # a real gateway does not refuse a burst of connections
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client killed mid-request (the kill tests do it on purpose)
+        super().handle_error(request, client_address)
 
 
 class HttpGateway:
@@ -121,7 +130,7 @@ def _handler(gateway: HttpGateway) -> type[BaseHTTPRequestHandler]:
                 gateway.stopping.wait(gateway.hang_seconds)
                 self.close_connection = True
                 return
-            if mode in ("ok", "ok_then_close"):
+            if mode in ("ok", "ok_then_close", "ok_idle_close"):
                 body = json.loads(raw or b"null")
                 ledger.deliver(
                     key, {"path": self.path, "body": body, "headers": dict(self.headers)}
@@ -130,6 +139,12 @@ def _handler(gateway: HttpGateway) -> type[BaseHTTPRequestHandler]:
                     self.close_connection = True
                     return
                 self._answer(200, {"accepted": key})
+                if mode == "ok_idle_close":
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    with ledger.lock:
+                        ledger.idle_closed += 1
             elif mode == "429":
                 self._answer(429, {"error": "slow down"}, {"Retry-After": "0"})
             elif mode == "400":

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from daemon_support import wait_for
 from gateways import HttpGateway, SmtpServer
 from sqlalchemy import Engine, func, select, update
 from support import AS_OF, SETTINGS
@@ -340,6 +341,23 @@ def test_two_dispatchers_at_once_never_share_a_message(db: Engine, gateway: Http
     assert statuses(db) == {"sent": 200}
     assert sum(gateway.ledger.received.values()) == 200  # not one request twice
     assert len(gateway.ledger.delivered) == 200
+
+
+def test_a_connection_the_gateway_closed_while_idle_is_not_a_failed_attempt(
+    db: Engine, gateway: HttpGateway
+) -> None:
+    ids = add_customers(db, 2)
+    queue(db, ids[:1])
+    gateway.ledger.plan(["ok_idle_close"])
+    with Dispatcher(db, SETTINGS, config=config(gateway), policy=NO_QUIET) as d:
+        first = d.drain(AS_OF)
+        # the pooled connection is now closed by the far side, waiting to be reused
+        wait_for("the gateway to close", lambda: gateway.ledger.idle_closed == 1, timeout=10)
+        queue(db, ids[1:], playbook="q")
+        second = d.drain(AS_OF)
+    assert first.sent == second.sent == 1
+    assert second.retrying == 0  # a fresh connection, not a failed attempt
+    assert len(gateway.ledger.delivered) == 2
 
 
 def test_backoff_doubles_with_jitter_and_a_cap() -> None:

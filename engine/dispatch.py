@@ -1,11 +1,13 @@
 """The outbox dispatcher: delivers what runs queued, through the configured channels.
 
-A round claims due rows with a lease (``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
-LOCKED) RETURNING``, one statement, so several dispatchers on one PostgreSQL never share a
-row, and SQLite's single writer does the same), re-checks consent and quiet hours at send
-time, sends concurrently (a thread pool and a rate limiter per channel), and records each
-result: sent; retry later with exponential backoff and jitter; or, after the last attempt
-or a permanent refusal, a dead letter (status ``failed``) with the last error.
+A round claims due rows with a lease (``WITH claimable AS MATERIALIZED (SELECT … FOR UPDATE
+SKIP LOCKED) UPDATE … WHERE id IN claimable RETURNING``, one statement, so several
+dispatchers on one PostgreSQL never share a row, and SQLite's single writer does the same),
+re-checks consent and quiet hours at send time (one query per channel and purpose for the
+whole batch), sends concurrently (a thread pool and a rate limiter per channel), and records
+the results a chunk per transaction: sent; retry later with exponential backoff and jitter;
+or, after the last attempt or a permanent refusal, a dead letter (status ``failed``) with the
+last error. ``drain`` claims the next batch while the current one is still being sent.
 
 Delivery is at least once, and exactly once in effect: every message carries a stable
 idempotency key, so a retry after a lost answer is dropped by the gateway. A dispatcher that

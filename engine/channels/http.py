@@ -47,6 +47,20 @@ class Pool:
         self.idle: dict[tuple[str, str, int], queue.LifoQueue[http.client.HTTPConnection]] = {}
         self.tls = ssl.create_default_context()
         self.closed = False
+        self.targets: dict[str, tuple[tuple[str, str, int], str]] = {}  # url -> (host, path)
+
+    def target(self, url: str) -> tuple[tuple[str, str, int], str]:
+        """(scheme, host, port) and the request target of ``url``, parsed once."""
+        found = self.targets.get(url)
+        if found is None:
+            parts = urlsplit(url)
+            scheme = parts.scheme or "http"
+            port = parts.port or (443 if scheme == "https" else 80)
+            path = parts.path or "/"
+            if parts.query:
+                path = f"{path}?{parts.query}"
+            found = self.targets[url] = ((scheme, parts.hostname or "", port), path)
+        return found
 
     def _queue(self, key: tuple[str, str, int]) -> queue.LifoQueue[http.client.HTTPConnection]:
         found = self.idle.get(key)
@@ -129,13 +143,7 @@ def post(
 
 
 def _exchange(pool: Pool, url: str, payload: bytes, headers: dict[str, str]) -> Answer:
-    parts = urlsplit(url)
-    scheme = parts.scheme or "http"
-    port = parts.port or (443 if scheme == "https" else 80)
-    key = (scheme, parts.hostname or "", port)
-    target = parts.path or "/"
-    if parts.query:
-        target = f"{target}?{parts.query}"
+    key, target = pool.target(url)
     conn = pool.take(key)
     try:
         conn.request("POST", target, body=payload, headers=headers)

@@ -150,12 +150,18 @@ def _dispatch(db_url: str, url: str, concurrency: int, batch_size: int) -> tuple
     return counts.sent / elapsed, counts.sent
 
 
-def _timed(n: int, concurrency: int, make: Callable[[], Callable[[int], int]]) -> float:
-    post = make()
-    start = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        codes = list(pool.map(post, range(n)))
-    elapsed = time.perf_counter() - start
+Poster = tuple[Callable[[int], int], Callable[[], None]]  # (post message i, close)
+
+
+def _timed(n: int, concurrency: int, make: Callable[[], Poster]) -> float:
+    post, close = make()
+    try:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            codes = list(pool.map(post, range(n)))
+        elapsed = time.perf_counter() - start
+    finally:
+        close()
     if codes.count(200) != n:
         raise RuntimeError(f"baseline: {n - codes.count(200)} of {n} POSTs not answered 200")
     return n / elapsed
@@ -165,8 +171,8 @@ def _body(key: str) -> dict[str, str]:
     return {"to": "13800000000", "text": BODY, "idempotency_key": key}
 
 
-def _httpx_poster(url: str, concurrency: int) -> Callable[[], Callable[[int], int]]:
-    def make() -> Callable[[int], int]:
+def _httpx_poster(url: str, concurrency: int) -> Callable[[], Poster]:
+    def make() -> Poster:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         client = httpx.Client(limits=limits, timeout=10)
 
@@ -175,14 +181,15 @@ def _httpx_poster(url: str, concurrency: int) -> Callable[[], Callable[[int], in
             headers = {"Idempotency-Key": key}
             return client.post(url, json=_body(key), headers=headers).status_code
 
-        return post
+        return post, client.close
 
     return make
 
 
-def _stdlib_poster(url: str, concurrency: int) -> Callable[[], Callable[[int], int]]:
-    def make() -> Callable[[int], int]:
+def _stdlib_poster(url: str, concurrency: int) -> Callable[[], Poster]:
+    def make() -> Poster:
         local = threading.local()
+        opened: list[http.client.HTTPConnection] = []
         host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
 
         def post(i: int) -> int:
@@ -191,6 +198,7 @@ def _stdlib_poster(url: str, concurrency: int) -> Callable[[], Callable[[int], i
                 conn = local.conn = http.client.HTTPConnection(host, int(port), timeout=10)
                 conn.connect()
                 conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                opened.append(conn)
             key = f"stdlib-{i}"
             payload = json.dumps(_body(key), ensure_ascii=False).encode()
             headers = {"Content-Type": "application/json", "Idempotency-Key": key}
@@ -199,7 +207,11 @@ def _stdlib_poster(url: str, concurrency: int) -> Callable[[], Callable[[int], i
             response.read()
             return int(response.status)
 
-        return post
+        def close() -> None:
+            for conn in opened:
+                conn.close()
+
+        return post, close
 
     return make
 

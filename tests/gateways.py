@@ -45,6 +45,8 @@ class Ledger:
         self.script: list[str] = []
         self.default = "ok"
         self.idle_closed = 0  # kept-alive connections closed after an answer (ok_idle_close)
+        self.in_flight: Counter[str] = Counter()  # requests being handled, per path
+        self.peak: Counter[str] = Counter()  # the most at once, per path
 
     def plan(self, modes: Iterable[str], then: str = "ok") -> None:
         with self.lock:
@@ -69,6 +71,15 @@ class Ledger:
         with self.lock:
             self.received[key] += 1
 
+    def enter(self, path: str) -> None:
+        with self.lock:
+            self.in_flight[path] += 1
+            self.peak[path] = max(self.peak[path], self.in_flight[path])
+
+    def leave(self, path: str) -> None:
+        with self.lock:
+            self.in_flight[path] -= 1
+
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # a real gateway does not refuse a burst of connections
@@ -82,9 +93,12 @@ class _Server(ThreadingHTTPServer):
 class HttpGateway:
     """A threaded HTTP server; ``url(path)`` gives its address."""
 
-    def __init__(self, port: int = 0, hang_seconds: float = 1.0) -> None:
+    def __init__(
+        self, port: int = 0, hang_seconds: float = 1.0, delay_seconds: float = 0.0
+    ) -> None:
         self.ledger = Ledger()
         self.hang_seconds = hang_seconds
+        self.delay_seconds = delay_seconds  # every request takes at least this long
         self.stopping = threading.Event()
         self.server = _Server(("127.0.0.1", port), _handler(self))
         self.server.daemon_threads = True
@@ -117,6 +131,15 @@ def _handler(gateway: HttpGateway) -> type[BaseHTTPRequestHandler]:
             pass  # quiet in tests
 
         def do_POST(self) -> None:
+            gateway.ledger.enter(self.path)
+            try:
+                if gateway.delay_seconds:
+                    gateway.stopping.wait(gateway.delay_seconds)
+                self._post()
+            finally:
+                gateway.ledger.leave(self.path)
+
+        def _post(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             raw = self.rfile.read(length)
             key = self.headers.get("Idempotency-Key", "")

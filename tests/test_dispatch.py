@@ -320,6 +320,22 @@ def test_webhook_goes_to_the_endpoint_named_by_it(db: Engine, gateway: HttpGatew
     assert {b["body"]["customer_id"] for b in bodies} == set(ids)
 
 
+def test_each_webhook_endpoint_keeps_its_own_concurrency(db: Engine) -> None:
+    ids = add_customers(db, 16, consent=False)
+    queue(db, ids[:8], channel="webhook", recipient="one", playbook="p1")
+    queue(db, ids[8:], channel="webhook", recipient="many", playbook="p2")
+    with HttpGateway(delay_seconds=0.05) as slow:
+        hooks = {
+            "one": HttpEndpoint(slow.url("/hooks/one"), sending=Sending(concurrency=1)),
+            "many": HttpEndpoint(slow.url("/hooks/many"), sending=Sending(concurrency=6)),
+        }
+        # the webhook channel has six senders (the most any endpoint allows) ...
+        with Dispatcher(db, SETTINGS, config=config(webhooks=hooks), policy=NO_QUIET) as d:
+            assert d.drain(AS_OF).sent == 16
+        # ... yet the endpoint that allows one request at a time never saw two
+        assert slow.ledger.peak["/hooks/one"] == 1
+
+
 def test_two_dispatchers_at_once_never_share_a_message(db: Engine, gateway: HttpGateway) -> None:
     queue(db, add_customers(db, 200))
     cfg = config(gateway, batch=25, timeout=10)  # no timeouts: a second request = a shared row

@@ -20,6 +20,7 @@ import queue
 import select
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -37,13 +38,16 @@ class Answer:
 
 
 class Pool:
-    """Up to ``size`` idle connections per host, shared by the sending threads. A connection
-    the far side closed while idle is noticed before reuse (it turns readable) and replaced,
-    so a message is not failed because of a stale socket."""
+    """At most ``size`` requests in flight (the endpoint's ``concurrency``, whatever the
+    number of sending threads; a request waits up to ``timeout`` for its turn) and up to
+    ``size`` idle connections per host, shared by the sending threads. A connection the far
+    side closed while idle is noticed before reuse (it turns readable) and replaced, so a
+    message is not failed because of a stale socket."""
 
     def __init__(self, timeout: float, size: int) -> None:
         self.timeout = timeout
         self.size = size
+        self.slots = threading.BoundedSemaphore(size)
         self.idle: dict[tuple[str, str, int], queue.LifoQueue[http.client.HTTPConnection]] = {}
         self.tls = ssl.create_default_context()
         self.closed = False
@@ -143,6 +147,15 @@ def post(
 
 
 def _exchange(pool: Pool, url: str, payload: bytes, headers: dict[str, str]) -> Answer:
+    if not pool.slots.acquire(timeout=pool.timeout):
+        raise TimeoutError("no free connection slot")
+    try:
+        return _exchange_in_slot(pool, url, payload, headers)
+    finally:
+        pool.slots.release()
+
+
+def _exchange_in_slot(pool: Pool, url: str, payload: bytes, headers: dict[str, str]) -> Answer:
     key, target = pool.target(url)
     conn = pool.take(key)
     try:

@@ -1,11 +1,13 @@
 """The outbox dispatcher: delivers what runs queued, through the configured channels.
 
-A round claims due rows with a lease (``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
-LOCKED) RETURNING``, one statement, so several dispatchers on one PostgreSQL never share a
-row, and SQLite's single writer does the same), re-checks consent and quiet hours at send
-time, sends concurrently (a thread pool and a rate limiter per channel), and records each
-result: sent; retry later with exponential backoff and jitter; or, after the last attempt
-or a permanent refusal, a dead letter (status ``failed``) with the last error.
+A round claims due rows with a lease (``WITH claimable AS MATERIALIZED (SELECT … FOR UPDATE
+SKIP LOCKED) UPDATE … WHERE id IN claimable RETURNING``, one statement, so several
+dispatchers on one PostgreSQL never share a row, and SQLite's single writer does the same),
+re-checks consent and quiet hours at send time (one query per channel and purpose for the
+whole batch), sends concurrently (a thread pool and a rate limiter per channel), and records
+the results a chunk per transaction: sent; retry later with exponential backoff and jitter;
+or, after the last attempt or a permanent refusal, a dead letter (status ``failed``) with the
+last error. ``drain`` claims the next batch while the current one is still being sent.
 
 Delivery is at least once, and exactly once in effect: every message carries a stable
 idempotency key, so a retry after a lost answer is dropped by the gateway. A dispatcher that
@@ -17,10 +19,11 @@ The scheduler daemon calls :func:`dispatch_once` beside its scheduled runs.
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from types import TracebackType
 from typing import Any
@@ -34,7 +37,8 @@ from engine.config import Settings
 from engine.policy import Policy, consenting, load_policy
 from engine.store.models import outbox
 
-RECORD_EVERY = 200  # results written per transaction while a round is sending
+RECORD_EVERY = 500  # results written per transaction while a round is sending
+RECORD_IDLE_SECONDS = 0.5  # ... or sooner, when no result came back for this long
 
 
 @dataclass
@@ -102,25 +106,13 @@ class Dispatcher:
 
     def run_once(self, now: dt.datetime) -> DispatchCounts:
         """One round: expire, claim up to a batch of due messages, send them, record results."""
-        now_utc = _utc_naive(now)
-        counts = DispatchCounts()
-        counts.cancelled += self._expire(now_utc)
-        claimed = self._claim(now_utc)
-        counts.claimed = len(claimed)
-        if not claimed:
-            return counts
-        ready = self._gate(claimed, now_utc, counts)
-        self._send(ready, now_utc, counts)
-        return counts
+        return self._pump(now, rounds=1)
 
     def drain(self, now: dt.datetime) -> DispatchCounts:
-        """Rounds until nothing is due at ``now`` (retries go to later moments)."""
-        total = DispatchCounts()
-        while True:
-            counts = self.run_once(now)
-            total.add(counts)
-            if counts.claimed == 0:
-                return total
+        """Rounds until nothing is due at ``now`` (retries go to later moments). The next
+        batch is claimed while the last half of the current one is still being sent, so
+        the senders never wait for the store between batches."""
+        return self._pump(now, rounds=None)
 
     def close(self) -> None:
         for pool in self.pools.values():
@@ -171,11 +163,17 @@ class Dispatcher:
             .limit(self.config.dispatch.batch_size)
             .with_for_update(skip_locked=True)
         )
+        # Materialized, and the outer UPDATE matches by primary key only: PostgreSQL may
+        # otherwise plan the IN as a semi-join that rescans the locking subquery once per
+        # due row, which is quadratic and, as each rescan skips the rows locked by the last,
+        # claims more than the batch. Locking re-checks ``due`` on the newest row version,
+        # and SQLite runs the one statement alone, so the outer filter is not needed.
+        claimable = candidates.cte("claimable").prefix_with("MATERIALIZED", dialect="postgresql")
         lease = now_utc + dt.timedelta(seconds=self.config.dispatch.lease_seconds)
         with self.store.begin() as conn:
             rows = conn.execute(
                 update(outbox)
-                .where(o.id.in_(candidates.scalar_subquery()), due)
+                .where(o.id.in_(select(claimable.c.id)))
                 .values(claimed_until=lease, attempts=o.attempts + 1)
                 .returning(*outbox.c)
             )
@@ -237,10 +235,58 @@ class Dispatcher:
         counts.postponed += len(postpone)
         return ready
 
-    def _send(
-        self, rows: Sequence[Mapping[str, Any]], now_utc: dt.datetime, counts: DispatchCounts
+    def _pump(self, now: dt.datetime, rounds: int | None) -> DispatchCounts:
+        """Claim rounds (at most ``rounds``; None: until one claims nothing) and record the
+        results as they come back, a chunk per transaction: a chunk is written once it is
+        full, or when results stop arriving for a moment (a slow message must not hold the
+        quick ones unrecorded). A round is claimed when fewer than half a batch is in
+        flight; every claimed message is recorded before this returns."""
+        now_utc = _utc_naive(now)
+        counts = DispatchCounts()
+        finished: queue.SimpleQueue[tuple[Mapping[str, Any], Future[Result]]]
+        finished = queue.SimpleQueue()
+        low_water = self.config.dispatch.batch_size // 2
+        in_flight, claiming = 0, True
+        done: list[tuple[Mapping[str, Any], Result]] = []
+        while True:
+            if claiming and in_flight <= low_water:
+                counts.cancelled += self._expire(now_utc)
+                claimed = self._claim(now_utc)
+                counts.claimed += len(claimed)
+                if rounds is not None:
+                    rounds -= 1
+                claiming = bool(claimed) and rounds != 0
+                ready = self._gate(claimed, now_utc, counts) if claimed else []
+                self._submit(ready, finished)
+                in_flight += len(ready)
+            if not in_flight:
+                if not claiming:
+                    break
+                continue
+            try:
+                row, future = finished.get(timeout=RECORD_IDLE_SECONDS)
+            except queue.Empty:
+                if done:
+                    self._record(done, now_utc, counts)
+                    done = []
+                continue
+            done.append((row, future.result()))
+            in_flight -= 1
+            if len(done) >= RECORD_EVERY or not in_flight:
+                self._record(done, now_utc, counts)
+                done = []
+        return counts
+
+    def _submit(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        finished: queue.SimpleQueue[tuple[Mapping[str, Any], Future[Result]]],
     ) -> None:
-        pending: dict[Future[Result], Mapping[str, Any]] = {}
+        """Hand every row to its channel's pool; each result lands in ``finished``."""
+
+        def report(row: Mapping[str, Any]) -> Callable[[Future[Result]], None]:
+            return lambda future: finished.put((row, future))
+
         for r in rows:
             message = Message(
                 id=r["id"],
@@ -253,15 +299,7 @@ class Dispatcher:
                 playbook_id=r["playbook_id"],
             )
             future = self.pools[r["channel"]].submit(self._deliver, message)
-            pending[future] = r
-        done: list[tuple[Mapping[str, Any], Result]] = []
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                done.append((pending.pop(future), future.result()))
-            if len(done) >= RECORD_EVERY or not pending:
-                self._record(done, now_utc, counts)
-                done = []
+            future.add_done_callback(report(r))
 
     def _deliver(self, message: Message) -> Result:
         key = message.channel
@@ -281,10 +319,12 @@ class Dispatcher:
         now_utc: dt.datetime,
         counts: DispatchCounts,
     ) -> None:
-        sent, again, dead = [], [], []
+        sent: list[int] = []
+        again: list[dict[str, Any]] = []
+        dead: list[dict[str, Any]] = []
         for row, result in results:
             if result.verdict == "sent":
-                sent.append({"row_id": row["id"]})
+                sent.append(row["id"])
                 continue
             retry = self._retry(row)
             if result.verdict == "failed" or row["attempts"] >= retry.max_attempts:
@@ -305,12 +345,11 @@ class Dispatcher:
         o = outbox.c
         mine = and_(o.id == bindparam("row_id"), o.status == "pending")
         with self.store.begin() as conn:
-            if sent:
+            if sent:  # one statement for the whole chunk: they all get the same values
                 conn.execute(
                     update(outbox)
-                    .where(mine)
-                    .values(status="sent", sent_at=now_utc, claimed_until=None),
-                    sent,
+                    .where(o.id.in_(sent), o.status == "pending")
+                    .values(status="sent", sent_at=now_utc, claimed_until=None)
                 )
             if again:
                 conn.execute(

@@ -246,6 +246,7 @@ class Executor:
             message_channels={ch for k in kinds if (ch := k.channel) is not None},
             wants_tasks=any(a.kind == "task" for a in playbook.actions),
             planned=planned,
+            priority=playbook.priority,
         )
         run = RunContext(
             settings=self.settings,

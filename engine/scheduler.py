@@ -44,6 +44,7 @@ from engine.dictionary import DataDictionary
 from engine.errors import EngineError
 from engine.execution import Executor
 from engine.observability import DEAD_LETTER_STATUSES, LOGGER, Metrics, error_text, event
+from engine.policy import load_policy
 from engine.reload import Changes, PlaybookFolder, Version
 from engine.rendering import Renderer
 from engine.sinks import Decision, RunInfo, StoreSink
@@ -57,6 +58,7 @@ from engine.slots import (
     utc_naive,
 )
 from engine.store.models import daemons, outbox, runs, tasks
+from engine.tasklist import escalate_overdue
 
 Dispatch = Callable[[dt.datetime], Mapping[str, int]]
 """One dispatcher round at a (wall-clock) moment: claim a batch of due outbox rows, deliver
@@ -77,6 +79,7 @@ class DaemonConfig:
     max_attempts: int = 3  # runs of a failing slot before it stays failed
     retry_delay: dt.timedelta = dt.timedelta(minutes=1)  # wait before retrying a failed slot
     dispatch_interval: float = 5.0
+    escalate_interval: float = 300.0  # seconds between escalations of overdue tasks
     metrics_interval: float = 15.0
     metrics_file: Path | None = None
     metrics_port: int | None = None
@@ -172,6 +175,7 @@ class Daemon:
         add(self.sweep, "interval", seconds=cfg.tick, id="sweep")
         add(self.heartbeat, "interval", seconds=self._heartbeat_every(), id="heartbeat")
         add(self.publish_metrics, "interval", seconds=cfg.metrics_interval, id="metrics")
+        add(self.escalate, "interval", seconds=cfg.escalate_interval, id="escalate")
         if self.dispatch is not None:
             add(
                 self.dispatch_once,
@@ -622,6 +626,23 @@ class Daemon:
                 self.metrics.write_textfile(str(self.config.metrics_file))
         except Exception as exc:
             event(self.log, "metrics.error", logging.ERROR, error=error_text(exc))
+
+    def escalate(self) -> int:
+        """Give tasks overdue by ``tasks.escalate_after`` (config/policy.yaml, read each time
+        so an edit applies without a restart) to the next role up, as of the schedule
+        clock. Several daemons may do it at once: each level of a task has a unique key, so
+        it is written once. Returns the escalation tasks this call created."""
+        if self.stopping.is_set():
+            return 0
+        try:
+            policy = load_policy(self.settings.policy_path).tasks
+            created = escalate_overdue(self.store, policy, self.time.now())
+        except Exception as exc:  # a locked store or a broken policy edit: try next time
+            event(self.log, "escalate.error", logging.ERROR, error=error_text(exc))
+            return 0
+        if created:
+            event(self.log, "tasks.escalated", created=created)
+        return created
 
     def dispatch_once(self) -> None:
         """Dispatcher rounds until nothing is due (or the daemon stops); failures are logged

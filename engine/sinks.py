@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.actions.base import Effect
+from engine.policy.gate import DISPLACED, frequency_cap
 from engine.store.models import action_ledger, engine_tags, outbox, suppressions, tasks
 
 # Reasons not stored per customer: they repeat on every rerun (the count is in runs).
@@ -143,6 +144,40 @@ class StoreSink:
                 conn.execute(suppressions.insert(), rows)
         return lost
 
+    def _displace(self, conn: Any, info: RunInfo, effect: Effect) -> bool:
+        """Cancel the lower-priority message this one displaces, and record why against the
+        run that queued it. False when a dispatcher took it meanwhile (it is being sent, so
+        the cap is full after all): this message is then held back by the cap instead."""
+        victim = effect.displaces
+        assert victim is not None
+        o = outbox.c
+        cancelled = conn.execute(
+            update(outbox)
+            .where(
+                o.id == victim.outbox_id,
+                o.status == "pending",
+                or_(o.claimed_until.is_(None), o.claimed_until < info.now_utc),
+            )
+            .values(
+                status="cancelled",
+                claimed_until=None,
+                last_error=f"{DISPLACED}: {info.playbook_id} (priority {info.priority})",
+            )
+        ).rowcount
+        won = bool(cancelled)
+        held = {
+            "run_id": victim.run_id if won else info.run_id,
+            "playbook_id": victim.playbook_id if won else info.playbook_id,
+            "customer_id": effect.customer_id,
+            "window": victim.window if won else info.window,
+            "action": victim.kind if won else effect.kind,
+            "reason": DISPLACED if won else frequency_cap(victim.kind),
+            "created_at": info.now_utc,
+        }
+        if held["run_id"] is not None:
+            conn.execute(suppressions.insert().values(**held))
+        return won
+
     def _effect(self, conn: Any, info: RunInfo, ledger_id: int, effect: Effect) -> None:
         common = {
             "ledger_id": ledger_id,
@@ -153,6 +188,8 @@ class StoreSink:
         }
         row = effect.row
         if effect.target == "outbox":
+            if effect.displaces is not None and not self._displace(conn, info, effect):
+                return
             key = idempotency_key(
                 info.playbook_id, effect.customer_id, info.window, effect.action_index
             )

@@ -19,7 +19,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.errors import EngineError, UsageError
 from engine.policy import TaskPolicy
-from engine.store.models import managers, tasks
+from engine.rendering import mask_email, mask_name, mask_phone
+from engine.store.models import customers, managers, tasks
 
 OUTCOMES = {
     "reached": "已联系上",
@@ -76,6 +77,40 @@ def list_tasks(store: Engine, query: TaskQuery, now: dt.datetime) -> list[dict[s
         r["due_local"] = _local(r["due_at"], tz)
         r["overdue"] = r["status"] == "open" and r["due_at"] < _utc(now)
     return rows
+
+
+def mask_personal(store: Engine, rows: list[dict[str, Any]]) -> None:
+    """Mask, in place, the customer's name, phone and e-mail wherever a rendered title or
+    body shows them: the list is a report like any other; managers who call the customer
+    ask for the real values (``--show-personal-data``)."""
+    ids = {r["customer_id"] for r in rows}
+    if not ids:
+        return
+    c = customers.c
+    with store.connect() as conn:
+        people = {
+            r.id: r
+            for r in conn.execute(
+                select(c.id, c.name, c.phone, c.email).where(c.id.in_(sorted(ids)))
+            )
+        }
+    for row in rows:
+        person = people.get(row["customer_id"])
+        if person is None:
+            continue
+        pairs = [
+            (person.name, mask_name(person.name)),
+            (person.phone, mask_phone(person.phone)),
+            (person.email, mask_email(person.email)),
+        ]
+        for key in ("title", "body"):
+            text = row.get(key)
+            if not text:
+                continue
+            for real, masked in pairs:
+                if real:
+                    text = text.replace(str(real), masked)
+            row[key] = text
 
 
 def complete(store: Engine, task_id: int, outcome: str, note: str | None, now: dt.datetime) -> int:
@@ -243,5 +278,6 @@ __all__ = [
     "count_open",
     "escalate_overdue",
     "list_tasks",
+    "mask_personal",
     "normalise_outcome",
 ]

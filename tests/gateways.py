@@ -5,7 +5,9 @@ delivering them again.
 
 The HTTP gateway plays scripted failure modes, one per request:
 ``ok``, ``500``, ``429``, ``400``, ``hang`` (no answer until the client gives up),
-``close`` (drops the connection unread), ``ok_then_close`` (delivers, then loses the answer).
+``close`` (drops the connection unread), ``ok_then_close`` (delivers, then loses the answer),
+``ok_idle_close`` (delivers and answers, then closes the kept-alive connection, as a gateway
+does when its idle timeout passes).
 
 Run ``python tests/gateways.py`` to start both on the ports of the shipped
 ``config/channels.yaml`` (8090 HTTP, 8025 SMTP) and watch a demo ``dispatch`` arrive.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -27,7 +30,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-MODES = ("ok", "500", "429", "400", "hang", "close", "ok_then_close")
+MODES = ("ok", "500", "429", "400", "hang", "close", "ok_then_close", "ok_idle_close")
 
 
 class Ledger:
@@ -41,6 +44,9 @@ class Ledger:
         self.bodies: dict[str, Any] = {}
         self.script: list[str] = []
         self.default = "ok"
+        self.idle_closed = 0  # kept-alive connections closed after an answer (ok_idle_close)
+        self.in_flight: Counter[str] = Counter()  # requests being handled, per path
+        self.peak: Counter[str] = Counter()  # the most at once, per path
 
     def plan(self, modes: Iterable[str], then: str = "ok") -> None:
         with self.lock:
@@ -65,17 +71,34 @@ class Ledger:
         with self.lock:
             self.received[key] += 1
 
+    def enter(self, path: str) -> None:
+        with self.lock:
+            self.in_flight[path] += 1
+            self.peak[path] = max(self.peak[path], self.in_flight[path])
+
+    def leave(self, path: str) -> None:
+        with self.lock:
+            self.in_flight[path] -= 1
+
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # a real gateway does not refuse a burst of connections
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client killed mid-request (the kill tests do it on purpose)
+        super().handle_error(request, client_address)
 
 
 class HttpGateway:
     """A threaded HTTP server; ``url(path)`` gives its address."""
 
-    def __init__(self, port: int = 0, hang_seconds: float = 1.0) -> None:
+    def __init__(
+        self, port: int = 0, hang_seconds: float = 1.0, delay_seconds: float = 0.0
+    ) -> None:
         self.ledger = Ledger()
         self.hang_seconds = hang_seconds
+        self.delay_seconds = delay_seconds  # every request takes at least this long
         self.stopping = threading.Event()
         self.server = _Server(("127.0.0.1", port), _handler(self))
         self.server.daemon_threads = True
@@ -102,11 +125,21 @@ class HttpGateway:
 def _handler(gateway: HttpGateway) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # answer at once, not after the peer's delayed ACK
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet in tests
 
         def do_POST(self) -> None:
+            gateway.ledger.enter(self.path)
+            try:
+                if gateway.delay_seconds:
+                    gateway.stopping.wait(gateway.delay_seconds)
+                self._post()
+            finally:
+                gateway.ledger.leave(self.path)
+
+        def _post(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             raw = self.rfile.read(length)
             key = self.headers.get("Idempotency-Key", "")
@@ -120,7 +153,7 @@ def _handler(gateway: HttpGateway) -> type[BaseHTTPRequestHandler]:
                 gateway.stopping.wait(gateway.hang_seconds)
                 self.close_connection = True
                 return
-            if mode in ("ok", "ok_then_close"):
+            if mode in ("ok", "ok_then_close", "ok_idle_close"):
                 body = json.loads(raw or b"null")
                 ledger.deliver(
                     key, {"path": self.path, "body": body, "headers": dict(self.headers)}
@@ -129,6 +162,12 @@ def _handler(gateway: HttpGateway) -> type[BaseHTTPRequestHandler]:
                     self.close_connection = True
                     return
                 self._answer(200, {"accepted": key})
+                if mode == "ok_idle_close":
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    with ledger.lock:
+                        ledger.idle_closed += 1
             elif mode == "429":
                 self._answer(429, {"error": "slow down"}, {"Retry-After": "0"})
             elif mode == "400":

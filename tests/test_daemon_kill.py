@@ -395,6 +395,9 @@ def test_kill_9_while_dispatching_the_gateway_gets_each_message_once(
             assert kills >= 7
 
             final = procs.spawn(root, log, *args)
+            # the killed ones may have sent everything: a SIGTERM before the final daemon
+            # has started would stop the interpreter, not the daemon
+            assert _wait_logged(log, timeout=30, needles=("daemon.started", f":{final.pid}:"))
 
             def all_sent() -> bool:
                 with store.connect() as conn:

@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 from gateways import HttpGateway, SmtpServer
+from sqlalchemy import select
 from support import REPO, clear_engine_tables, demo_store_url
 from test_cli import assert_no_traceback, cli
 
 from engine.cli import main as cli_main
+from engine.rendering import mask_name
 from engine.store.db import open_store
+from engine.store.models import customers
 
 
 class Ran:
@@ -188,3 +191,50 @@ def test_outbox_retry_and_cancel(
     http.ledger.plan([], then="ok")
     engine_cli("dispatch", "--once", "--db", demo_url, "--as-of", "2026-11-23T09:05")
     assert len(http.ledger.delivered) == len(failed) - 1
+
+
+def test_tasks_due_filters_masking_escalation_and_closing_the_ladder(
+    demo_url: str, deployment: tuple[Path, HttpGateway, SmtpServer], engine_cli: Any
+) -> None:
+    db = ("--db", demo_url)
+    monday = ("--as-of", "2026-11-23T09:00")
+    assert engine_cli("run", *db, *monday, "--playbook", "vip-inactive-60d").returncode == 0
+
+    def listed(*args: str) -> list[dict[str, Any]]:
+        result = engine_cli("tasks", *db, "--format", "json", *args)
+        assert result.returncode == 0, result.stderr
+        return list(json.loads(result.stdout))
+
+    every = listed(*monday)
+    assert every and all(t["due_local"].startswith("2026-11-26T") for t in every)  # due in 3d
+    assert listed(*monday, "--due", "today") == []
+    assert listed(*monday, "--due", "week") == every  # Thursday is in this week
+    # names in rendered titles are masked unless asked for
+    store = open_store(demo_url)
+    with store.connect() as conn:
+        names = {r.id: r.name for r in conn.execute(select(customers.c.id, customers.c.name))}
+    store.dispose()
+    real = listed(*monday, "--show-personal-data")
+    assert any(names[t["customer_id"]] in t["title"] for t in real)
+    assert not any(names[t["customer_id"]] in t["title"] for t in every)
+    assert any(mask_name(names[t["customer_id"]]) in t["title"] for t in every)
+    # a day past the policy's escalate_after (1d): one escalation per task, to a superior
+    friday = ("--as-of", "2026-11-27T10:00")
+    up = engine_cli("tasks", *db, *friday, "escalate")
+    assert up.returncode == 0, up.stderr
+    created = int(up.stdout.split()[0])
+    assert created > 0
+    assert engine_cli("tasks", *db, *friday, "escalate").stdout.startswith("0 ")  # once
+    escalations = [t for t in listed(*friday) if t["kind"] == "escalation"]
+    assert len(escalations) == created
+    assert {t["assignee_role"] for t in escalations} <= {"senior_manager", "branch_leader"}
+    assert all(t["escalation_level"] == 1 for t in escalations)
+    overdue = listed(*friday, "--due", "overdue")
+    assert {t["id"] for t in overdue} == {t["id"] for t in every}  # the originals, not new ones
+    # the superior sees it in their own list; closing the original resolves it
+    boss = escalations[0]["assignee_id"]
+    assert escalations[0]["id"] in {t["id"] for t in listed(*friday, "--manager", boss)}
+    original = next(t for t in every if t["customer_id"] == escalations[0]["customer_id"])
+    done = engine_cli("tasks", *db, *friday, "done", str(original["id"]), "--outcome", "reached")
+    assert done.returncode == 0 and "1 escalation(s) resolved" in done.stdout, done.stdout
+    assert escalations[0]["id"] not in {t["id"] for t in listed(*friday)}

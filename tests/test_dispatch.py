@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from daemon_support import wait_for
 from gateways import HttpGateway, SmtpServer
 from sqlalchemy import Engine, func, select, update
 from support import AS_OF, SETTINGS
@@ -319,6 +320,22 @@ def test_webhook_goes_to_the_endpoint_named_by_it(db: Engine, gateway: HttpGatew
     assert {b["body"]["customer_id"] for b in bodies} == set(ids)
 
 
+def test_each_webhook_endpoint_keeps_its_own_concurrency(db: Engine) -> None:
+    ids = add_customers(db, 16, consent=False)
+    queue(db, ids[:8], channel="webhook", recipient="one", playbook="p1")
+    queue(db, ids[8:], channel="webhook", recipient="many", playbook="p2")
+    with HttpGateway(delay_seconds=0.05) as slow:
+        hooks = {
+            "one": HttpEndpoint(slow.url("/hooks/one"), sending=Sending(concurrency=1)),
+            "many": HttpEndpoint(slow.url("/hooks/many"), sending=Sending(concurrency=6)),
+        }
+        # the webhook channel has six senders (the most any endpoint allows) ...
+        with Dispatcher(db, SETTINGS, config=config(webhooks=hooks), policy=NO_QUIET) as d:
+            assert d.drain(AS_OF).sent == 16
+        # ... yet the endpoint that allows one request at a time never saw two
+        assert slow.ledger.peak["/hooks/one"] == 1
+
+
 def test_two_dispatchers_at_once_never_share_a_message(db: Engine, gateway: HttpGateway) -> None:
     queue(db, add_customers(db, 200))
     cfg = config(gateway, batch=25, timeout=10)  # no timeouts: a second request = a shared row
@@ -340,6 +357,23 @@ def test_two_dispatchers_at_once_never_share_a_message(db: Engine, gateway: Http
     assert statuses(db) == {"sent": 200}
     assert sum(gateway.ledger.received.values()) == 200  # not one request twice
     assert len(gateway.ledger.delivered) == 200
+
+
+def test_a_connection_the_gateway_closed_while_idle_is_not_a_failed_attempt(
+    db: Engine, gateway: HttpGateway
+) -> None:
+    ids = add_customers(db, 2)
+    queue(db, ids[:1])
+    gateway.ledger.plan(["ok_idle_close"])
+    with Dispatcher(db, SETTINGS, config=config(gateway), policy=NO_QUIET) as d:
+        first = d.drain(AS_OF)
+        # the pooled connection is now closed by the far side, waiting to be reused
+        wait_for("the gateway to close", lambda: gateway.ledger.idle_closed == 1, timeout=10)
+        queue(db, ids[1:], playbook="q")
+        second = d.drain(AS_OF)
+    assert first.sent == second.sent == 1
+    assert second.retrying == 0  # a fresh connection, not a failed attempt
+    assert len(gateway.ledger.delivered) == 2
 
 
 def test_backoff_doubles_with_jitter_and_a_cap() -> None:

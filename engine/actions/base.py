@@ -59,11 +59,27 @@ class Effect:
     # set by the contact policy for messages: when it may go, and when it expires
     not_before: dt.datetime | None = None  # naive UTC; None = at the run's moment
     expires_at: dt.datetime | None = None
+    # a queued lower-priority marketing message this one replaces under a frequency cap
+    displaces: Queued | None = None
 
     @property
     def channel(self) -> str | None:
         """The delivery channel of a message (sms, email, webhook); None for tasks and tags."""
         return str(self.row["channel"]) if self.target == "outbox" else None
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A marketing message waiting in the outbox (not yet claimed by a dispatcher) that a
+    higher-priority message may displace; where it came from, to record why it went."""
+
+    outbox_id: int
+    priority: int
+    created_at: dt.datetime  # naive UTC: which cap periods count it
+    playbook_id: str
+    run_id: int
+    window: str
+    kind: str
 
 
 @dataclass(frozen=True)

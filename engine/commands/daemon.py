@@ -84,6 +84,13 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
     help="seconds between dispatcher rounds when idle",
 )
 @click.option(
+    "--escalate-every",
+    default=300.0,
+    show_default=True,
+    callback=_seconds,
+    help="seconds between escalations of overdue tasks (config/policy.yaml tasks:)",
+)
+@click.option(
     "--metrics-file",
     type=click.Path(path_type=Path),
     default=None,
@@ -138,6 +145,7 @@ def daemon(
     workers: int,
     dispatch: bool,
     dispatch_every: float,
+    escalate_every: float,
     metrics_file: Path | None,
     metrics_port: int | None,
     metrics_every: float,
@@ -181,6 +189,7 @@ def daemon(
         reload_interval=reload_every,
         workers=workers,
         dispatch_interval=dispatch_every,
+        escalate_interval=escalate_every,
         metrics_interval=metrics_every,
         metrics_file=metrics_file,
         metrics_port=metrics_port,

@@ -20,7 +20,14 @@ from engine.policy import load_policy
 from engine.rendering import mask_email, mask_phone
 from engine.store.db import require_tables
 from engine.store.models import ENGINE_TABLES, outbox
-from engine.tasklist import OUTCOMES, TaskQuery, complete, escalate_overdue, list_tasks
+from engine.tasklist import (
+    OUTCOMES,
+    TaskQuery,
+    complete,
+    escalate_overdue,
+    list_tasks,
+    mask_personal,
+)
 
 STATUSES = ("pending", "sent", "failed", "cancelled")
 
@@ -197,6 +204,9 @@ TASK_COLUMNS = (
 @click.option("--status", type=click.Choice(["open", "done", "all"]), default="open")
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text")
 @click.option("--as-of", "as_of", default=None, help=common.AS_OF_HELP)
+@click.option(
+    "--show-personal-data", is_flag=True, help="do not mask customer names, phones, e-mails"
+)
 @click.pass_context
 def tasks_command(
     ctx: click.Context,
@@ -207,6 +217,7 @@ def tasks_command(
     status: Any,
     fmt: str,
     as_of: str | None,
+    show_personal_data: bool,
 ) -> None:
     """The managers' task list, soonest due first; `tasks done ID --outcome …` closes one."""
     ctx.ensure_object(dict)
@@ -216,6 +227,8 @@ def tasks_command(
     store = _open(db_url)
     query = TaskQuery(manager=manager, queue=queue, due=due, status=status)
     rows = list_tasks(store, query, _moment(as_of))
+    if not show_personal_data:
+        mask_personal(store, rows)
     store.dispose()
     if fmt == "json":
         click.echo(

@@ -4,6 +4,11 @@
 channel, marketing contacts per cap period, open tasks); :meth:`BatchGate.admit` then decides
 each rendered effect in memory: kept as is, kept with a delivery window (quiet hours), or
 suppressed with a stable reason. Dry-run and run call the same code.
+
+When a frequency cap is full but a message of a lower-priority playbook is still waiting in the
+outbox (queued in the cap period, not yet claimed by a dispatcher), the higher-priority message
+displaces it: the effect carries the queued row, and the sink cancels that row
+(``displaced_by_priority``) in the same transaction that queues the new one.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
-from engine.actions.base import Effect
+from engine.actions.base import Effect, Queued
 from engine.conditions.clock import Clock
 from engine.policy.gate import (
     OPEN_TASK,
     consenting,
+    displaceable,
     frequency_cap,
     marketing_contacts,
     no_consent,
@@ -43,6 +49,8 @@ class BatchGate:
     contacts: Mapping[Cap, Counter[str]]
     open: set[tuple[str, str, str]]
     planned: Planned = field(default_factory=Counter)
+    # (customer, channel) -> queued lower-priority marketing messages, first to give way first
+    queued: dict[tuple[str, str], list[Queued]] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -58,6 +66,7 @@ class BatchGate:
         message_channels: Iterable[str],
         wants_tasks: bool,
         planned: Planned | None = None,
+        priority: int = 50,
     ) -> BatchGate:
         now_utc = clock.utc_naive()
         consent = {
@@ -68,6 +77,14 @@ class BatchGate:
             for ch in message_channels
             for cap in policy.caps_for(ch, category)
         }
+        queued: dict[tuple[str, str], list[Queued]] = {}
+        for ch in message_channels:
+            caps = policy.caps_for(ch, category)
+            if category != "marketing" or not caps:
+                continue
+            since = now_utc - max(cap.per for cap in caps)
+            rows = displaceable(conn, ch, customer_ids, since, priority, now_utc)
+            queued.update({(cid, ch): found for cid, found in rows.items()})
         found = open_tasks(conn, customer_ids) if wants_tasks else set()
         return cls(
             policy=policy,
@@ -78,6 +95,7 @@ class BatchGate:
             contacts=contacts,
             open=found,
             planned=Counter(planned or {}),
+            queued=queued,
         )
 
     def admit(self, effect: Effect) -> Effect | str:
@@ -94,15 +112,39 @@ class BatchGate:
         channel = effect.channel
         if channel is None:
             return effect
-        for cap in self.policy.caps_for(channel, self.category):
-            if self.contacts[cap][cid] + self.planned[(cid, channel)] >= cap.max:
-                return frequency_cap(channel)
+        caps = self.policy.caps_for(channel, self.category)
+        full = [cap for cap in caps if self._used(cap, cid, channel) >= cap.max]
+        victim = self._victim(cid, channel, full) if full else None
+        if full and victim is None:
+            return frequency_cap(channel)
         timed = self._timed(effect, channel)
         if isinstance(timed, str):
             return timed
+        if victim is not None:
+            self.queued[(cid, channel)].remove(victim)
+            for cap in caps:
+                if victim.created_at >= self._since(cap):
+                    self.contacts[cap][cid] -= 1
+            timed = dataclasses.replace(timed, displaces=victim)
         if self.category == "marketing":
             self.planned[(cid, channel)] += 1
         return timed
+
+    def _used(self, cap: Cap, cid: str, channel: str) -> int:
+        return self.contacts[cap][cid] + self.planned[(cid, channel)]
+
+    def _since(self, cap: Cap) -> dt.datetime:
+        return self.clock.utc_naive() - cap.per
+
+    def _victim(self, cid: str, channel: str, full: Sequence[Cap]) -> Queued | None:
+        """The queued message whose cancellation leaves room under every full cap: counted
+        by each of them, and each over by no more than that one message."""
+        if any(self._used(cap, cid, channel) > cap.max for cap in full):
+            return None
+        for queued in self.queued.get((cid, channel), ()):
+            if all(queued.created_at >= self._since(cap) for cap in full):
+                return queued
+        return None
 
     def _timed(self, effect: Effect, channel: str) -> Effect | str:
         hours = self.policy.hours(channel, self.category)

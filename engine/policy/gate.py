@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, and_, func, or_, select
 
+from engine.actions.base import Queued
 from engine.store.models import action_ledger, consents, outbox, tasks
 
 # Suppression reasons (stable identifiers; labels live in the reports)
@@ -17,6 +18,8 @@ COOLDOWN = "cooldown"
 MAX_PER_RUN = "max_per_run"
 HELD_OUT = "held_out"  # in the playbook's holdout group: recorded, nothing sent
 OPEN_TASK = "open_task"  # an open task for the same customer, kind and reason exists
+# a queued marketing message cancelled for a higher-priority one under a frequency cap
+DISPLACED = "displaced_by_priority"
 # outbox rows that count toward frequency caps: queued or delivered
 COUNTED_STATUSES = ("pending", "sent")
 
@@ -108,6 +111,48 @@ def marketing_contacts(
         .group_by(o.customer_id)
     )
     return Counter({str(cid): int(n) for cid, n in rows})
+
+
+def displaceable(
+    conn: Connection,
+    channel: str,
+    customer_ids: Sequence[str],
+    since_utc: dt.datetime,
+    below: int,
+    now_utc: dt.datetime,
+) -> dict[str, list[Queued]]:
+    """Per customer, the marketing messages on ``channel`` queued since ``since_utc`` with a
+    priority below ``below`` that no dispatcher holds: what a higher priority may displace.
+    Lowest priority first, then the newest (the one queued last gives way first)."""
+    o, led = outbox.c, action_ledger.c
+    rows = conn.execute(
+        select(o.id, o.customer_id, o.priority, o.created_at, o.playbook_id, led.run_id, led.window)
+        .join(action_ledger, action_ledger.c.id == o.ledger_id)
+        .where(
+            o.channel == channel,
+            o.purpose == "marketing",
+            o.status == "pending",
+            o.customer_id.in_(customer_ids),
+            o.created_at >= since_utc,
+            o.priority < below,
+            or_(o.claimed_until.is_(None), o.claimed_until < now_utc),
+        )
+        .order_by(o.customer_id, o.priority, o.created_at.desc(), o.id.desc())
+    )
+    found: dict[str, list[Queued]] = {}
+    for r in rows:
+        found.setdefault(str(r.customer_id), []).append(
+            Queued(
+                outbox_id=int(r.id),
+                priority=int(r.priority),
+                created_at=r.created_at,
+                playbook_id=str(r.playbook_id),
+                run_id=int(r.run_id),
+                window=str(r.window),
+                kind=channel,
+            )
+        )
+    return found
 
 
 def open_tasks(conn: Connection, customer_ids: Sequence[str]) -> set[tuple[str, str, str]]:

@@ -31,6 +31,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "quiet_hours_email": ("邮件免打扰时段", "outside e-mail hours (expire)"),
     "frequency_cap_sms": ("短信频次上限", "SMS frequency cap"),
     "frequency_cap_email": ("邮件频次上限", "e-mail frequency cap"),
+    "displaced_by_priority": ("被高优先级替换", "displaced by a higher-priority playbook"),
     "held_out": ("对照组", "held out for measurement"),
 }
 KIND_LABELS = {"sms": "短信", "task": "任务", "email": "邮件", "webhook": "推送", "tag": "标签"}
@@ -44,6 +45,12 @@ def effect_json(effect: Effect, tz: dt.tzinfo | None = None) -> dict[str, Any]:
         row["not_before"] = _local(effect.not_before, tz)
     if effect.expires_at is not None:
         row["expires_at"] = _local(effect.expires_at, tz)
+    if effect.displaces is not None:  # the queued lower-priority message it cancels
+        row["displaces"] = {
+            "playbook": effect.displaces.playbook_id,
+            "priority": effect.displaces.priority,
+            "outbox_id": effect.displaces.outbox_id,
+        }
     return {"customer_id": effect.customer_id, "type": effect.kind, **row}
 
 

@@ -4,6 +4,7 @@ validating the playbook folder. Commands stay thin; the engine does the work."""
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -80,9 +81,11 @@ def select_playbooks(found: Catalog, wanted: Sequence[str]) -> list[Playbook]:
         return [p for p in found.playbooks if p.enabled]
     unknown = [w for w in wanted if w not in by_id]
     if unknown:
+        close = [m for u in unknown for m in difflib.get_close_matches(u, list(by_id), n=1)]
+        known = f"known: {', '.join(sorted(by_id)) or 'none'}"
         raise UsageError(
             f"no valid playbook with id {', '.join(repr(u) for u in unknown)}",
             code="E0302",
-            hint=f"known: {', '.join(sorted(by_id)) or 'none'}",
+            hint=(f"did you mean {', '.join(close)}? " if close else "") + known,
         )
     return [by_id[w] for w in wanted]

@@ -128,7 +128,7 @@ def report_text(
                 continue
             shown += 1
             for e in d.effects:
-                lines.append(f"    {_sample(e)}")
+                lines.append(f"    {effect_line(e)}")
         lines.append("")
     for p in skipped:
         lines.append(f"{p.id}  {p.title}: not scheduled on this day ('{p.trigger.cron}')")
@@ -137,7 +137,7 @@ def report_text(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _sample(e: Effect) -> str:
+def effect_line(e: Effect) -> str:
     r = e.row
     if e.kind == "task":
         who, due = r["assignee_id"], r["due_local"]

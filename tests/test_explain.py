@@ -113,11 +113,12 @@ def all_ids(engine: Engine) -> list[str]:
 
 
 def sample_ids(engine: Engine, outcomes: dict[str, Outcome], size: int) -> list[str]:
-    """Everyone any playbook matches (so every outcome kind is seen), topped up at random."""
-    interesting = sorted({cid for o in outcomes.values() for cid in o.matched})
+    """Everyone any playbook matches, those matched by several first (where frequency caps
+    and earlier playbooks' messages meet), topped up at random with the others."""
+    hits = Counter(cid for o in outcomes.values() for cid in o.matched)
+    interesting = sorted(hits, key=lambda cid: (-hits[cid], cid))
     rest = sorted(set(all_ids(engine)) - set(interesting))
     random.Random(7).shuffle(rest)
-    random.Random(3).shuffle(interesting)
     return interesting[:size] + rest[: max(0, size - len(interesting))]
 
 

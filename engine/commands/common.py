@@ -17,6 +17,7 @@ from engine.config import Settings
 from engine.diagnostics import format_text
 from engine.dictionary import DataDictionary
 from engine.errors import UsageError
+from engine.messages import choose_lang
 from engine.playbook import Playbook
 from engine.store.db import open_store
 from engine.validation import Catalog, Validator
@@ -70,7 +71,7 @@ def catalog(settings: Settings, dictionary: DataDictionary, paths: Sequence[Path
 def select_playbooks(found: Catalog, wanted: Sequence[str]) -> list[Playbook]:
     """Enabled playbooks (or the named ones); invalid files are reported and left out."""
     if found.errors:
-        sys.stderr.write(format_text(found.errors, found.sources) + "\n")
+        sys.stderr.write(format_text(found.errors, found.sources, choose_lang()) + "\n")
         names = sorted({d.file for d in found.errors})
         sys.stderr.write(
             f"\n{len(found.errors)} error(s) in {', '.join(names)}; "

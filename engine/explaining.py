@@ -22,13 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, column, func, select, table
+from sqlalchemy import Connection, Engine, String, cast, column, func, select, table
 
 from engine.conditions.ast import EVERYONE
 from engine.conditions.clock import Clock
-from engine.conditions.explain import Step, trace
+from engine.conditions.explain import Malformed, Step, trace
 from engine.conditions.facts import load_related
-from engine.conditions.sql import SqlCompiler
+from engine.conditions.sql import CHECKED_TYPES, SqlCompiler
 from engine.config import Settings
 from engine.dictionary import DataDictionary
 from engine.errors import EngineError
@@ -104,8 +104,8 @@ class Explainer:
             at = slot_on(p, moment.date(), tz) if whole_day and _scheduled(p) else moment
             plans.append((p, Clock.at(at, tz) if at is not None else None))
         with self.store.connect() as conn:
-            values = self.customer_values(conn, customer_id, Clock.at(moment, tz))
-            if values is None:
+            read = self._read(conn, customer_id, Clock.at(moment, tz))
+            if read is None:
                 raise UnknownCustomer(
                     f"no customer with id {customer_id!r} in the store",
                     code="E0311",
@@ -117,7 +117,9 @@ class Explainer:
                 if c is not None and p.limits.max_per_run is not None
             }
         whole = any(sizes[p.id] > (p.limits.max_per_run or 0) for p, _ in plans if p.id in sizes)
+        values, malformed = read
         shown = mask_values(values, self.dictionary) if mask else dict(values)
+        shown |= {k: Malformed(v) for k, v in malformed.items()}
         previewed: Counter[tuple[str, str]] = Counter()
         explained = []
         for p, clock in plans:
@@ -146,18 +148,37 @@ class Explainer:
         self, conn: Connection, customer_id: str, clock: Clock
     ) -> dict[str, Any] | None:
         """The customer's values as the evaluator takes them (tags as sorted labels), or None."""
+        read = self._read(conn, customer_id, clock)
+        return None if read is None else read[0]
+
+    def _read(
+        self, conn: Connection, customer_id: str, clock: Clock
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(values, field → stored text of each value that was malformed and reads as empty)."""
         compiler = SqlCompiler(self.dictionary, clock)
         query = compiler.audience(EVERYONE, self.executor.scalar_fields)
+        # the stored values too, as text, to tell a malformed value from an empty one
+        raw = [
+            cast(compiler.raw_field(f), String()).label(f"_raw_{f.key}")
+            for f in self.executor.scalar_fields
+            if f.column is not None and f.type in CHECKED_TYPES
+        ]
+        query = query.add_columns(*raw)
         row = conn.execute(query.where(compiler.key == customer_id)).mappings().first()
         if row is None:
             return None
-        values = {k: v for k, v in row.items() if k != "_key"}
+        values = {k: v for k, v in row.items() if k != "_key" and not k.startswith("_raw_")}
+        malformed = {
+            k[len("_raw_") :]: v
+            for k, v in row.items()
+            if k.startswith("_raw_") and v is not None and row[k[len("_raw_") :]] is None
+        }
         for f in self.executor.tag_fields:
             assert f.tags is not None
             t = table(f.tags.table, column(f.tags.key), column(f.tags.column))
             found = conn.execute(select(t.c[f.tags.column]).where(t.c[f.tags.key] == customer_id))
             values[f.key] = sorted(str(r[0]) for r in found)
-        return values
+        return values, malformed
 
     # --- the decision, from the executor ----------------------------------------------------
 

@@ -200,4 +200,9 @@ def test_explain_shows_a_damaged_value_as_empty(store: Engine) -> None:
     entry = explainer.explain("C0000000004", vip, AS_OF).playbooks[0]
     assert entry.audience is not None and not entry.audience.holds
     details = [s.detail for s in entry.audience.children]
-    assert any("a comparison on an empty field is false" in d for d in details)
+    assert any("empty 空: a comparison on an empty field is false" in d for d in details)
+    if store.dialect.name == "sqlite":  # told apart from an empty one
+        entry = explainer.explain("C0000000008", vip, AS_OF).playbooks[0]
+        assert entry.audience is not None
+        text = " ".join(s.detail for s in entry.audience.children)
+        assert "malformed 格式错误 'yesterday', read as empty" in text

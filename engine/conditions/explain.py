@@ -48,6 +48,14 @@ GROUPS = {"all": "全部满足 all of", "any": "满足其一 any of", "not": "�
 
 
 @dataclass(frozen=True)
+class Malformed:
+    """Shown in place of a value that is stored but not of its field's type: the evaluator
+    read it as empty (see :func:`engine.conditions.sql.checked`)."""
+
+    raw: Any
+
+
+@dataclass(frozen=True)
 class Step:
     """One node of the trace. ``label`` says what was tested, ``detail`` why it came out so."""
 
@@ -223,6 +231,8 @@ def show_value(value: Any, f: Field) -> str:
     """A customer's value as staff read it: enum codes with their label, money with commas."""
     if value is None:
         return "empty 空"
+    if isinstance(value, Malformed):
+        return f"malformed 格式错误 {value.raw!r}, read as empty"
     if f.type == "enum":
         label = f.values.get(str(value))
         return f"{value} {label}" if label else str(value)
@@ -243,10 +253,13 @@ def _test_detail(t: Test, f: Field, shown: Mapping[str, Any], clock: Clock, hold
         return _anniversary_detail(t, f, shown, clock)
     if t.op == "is_null":
         return f"value 值: {text}"
-    if value is None:
-        if t.op in ("ne", "not_in"):
-            return "empty 空: an empty field is not any value"
-        return "empty 空: a comparison on an empty field is false"
+    if value is None or isinstance(value, Malformed):
+        why = (
+            "an empty field is not any value"
+            if t.op in ("ne", "not_in")
+            else ("a comparison on an empty field is false")
+        )
+        return f"{text}: {why}"
     if t.op in RELATIVE_OPERATORS:
         low, high, _exclusive = relative_range(t.op, t.value, f.type, clock)
         if t.op == "older_than":

@@ -133,6 +133,7 @@ _CHECKED: dict[str, type[_checked]] = {
     "number": checked_number,
     "money": checked_number,
 }
+CHECKED_TYPES = frozenset(_CHECKED)  # field types whose stored values are checked
 _DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
 
 

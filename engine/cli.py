@@ -12,7 +12,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine import __version__
-from engine.commands import authoring, delivery, importing, preview
+from engine.commands import authoring, delivery, explain, importing, preview
 from engine.commands import daemon as daemon_commands
 from engine.commands import events as event_commands
 from engine.commands import report as report_commands
@@ -35,6 +35,7 @@ COMMANDS: tuple[click.Command, ...] = (
     authoring.test_command,
     preview.dry_run,
     preview.run,
+    explain.explain,
     delivery.dispatch,
     delivery.outbox_command,
     delivery.tasks_command,

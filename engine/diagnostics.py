@@ -11,7 +11,9 @@ import json
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from engine.messages import LANGS, Lang, localize, t
 
 Severity = Literal["error", "warning"]
 PathPart = str | int
@@ -50,14 +52,17 @@ def dotted(path: Sequence[PathPart]) -> str:
     return out
 
 
-def format_text(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:
-    """Compiler-style output: location, code, message, the source line with a caret, hint."""
+def format_text(
+    diagnostics: Iterable[Diagnostic], sources: Mapping[str, str], lang: Lang = "en"
+) -> str:
+    """Compiler-style output: location, code, message, the source line with a caret, hint;
+    messages and hints in ``lang`` (codes, paths and the layout stay the same)."""
     blocks = []
     for d in sorted(diagnostics, key=lambda d: (d.file, d.line, d.col)):
-        head = f"{d.file}:{d.line}:{d.col}: {d.severity}[{d.code}]: {d.message}"
+        head = f"{d.file}:{d.line}:{d.col}: {d.severity}[{d.code}]: {localize(d.message, lang)}"
         lines = [head]
         if d.path:
-            lines.append(f"  at {d.dotted_path}")
+            lines.append(f"  {localize(t('word.at'), lang)} {d.dotted_path}")
         text = sources.get(d.file)
         if text is not None:
             source_lines = text.splitlines()
@@ -70,8 +75,8 @@ def format_text(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -
                 span = max(1, _columns(source[d.col - 1 : d.col - 1 + d.width]))
                 lines.append(f"  {pad} | {' ' * lead}{'^' * span}")
         if d.hint:
-            lines.append(f"  = {d.hint}")
-        lines.append(f"  see: {DOCS}#{d.code.lower()}")
+            lines.append(f"  = {localize(d.hint, lang)}")
+        lines.append(f"  {localize(t('word.see'), lang)}: {DOCS}#{d.code.lower()}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -81,11 +86,17 @@ def _columns(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def format_json(diagnostics: Iterable[Diagnostic]) -> str:
+def format_json(diagnostics: Iterable[Diagnostic], lang: Lang = "en") -> str:
+    """``message`` and ``hint`` in ``lang``; ``messages`` and ``hints`` carry every language,
+    so a tool can pick its own. Codes are stable whatever the language."""
     items = []
     for d in diagnostics:
-        item = asdict(d)
+        item: dict[str, Any] = asdict(d)
         item["path"] = d.dotted_path
         del item["width"]
+        item["message"] = localize(d.message, lang)
+        item["hint"] = localize(d.hint, lang)
+        item["messages"] = {code: localize(d.message, code) for code in LANGS}
+        item["hints"] = {code: localize(d.hint, code) for code in LANGS} if d.hint else None
         items.append(item)
-    return json.dumps({"diagnostics": items}, ensure_ascii=False, indent=2)
+    return json.dumps({"lang": lang, "diagnostics": items}, ensure_ascii=False, indent=2)

@@ -25,6 +25,7 @@ from engine.actions.base import Effect, RunContext, Skipped, Subject
 from engine.conditions.ast import EVERYONE
 from engine.conditions.clock import Clock
 from engine.conditions.facts import filter_batch
+from engine.conditions.quality import data_issues
 from engine.conditions.sql import SqlCompiler
 from engine.config import Settings
 from engine.dictionary import DataDictionary
@@ -44,7 +45,7 @@ from engine.policy import (
 from engine.policy.batch import BatchGate
 from engine.rendering import Renderer, mask_values, template_context
 from engine.sinks import Decision, RecordingSink, RunInfo, Sink, StoreSink
-from engine.store.models import runs
+from engine.store.models import run_data_issues, runs
 
 BATCH_SIZE = 1000
 
@@ -66,6 +67,8 @@ class Outcome:
     suppressed: Counter[str] = field(default_factory=Counter)
     effects: Counter[str] = field(default_factory=Counter)
     run_id: int | None = None
+    # field -> {"empty": n, "malformed": m}: customers decided without a usable value
+    data_issues: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def window_of(playbook: Playbook, clock: Clock) -> str:
@@ -175,6 +178,9 @@ class Executor:
                 self.store.connect() as gate,
                 closing(self._batches(reader, scan, batch_size)) as batches,
             ):
+                outcome.data_issues = data_issues(
+                    gate, self.dictionary, clock, playbook.audience, customer_ids
+                )
                 for batch in batches:
                     self._attach_tags(gate, batch)
                     if evaluator == "python":
@@ -370,6 +376,14 @@ class Executor:
                     error=error,
                 )
             )
+            if outcome.data_issues:
+                conn.execute(
+                    run_data_issues.insert(),
+                    [
+                        {"run_id": outcome.run_id, "field": k, **v}
+                        for k, v in sorted(outcome.data_issues.items())
+                    ],
+                )
 
 
 def _acting(decisions: Sequence[Decision]) -> int:

@@ -19,6 +19,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from engine.diagnostics import Diagnostic, PathPart
+from engine.messages import t
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _INT_TAG = "tag:yaml.org,2002:int"
@@ -67,9 +68,9 @@ def load_file(path: Path) -> Document:
         doc.diagnostics.append(
             Diagnostic(
                 "PB0011",
-                f"file is {size:,} bytes; a playbook is at most {MAX_BYTES:,}",
+                t("PB0011", size=f"{size:,}", limit=f"{MAX_BYTES:,}"),
                 str(path),
-                hint="is this the right file? split large audiences into named segments",
+                hint=t("PB0011.hint"),
             )
         )
         return doc
@@ -80,9 +81,9 @@ def load_file(path: Path) -> Document:
         doc.diagnostics.append(
             Diagnostic(
                 "PB0007",
-                f"file is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                t("PB0007", problem=f"{exc.reason} at byte {exc.start}"),
                 str(path),
-                hint="save the file as UTF-8",
+                hint=t("PB0007.hint"),
             )
         )
         return doc
@@ -101,28 +102,27 @@ def load_text(text: str, path: str) -> Document:
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or "invalid YAML"
         context = f" ({exc.context})" if exc.context else ""
-        hint = "check indentation (spaces, not tabs) and that ':' is followed by a space"
+        hint = t("PB0001.hint")
         if "\\t" in problem or "'\\t'" in problem:
-            hint = "YAML indentation must use spaces; replace the tab characters with spaces"
-        doc.diagnostics.append(
-            Diagnostic("PB0001", f"not valid YAML: {problem}{context}", path, line, col, hint=hint)
-        )
+            hint = t("PB0001.tabs")
+        message = t("PB0001", problem=problem, context=context)
+        doc.diagnostics.append(Diagnostic("PB0001", message, path, line, col, hint=hint))
         return doc
     except yaml.YAMLError as exc:
-        doc.diagnostics.append(Diagnostic("PB0001", f"not valid YAML: {exc}", path))
+        doc.diagnostics.append(Diagnostic("PB0001", t("PB0001", problem=exc, context=""), path))
         return doc
     if len(nodes) > 1:
         doc.diagnostics.append(
             Diagnostic(
                 "PB0003",
-                "one playbook per file: this file holds several YAML documents ('---')",
+                t("PB0003.several"),
                 path,
                 nodes[1].start_mark.line + 1,
                 1,
             )
         )
     if not nodes or nodes[0] is None:
-        doc.diagnostics.append(Diagnostic("PB0003", "the file is empty", path))
+        doc.diagnostics.append(Diagnostic("PB0003", t("PB0003.empty"), path))
         return doc
     builder = _Builder(doc)
     doc.data = builder.build(nodes[0], ())
@@ -143,8 +143,8 @@ class _Builder:
                 node,
                 path,
                 "PB0012",
-                "anchors and aliases (&name / *name) of mappings and lists are not supported",
-                hint="repeat the few lines, or move a shared audience into a named segment",
+                t("PB0012"),
+                hint=t("PB0012.hint"),
             )
             return None
         self.seen.add(id(node))
@@ -160,10 +160,10 @@ class _Builder:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                self._report(key_node, path, "PB0008", "merge keys ('<<') are not supported")
+                self._report(key_node, path, "PB0008", t("PB0008"))
                 continue
             if not isinstance(key_node, ScalarNode):
-                self._report(key_node, path, "PB0009", "a key must be plain text")
+                self._report(key_node, path, "PB0009", t("PB0009"))
                 continue
             # keys are names: `no:` or `1:` stay as written, so no trap is reported for them
             key = str(key_node.value)
@@ -174,9 +174,8 @@ class _Builder:
                     key_node,
                     child,
                     "PB0002",
-                    f"duplicate key '{key}' (first at line {first.line}); "
-                    "YAML would silently keep only the last one",
-                    hint="remove one of them or merge their contents",
+                    t("PB0002", key=key, line=first.line),
+                    hint=t("PB0002.hint"),
                 )
                 continue
             self.doc.keys[child] = _mark(key_node)
@@ -198,24 +197,24 @@ class _Builder:
                 node,
                 path,
                 "PB0004",
-                f"'{raw}' is read as {str(value).lower()} in YAML",
-                hint=f'write {str(value).lower()} for a yes/no value, or "{raw}" for text',
+                t("PB0004", raw=raw, value=str(value).lower()),
+                hint=t("PB0004.hint", raw=raw, value=str(value).lower()),
             )
         elif node.tag == _INT_TAG and _OCTAL.match(raw):
             self._report(
                 node,
                 path,
                 "PB0005",
-                f"'{raw}' is read as the octal number {value} in YAML",
-                hint=f'write "{raw}" in quotes if it is a code, or drop the leading zero',
+                t("PB0005", raw=raw, value=value),
+                hint=t("PB0005.hint", raw=raw),
             )
         elif node.tag in (_INT_TAG, _FLOAT_TAG) and ":" in raw:
             self._report(
                 node,
                 path,
                 "PB0006",
-                f"'{raw}' is read as the base-60 number {value} in YAML",
-                hint=f'write "{raw}" in quotes',
+                t("PB0006", raw=raw, value=value),
+                hint=t("PB0006.hint", raw=raw),
             )
         elif node.tag == _TIMESTAMP_TAG and isinstance(value, dt.date):
             return raw  # dates stay text; the field's type gives them meaning

@@ -19,6 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from engine.dictionary import DataDictionary
 from engine.errors import TemplateError
+from engine.messages import t
 
 SMS_SINGLE = 70  # characters in a one-part SMS (UCS-2, as Chinese text always is)
 SMS_PART = 67  # characters per part once a message is split
@@ -188,21 +189,21 @@ class Renderer:
     def file(self, name: str) -> jinja2.Template:
         if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
             raise TemplateError(
-                f"template '{name}' must be a file inside {self.templates_dir.name}/",
+                t("PB0126", name=name, folder=self.templates_dir.name),
                 code="PB0126",
-                hint="write the file name relative to templates/, without '..' or a leading '/'",
+                hint=t("PB0126.hint"),
             )
         try:
             return self.env.get_template(name)
         except jinja2.TemplateNotFound as exc:
             raise TemplateError(
-                f"template '{name}' not found in {self.templates_dir}",
+                t("PB0120", name=name, folder=self.templates_dir),
                 code="PB0120",
                 hint=self._nearest(name),
             ) from exc
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(
-                f"template syntax error: {exc.message}",
+                t("PB0121", problem=exc.message),
                 code="PB0121",
                 where=f"{self.templates_dir / name}:{exc.lineno}",
             ) from exc
@@ -213,7 +214,7 @@ class Renderer:
             try:
                 template = self.env.from_string(source)
             except jinja2.TemplateSyntaxError as exc:
-                raise TemplateError(f"template syntax error: {exc.message}", code="PB0121") from exc
+                raise TemplateError(t("PB0121", problem=exc.message), code="PB0121") from exc
             self._inline[source] = template
         return template
 
@@ -222,35 +223,37 @@ class Renderer:
             return template.render(context).strip()
         except jinja2.UndefinedError as exc:
             raise TemplateError(
-                f"template uses an unknown variable: {exc.message}",
+                t("PB0122", problem=exc.message),
                 code="PB0122",
                 where=template.name,
                 hint=self._variable_hint(str(exc.message)),
             ) from exc
         except jinja2.exceptions.SecurityError as exc:
-            raise TemplateError(f"template not allowed: {exc}", code="PB0123") from exc
+            raise TemplateError(t("PB0123", problem=exc), code="PB0123") from exc
         except (TypeError, ValueError, AttributeError) as exc:
-            raise TemplateError(f"template failed: {exc}", code="PB0124") from exc
+            raise TemplateError(t("PB0124", problem=exc), code="PB0124") from exc
 
     def _label(self, code: Any, field_key: str) -> str:
         """``{{ customer.tier | label("tier") }}`` → 贵宾客户 (the enum's Chinese label)."""
         f = self.dictionary.get(field_key) if self.dictionary else None
         if f is None:
-            raise TemplateError(f"label: unknown field '{field_key}'", code="PB0122")
+            raise TemplateError(t("PB0122.label", name=field_key), code="PB0122")
         return f.values.get(str(code), str(code))
 
     def _variable_hint(self, message: str) -> str:
-        generic = "variables: customer.<field of the data dictionary>, playbook, bank, today"
+        generic = t("PB0122.hint")
         if self.dictionary is None or "has no attribute '" not in message:
             return generic
         wrong = message.split("has no attribute '")[1].rstrip("'")
         guess = self.dictionary.suggest(wrong)
-        return f"did you mean 'customer.{guess.key}' ({guess.label})?" if guess else generic
+        if guess is None:
+            return generic
+        return t("hint.did_you_mean_field", name=f"customer.{guess.key}", label=guess.label)
 
     def _nearest(self, name: str) -> str | None:
         known = self.env.list_templates() if self.templates_dir.is_dir() else []
         close = difflib.get_close_matches(name, known, n=1)
-        return f"did you mean '{close[0]}'?" if close else None
+        return t("hint.did_you_mean", name=close[0]) if close else None
 
 
 def template_context(

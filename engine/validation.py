@@ -36,6 +36,7 @@ from engine.durations import DurationError, parse_duration
 from engine.events.parse import parse_event_trigger
 from engine.events.trigger import EventTrigger
 from engine.loading import Document, load_file
+from engine.messages import CATALOG, t
 from engine.playbook import Limits, Playbook, Schedule
 from engine.rendering import Renderer, template_context
 from engine.schema import playbook_schema
@@ -91,9 +92,7 @@ class Validator:
         for path in discover(paths):
             catalog.files += 1
             if not path.exists():
-                catalog.diagnostics.append(
-                    Diagnostic("PB0010", "no such file or folder", str(path))
-                )
+                catalog.diagnostics.append(Diagnostic("PB0010", t("PB0010"), str(path)))
                 continue
             doc = load_file(path)
             catalog.sources[doc.path] = doc.text
@@ -107,12 +106,12 @@ class Validator:
                 catalog.diagnostics.append(
                     Diagnostic(
                         "PB0130",
-                        f"playbook id '{playbook.id}' is already used by {first_file}:{first_line}",
+                        t("PB0130", id=playbook.id, first=f"{first_file}:{first_line}"),
                         doc.path,
                         mark.line,
                         mark.col,
                         ("id",),
-                        "every playbook needs its own id",
+                        t("PB0130.hint"),
                         width=mark.width,
                     )
                 )
@@ -151,7 +150,7 @@ class _FileCheck:
         if data is None:
             return None
         if not isinstance(data, dict):
-            self.report("PB0003", "a playbook is a mapping of keys (id, title, trigger, …)", ())
+            self.report("PB0003", t("PB0003.playbook"), ())
             return None
         self._schema(data)
         audience = self._audience(data)
@@ -201,33 +200,33 @@ class _FileCheck:
                 if key in allowed:
                     continue
                 close = difflib.get_close_matches(str(key), allowed, n=1)
-                suggestion = f"did you mean '{close[0]}'?" if close else None
+                suggestion = t("hint.did_you_mean", name=close[0]) if close else None
                 self.report(
                     "PB0101",
-                    f"unknown key '{key}'",
+                    t("PB0101", key=key),
                     (*path, key),
-                    suggestion or f"allowed: {', '.join(allowed)}",
+                    suggestion or t("hint.allowed", allowed=", ".join(allowed)),
                     True,
                 )
         elif kind == "required":
             missing = str(error.message).split("'")[1] if "'" in error.message else "?"
-            where = f" in {_dotted(path)}" if path else ""
-            self.report("PB0100", f"missing required key '{missing}'{where}", path)
+            where = t("PB0100.in", path=_dotted(path)) if path else ""
+            self.report("PB0100", t("PB0100", key=missing, where=where), path)
         elif kind == "type":
             expected = error.validator_value
             self.report(
                 "PB0102",
-                f"expected {_type_words(expected)}, found {_json_type(error.instance)}",
+                t("PB0102", expected=_type_words(expected), found=_json_type(error.instance)),
                 path,
             )
         elif kind in ("enum", "const"):
             value = error.validator_value
             options = [str(o) for o in (value if isinstance(value, list) else [value])]
             close = difflib.get_close_matches(str(error.instance), options, n=1)
-            hint: str | None = f"did you mean '{close[0]}'?" if close else None
+            hint: str | None = t("hint.did_you_mean", name=close[0]) if close else None
             self.report(
                 "PB0103",
-                f"'{error.instance}' is not allowed here; expected one of: {', '.join(options)}",
+                t("PB0103", value=error.instance, options=", ".join(options)),
                 path,
                 hint,
             )
@@ -235,26 +234,26 @@ class _FileCheck:
             if path == ("id",):
                 self.report(
                     "PB0104",
-                    f"id '{error.instance}' may use only lower-case letters, digits and '-'",
+                    t("PB0104", id=error.instance),
                     path,
-                    "for example: vip-inactive-60d",
+                    t("hint.example", example="vip-inactive-60d"),
                 )
             else:
                 self.report(
                     "PB0110",
-                    f"'{error.instance}' is not a duration",
+                    t("PB0110", value=error.instance),
                     path,
-                    "write a number and a unit: 30d, 2w, 12h, 90min",
+                    t("PB0110.hint"),
                 )
         elif kind in ("maxProperties", "minProperties") and path[:1] == ("actions",):
             self.report(
                 "PB0105",
-                "each action is one item with one kind: " + ", ".join(REGISTRY),
+                t("PB0105", kinds=", ".join(REGISTRY)),
                 path,
-                "start a new '- ' item for each action",
+                t("PB0105.hint"),
             )
         else:
-            self.report("PB0106", _short(error.message), path)
+            self.report("PB0106", t("PB0106", detail=_short(error.message)), path)
 
     def _clean(self, path: PathT) -> bool:
         """True when no schema error lies at or under ``path``."""
@@ -278,19 +277,18 @@ class _FileCheck:
         if "schedule" not in trigger:
             self.report(
                 "PB0167",
-                "a trigger needs 'schedule' (a time) or 'event' (an event type)",
+                t("PB0167"),
                 ("trigger",),
-                'e.g. trigger: {schedule: "0 9 * * 1-5"} or trigger: {event: withdrawal}',
+                t("PB0167.hint"),
             )
             return None
         cron = str(trigger.get("schedule", ""))
         if len(cron.split()) != 5 or not croniter.is_valid(cron):
             self.report(
                 "PB0111",
-                f"'{cron}' is not a cron schedule",
+                t("PB0111", cron=cron),
                 ("trigger", "schedule"),
-                "five fields: minute hour day-of-month month weekday, "
-                "e.g. '0 9 * * 1-5' = 09:00 on Monday to Friday",
+                t("PB0111.hint"),
             )
             return None
         return Schedule(cron)
@@ -304,7 +302,7 @@ class _FileCheck:
             try:
                 cooldown = parse_duration(raw["once_per_customer"])
             except DurationError as exc:
-                self.report("PB0110", str(exc), ("limits", "once_per_customer"))
+                self.report("PB0110", exc.message, ("limits", "once_per_customer"))
         return Limits(
             once_per_customer=cooldown,
             max_per_run=raw.get("max_per_run"),
@@ -361,30 +359,28 @@ def _is_audience_shape(error: jsonschema.ValidationError) -> bool:
 
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
-        return f"true/false ({str(value).lower()})"
+        return t("found.bool", value=str(value).lower())
     if isinstance(value, int | float):
-        return f"a number ({value})"
+        return t("found.number", value=value)
     if isinstance(value, str):
-        return f"text ('{value}')"
+        return t("found.text", value=value)
     if isinstance(value, list):
-        return "a list"
+        return t("found.list")
     if isinstance(value, dict):
-        return "a mapping"
-    return "nothing" if value is None else type(value).__name__
+        return t("found.mapping")
+    return t("found.nothing") if value is None else type(value).__name__
 
 
 def _type_words(expected: Any) -> str:
-    words = {
-        "string": "text",
-        "integer": "a whole number",
-        "number": "a number",
-        "boolean": "true or false",
-        "array": "a list",
-        "object": "a mapping",
-    }
+    def word(name: str) -> str:
+        return t(f"type.{name}") if f"type.{name}" in CATALOG else name
+
     if isinstance(expected, list):
-        return " or ".join(words.get(str(e), str(e)) for e in expected)
-    return words.get(expected, str(expected))
+        out = word(str(expected[0])) if expected else ""
+        for e in expected[1:]:
+            out = t("type.or", left=out, right=word(str(e)))
+        return out
+    return word(str(expected))
 
 
 def _short(message: str) -> str:

@@ -19,6 +19,7 @@ from engine.actions.base import (
     register,
 )
 from engine.actions.templates import check_template
+from engine.messages import t
 
 MAX_SUBJECT = 200  # the outbox column; mail clients cut far earlier anyway
 
@@ -69,9 +70,9 @@ class Email:
         if sample is not None and len(sample) > MAX_SUBJECT:
             ctx.report(
                 "PB0127",
-                f"e-mail subject is {len(sample)} characters; at most {MAX_SUBJECT}",
+                t("PB0127", length=len(sample), limit=MAX_SUBJECT),
                 (*path, "subject"),
-                "shorten the subject",
+                t("PB0127.hint"),
                 False,
             )
             subject = None

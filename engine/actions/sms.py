@@ -19,6 +19,7 @@ from engine.actions.base import (
     register,
 )
 from engine.actions.templates import check_template
+from engine.messages import t
 from engine.rendering import sms_segments
 
 
@@ -79,10 +80,9 @@ class Sms:
         if parts > max_segments:
             ctx.report(
                 "PB0125",
-                f"SMS is {len(text)} characters with signature and opt-out: {parts} parts, "
-                f"over the budget of {max_segments}",
+                t("PB0125", length=len(text), parts=parts, budget=max_segments),
                 (*path, "template"),
-                "shorten the template or raise max_segments",
+                t("PB0125.hint"),
                 False,
             )
         return SmsAction(name, template, max_segments)

@@ -19,6 +19,7 @@ from engine.actions.base import (
     Subject,
     register,
 )
+from engine.messages import t
 
 MAX_TAG = 32  # the table's column
 
@@ -53,9 +54,9 @@ class Tag:
         if ("add" in raw) == ("remove" in raw):
             ctx.report(
                 "PB0143",
-                "a tag action either adds or removes one tag",
+                t("PB0143"),
                 path,
-                "write '- tag: {add: 已关怀}' or '- tag: {remove: 待回访}', one per item",
+                t("PB0143.hint"),
                 False,
             )
             return None

@@ -27,6 +27,7 @@ from engine.actions.base import (
 )
 from engine.actions.templates import check_template
 from engine.durations import DurationError, parse_duration
+from engine.messages import t
 
 TASK_KINDS = {"call": "电话回访", "visit": "上门拜访", "follow_up": "跟进"}
 PRIORITIES = {"low": "低", "normal": "普通", "high": "高", "urgent": "紧急"}
@@ -126,15 +127,15 @@ class Task:
         try:
             due_in = parse_duration(raw.get("due_in", "3d"))
         except DurationError as exc:
-            ctx.report("PB0110", str(exc), (*path, "due_in"), None, False)
+            ctx.report("PB0110", exc.message, (*path, "due_in"), None, False)
             ok, due_in = False, dt.timedelta(days=3)
         title, _ = check_template(ctx, (*path, "title"), source=str(raw["title"]))
         if "queue" in raw and "assignee" in raw:
             ctx.report(
                 "PB0142",
-                "a task goes to a person (assignee) or a team queue (queue), not both",
+                t("PB0142"),
                 (*path, "queue"),
-                "remove one of them",
+                t("PB0142.hint"),
                 False,
             )
             ok = False
@@ -142,9 +143,9 @@ class Task:
         if assignee != QUEUE and assignee not in ctx.dictionary.assignees:
             ctx.report(
                 "PB0141",
-                f"the data dictionary does not say who the customer's {assignee} is",
+                t("PB0141", role=assignee),
                 (*path, "assignee"),
-                f"add '{assignee}: <field>' under assignees in schemas/data_dictionary.yaml",
+                t("PB0141.hint", role=assignee),
                 False,
             )
             ok = False

@@ -9,6 +9,7 @@ import jinja2
 
 from engine.actions.base import ParseContext, Path
 from engine.errors import TemplateError
+from engine.messages import t
 
 
 def check_template(
@@ -22,8 +23,12 @@ def check_template(
         template = ctx.renderer.file(name) if name else ctx.renderer.inline(source or "")
         text = ctx.renderer.render(template, ctx.sample)
     except TemplateError as exc:
-        where = f" ({exc.where})" if exc.where and name else ""
-        ctx.report(exc.code, f"{exc.message}{where}", path, exc.hint, False)
+        message = (
+            t("template.at", message=exc.message, where=exc.where)
+            if exc.where and name
+            else exc.message
+        )
+        ctx.report(exc.code, message, path, exc.hint, False)
         return None, None
     return template, text
 

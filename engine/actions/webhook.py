@@ -25,6 +25,7 @@ from engine.actions.base import (
 )
 from engine.actions.templates import check_template
 from engine.channels.config import webhook_names
+from engine.messages import t
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,9 @@ class Webhook:
         if known is not None and endpoint not in known:
             ctx.report(
                 "PB0140",
-                f"no webhook endpoint named '{endpoint}' in {ctx.settings.channels_path.name}",
+                t("PB0140", name=endpoint, file=ctx.settings.channels_path.name),
                 (*path, "endpoint"),
-                f"configured: {', '.join(known) or 'none'}; IT adds endpoints there",
+                t("PB0140.hint", known=", ".join(known) or t("word.none")),
                 False,
             )
             ok = False
@@ -86,8 +87,13 @@ class Webhook:
         for i, name in enumerate(fields):
             if name not in ctx.dictionary:
                 guess = ctx.dictionary.suggest(name)
-                hint = f"did you mean '{guess.key}' ({guess.label})?" if guess else None
-                ctx.report("PB0107", f"unknown field '{name}'", (*path, "fields", i), hint, False)
+                hint = (
+                    t("hint.did_you_mean_field", name=guess.key, label=guess.label)
+                    if guess
+                    else None
+                )
+                problem = t("PB0107", what=t("word.field"), name=name)
+                ctx.report("PB0107", problem, (*path, "fields", i), hint, False)
                 ok = False
         message = None
         if "message" in raw:

@@ -11,6 +11,7 @@ from engine.commands import common
 from engine.diagnostics import format_json, format_text
 from engine.dictionary import load_dictionary
 from engine.errors import EXIT_FAILURE
+from engine.messages import LANGS, choose_lang, localize, t
 from engine.schema import render_schema
 from engine.testing import CaseResult, discover_tests, junit_xml, run_test_file
 from engine.validation import Validator
@@ -19,21 +20,32 @@ from engine.validation import Validator
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def validate(paths: tuple[Path, ...], fmt: str) -> None:
+@click.option(
+    "--lang",
+    type=click.Choice(LANGS),
+    default=None,
+    help="messages in English or Chinese (default: CARE_LANG, else the locale: zh… → zh)",
+)
+def validate(paths: tuple[Path, ...], fmt: str, lang: str | None) -> None:
     """Check playbooks (files or folders; default playbooks/). Exit 1 when any is invalid."""
     settings = common.settings()
     dictionary = load_dictionary(settings.dictionary_path)
     catalog = common.catalog(settings, dictionary, list(paths))
+    chosen = choose_lang(lang)
     if fmt == "json":
-        click.echo(format_json(catalog.diagnostics))
+        click.echo(format_json(catalog.diagnostics, chosen))
     else:
         if catalog.diagnostics:
-            click.echo(format_text(catalog.diagnostics, catalog.sources))
+            click.echo(format_text(catalog.diagnostics, catalog.sources, chosen))
             click.echo()
-        click.echo(
-            f"{catalog.files} file(s): {len(catalog.playbooks)} valid, "
-            f"{len(catalog.errors)} error(s), {len(catalog.warnings)} warning(s)"
+        summary = t(
+            "summary.validate",
+            files=catalog.files,
+            valid=len(catalog.playbooks),
+            errors=len(catalog.errors),
+            warnings=len(catalog.warnings),
         )
+        click.echo(localize(summary, chosen))
     if catalog.errors:
         sys.exit(EXIT_FAILURE)
 

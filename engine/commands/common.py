@@ -4,6 +4,7 @@ validating the playbook folder. Commands stay thin; the engine does the work."""
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from engine.config import Settings
 from engine.diagnostics import format_text
 from engine.dictionary import DataDictionary
 from engine.errors import UsageError
+from engine.messages import choose_lang
 from engine.playbook import Playbook
 from engine.store.db import open_store
 from engine.validation import Catalog, Validator
@@ -69,7 +71,7 @@ def catalog(settings: Settings, dictionary: DataDictionary, paths: Sequence[Path
 def select_playbooks(found: Catalog, wanted: Sequence[str]) -> list[Playbook]:
     """Enabled playbooks (or the named ones); invalid files are reported and left out."""
     if found.errors:
-        sys.stderr.write(format_text(found.errors, found.sources) + "\n")
+        sys.stderr.write(format_text(found.errors, found.sources, choose_lang()) + "\n")
         names = sorted({d.file for d in found.errors})
         sys.stderr.write(
             f"\n{len(found.errors)} error(s) in {', '.join(names)}; "
@@ -80,9 +82,11 @@ def select_playbooks(found: Catalog, wanted: Sequence[str]) -> list[Playbook]:
         return [p for p in found.playbooks if p.enabled]
     unknown = [w for w in wanted if w not in by_id]
     if unknown:
+        close = [m for u in unknown for m in difflib.get_close_matches(u, list(by_id), n=1)]
+        known = f"known: {', '.join(sorted(by_id)) or 'none'}"
         raise UsageError(
             f"no valid playbook with id {', '.join(repr(u) for u in unknown)}",
             code="E0302",
-            hint=f"known: {', '.join(sorted(by_id)) or 'none'}",
+            hint=(f"did you mean {', '.join(close)}? " if close else "") + known,
         )
     return [by_id[w] for w in wanted]

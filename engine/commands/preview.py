@@ -176,9 +176,15 @@ def run(db_url: str | None, as_of: str | None, playbooks: tuple[str, ...]) -> No
     for o in outcomes:
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(o.effects.items())) or "nothing"
         held = ", ".join(f"{r} {n}" for r, n in sorted(o.suppressed.items()))
+        issues = "; ".join(
+            f"{k} " + ", ".join(f"{n} {what}" for what, n in v.items() if n)
+            for k, v in sorted(o.data_issues.items())
+        )
         click.echo(
             f"{o.playbook.id}: run {o.run_id} window {o.window}: matched {o.matched_count}, "
-            f"acted {o.acted} ({kinds})" + (f"; suppressed: {held}" if held else "")
+            f"acted {o.acted} ({kinds})"
+            + (f"; suppressed: {held}" if held else "")
+            + (f"; no usable value: {issues}" if issues else "")
         )
     for p in skipped:
         click.echo(f"{p.id}: not scheduled on this day")

@@ -136,16 +136,28 @@ def _anniversary(value: Any, spec: Anniversary, flag: Any, clock: Clock) -> bool
 
 
 def _related(r: Related, dictionary: DataDictionary, clock: Clock, rows: Rows) -> bool:
-    rel = dictionary.related[r.name]
-    scope = rel.scope
-    matching = [row for row in rows if evaluate(r.where, row, scope, clock)]
+    matching, value = related_aggregate(r, dictionary, clock, rows)
     if r.aggregate == "exists":
-        return bool(matching)
+        return matching > 0
     if r.aggregate == "none":
-        return not matching
+        return matching == 0
     assert r.compare is not None
-    if r.aggregate == "count":
-        return compare(len(matching), "integer", r.compare.op, r.compare.value, clock)
+    kind = (
+        "integer" if r.aggregate == "count" else dictionary.related[r.name].columns[r.of or ""].type
+    )
+    return compare(value, kind, r.compare.op, r.compare.value, clock)
+
+
+def related_aggregate(
+    r: Related, dictionary: DataDictionary, clock: Clock, rows: Rows
+) -> tuple[int, Any]:
+    """(how many rows meet ``where``, the aggregate compared): the count for exists, none
+    and count; the sum (0 when none), min or max (empty when none) of ``of`` otherwise.
+    Explain shows these numbers, so they come from here rather than a second copy."""
+    rel = dictionary.related[r.name]
+    matching = [row for row in rows if evaluate(r.where, row, rel.scope, clock)]
+    if r.aggregate in ("exists", "none", "count"):
+        return len(matching), len(matching)
     assert r.of is not None
     kind = rel.columns[r.of].type
     present = [row[r.of] for row in matching if row.get(r.of) is not None]
@@ -158,27 +170,16 @@ def _related(r: Related, dictionary: DataDictionary, clock: Clock, rows: Rows) -
             value = float(value)
     else:
         value = None
-    return compare(value, kind, r.compare.op, r.compare.value, clock)
+    return len(matching), value
 
 
 def _change(
     c: Change, values: Mapping[str, Any], dictionary: DataDictionary, clock: Clock, rows: Rows
 ) -> bool:
-    """Rows are the customer's history as ``{"at": date, "value": number}``."""
-    series = dictionary.changes[c.name]
-    cutoff = change_cutoff(c, clock)
-    earlier = [r for r in rows if r["at"] is not None and r["at"] <= cutoff]
-    if not earlier:
+    measured = change_measure(c, values, dictionary, clock, rows)
+    if measured is None:
         return False
-    then_raw = max(earlier, key=lambda r: r["at"])["value"]
-    now_raw = values.get(series.current)
-    if then_raw is None or now_raw is None:
-        return False
-    then, now = float(then_raw), float(now_raw)
-    if not (then > 0 and now >= 0):
-        return False
-    diff = now - then
-    lhs = diff * 100.0 if c.measure == "percent" else diff
+    then, _now, lhs = measured
 
     def bound(x: Any) -> float:
         return then * float(x) if c.measure == "percent" else float(x)
@@ -194,3 +195,26 @@ def _change(
         "lt": lhs < bound(v),
         "lte": lhs <= bound(v),
     }[op]
+
+
+def change_measure(
+    c: Change, values: Mapping[str, Any], dictionary: DataDictionary, clock: Clock, rows: Rows
+) -> tuple[float, float, float] | None:
+    """(value then, value now, the change scaled for comparison: percent × 100 or amount),
+    or None when there is nothing to compare (no history on or before the cut-off, an empty
+    value, or a starting value that is not positive). Rows are the customer's history as
+    ``{"at": date, "value": number}``."""
+    series = dictionary.changes[c.name]
+    cutoff = change_cutoff(c, clock)
+    earlier = [r for r in rows if r["at"] is not None and r["at"] <= cutoff]
+    if not earlier:
+        return None
+    then_raw = max(earlier, key=lambda r: r["at"])["value"]
+    now_raw = values.get(series.current)
+    if then_raw is None or now_raw is None:
+        return None
+    then, now = float(then_raw), float(now_raw)
+    if not (then > 0 and now >= 0):
+        return None
+    diff = now - then
+    return then, now, diff * 100.0 if c.measure == "percent" else diff

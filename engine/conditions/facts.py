@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Date, Float, String, literal_column, select, 
 from engine.conditions.ast import All, AnyOf, Change, Condition, Not, Related, SegmentRef
 from engine.conditions.clock import Clock
 from engine.conditions.evaluate import Rows, evaluate
-from engine.conditions.sql import SqlCompiler
+from engine.conditions.sql import SqlCompiler, checked
 from engine.dictionary import DataDictionary
 
 
@@ -64,8 +64,10 @@ def load_related(
         link = literal_column(f"{series.table}.{series.link}", String())
         query = select(
             link.label("_owner"),
-            literal_column(f"{series.table}.{series.at}", Date()).label("at"),
-            literal_column(f"{series.table}.{series.value}", Float()).label("value"),
+            checked(literal_column(f"{series.table}.{series.at}", Date()), "date").label("at"),
+            checked(literal_column(f"{series.table}.{series.value}", Float()), "number").label(
+                "value"
+            ),
         ).select_from(table(series.table))
         for row in conn.execute(query.where(link.in_(list(ids)))).mappings():
             values = dict(row)

@@ -24,6 +24,7 @@ from engine.conditions.ast import (
 from engine.conditions.special import Path, Report, SpecialForms
 from engine.dictionary import DataDictionary, Field
 from engine.durations import DurationError, parse_duration
+from engine.messages import Msg, t
 
 BOOLEAN_KEYS = ("all", "any", "not")
 
@@ -59,9 +60,9 @@ class ConditionParser(SpecialForms):
         if not isinstance(raw, dict) or not raw:
             self.report(
                 "PB0102",
-                "expected a condition: a field name, or all / any / not",
+                t("PB0102.condition"),
                 path,
-                "for example:  tier: {in: [vip, private]}",
+                t("PB0102.condition.hint"),
                 False,
             )
             return EVERYONE
@@ -100,9 +101,9 @@ class ConditionParser(SpecialForms):
         if not isinstance(raw, list) or not raw:
             self.report(
                 "PB0102",
-                "expected a non-empty list of conditions",
+                t("PB0102.list"),
                 path,
-                "start each with '- '",
+                t("PB0102.list.hint"),
                 False,
             )
             return ()
@@ -110,10 +111,11 @@ class ConditionParser(SpecialForms):
 
     def segment(self, raw: Any, path: Path) -> SegmentRef | None:
         if not isinstance(raw, str) or not raw:
-            self.report("PB0102", "'segment' takes a segment id", path, None, False)
+            self.report("PB0102", t("PB0102.segment"), path, None, False)
             return None
         if self.segments is None:
-            self.report("PB0112", f"unknown segment '{raw}'", path, "no segments/ folder", False)
+            hint = t("PB0112.no_folder")
+            self.report("PB0112", t("PB0112", name=raw), path, hint, False)
             return None
         found = self.segments.resolve(raw, path, self.report)
         return None if found is None else SegmentRef(raw, found)
@@ -133,9 +135,9 @@ class ConditionParser(SpecialForms):
             if len(raw) != 1:
                 self.report(
                     "PB0102",
-                    f"'{name}' needs exactly one operator, found {len(raw)}",
+                    t("PB0102.one_operator", name=name, count=len(raw)),
                     path,
-                    "combine several tests with all: [...]",
+                    t("PB0102.one_operator.hint"),
                     False,
                 )
                 return None
@@ -143,10 +145,10 @@ class ConditionParser(SpecialForms):
             op_path = (*path, op)
             if op not in OPERATORS:
                 close = difflib.get_close_matches(str(op), list(OPERATORS), n=1)
-                hint = f"did you mean '{close[0]}'?" if close else None
+                hint = t("hint.did_you_mean", name=close[0]) if close else None
                 self.report(
                     "PB0101",
-                    f"unknown operator '{op}'; expected one of {', '.join(OPERATORS)}",
+                    t("PB0101.operator", op=op, allowed=", ".join(OPERATORS)),
                     op_path,
                     hint,
                     True,
@@ -164,9 +166,9 @@ class ConditionParser(SpecialForms):
             ]
             self.report(
                 "PB0108",
-                f"operator '{op}' does not fit '{name}' ({field.label}), a {field.type} field",
+                t("PB0108", op=op, name=name, label=field.label, type=field.type),
                 op_path,
-                f"operators for a {field.type} field: {', '.join(fitting)}",
+                t("PB0108.hint", type=field.type, fitting=", ".join(fitting)),
                 op_path != path,
             )
             return None
@@ -178,11 +180,11 @@ class ConditionParser(SpecialForms):
         guess = self.dictionary.suggest(name)
         hint = (
             other
-            or (f"did you mean '{guess.key}' ({guess.label})?" if guess else None)
-            or "fields are listed in schemas/data_dictionary.yaml"
+            or (t("hint.did_you_mean_field", name=guess.key, label=guess.label) if guess else None)
+            or t("PB0107.hint")
         )
-        what = "column" if self.nested else "field"
-        self.report("PB0107", f"unknown {what} '{name}'", path, hint, True)
+        what = t("word.column") if self.nested else t("word.field")
+        self.report("PB0107", t("PB0107", what=what, name=name), path, hint, True)
 
     def _suggest_other(self, name: str) -> str | None:
         """Did-you-mean over related tables, changes and the special keys."""
@@ -191,23 +193,23 @@ class ConditionParser(SpecialForms):
         by_label = {v.label: k for k, v in self.dictionary.related.items()}
         by_label |= {v.label: k for k, v in self.dictionary.changes.items()}
         if name in by_label:
-            return f"did you mean '{by_label[name]}'?"
+            return t("hint.did_you_mean", name=by_label[name])
         keys = [*self.dictionary.related, *self.dictionary.changes, "segment", "calendar"]
         close = difflib.get_close_matches(name, [*keys, *self.dictionary.fields], n=1, cutoff=0.6)
         if not close or close[0] not in keys:
             return None  # a field is closer: the field suggestion (with its label) wins
-        return f"did you mean '{close[0]}'?"
+        return t("hint.did_you_mean", name=close[0])
 
     # --- values --------------------------------------------------------------------------
 
     def _value(self, field: Field, op: str, value: Any, path: Path) -> Any:
         if op == "is_null":
             if not isinstance(value, bool):
-                return self._bad(path, "is_null takes true or false", "is_null: true")
+                return self._bad(path, t("PB0109.bool", what="is_null"), "is_null: true")
             return value
         if op == "in_past":
             if not isinstance(value, bool):
-                return self._bad(path, "in_past takes true or false", "in_past: true")
+                return self._bad(path, t("PB0109.bool", what="in_past"), "in_past: true")
             return value
         if op == "anniversary":
             spec = self.anniversary(field, value, path)
@@ -216,29 +218,27 @@ class ConditionParser(SpecialForms):
             try:
                 span = parse_duration(value)
             except DurationError as exc:
-                return self._bad(path, str(exc), None, code="PB0110")
+                return self._bad(path, exc.message, None, code="PB0110")
             if field.type == "date" and span % dt.timedelta(days=1):
-                return self._bad(
-                    path, f"'{field.key}' is a date, so the duration must be whole days", "30d"
-                )
+                return self._bad(path, t("PB0109.whole_days", name=field.key), "30d")
             return span
         if op in ("in", "not_in"):
             if not isinstance(value, list) or not value:
-                return self._bad(path, f"'{op}' takes a non-empty list", "[a, b]")
+                return self._bad(path, t("PB0109.list", op=op), "[a, b]")
             items = [self._scalar(field, v, (*path, i)) for i, v in enumerate(value)]
             return _BAD if _BAD in items else tuple(items)
         if op == "between":
             if not isinstance(value, list) or len(value) != 2:
-                return self._bad(path, "'between' takes a list of two values", "[low, high]")
+                return self._bad(path, t("PB0109.between"), "[low, high]")
             low, high = (self._scalar(field, v, (*path, i)) for i, v in enumerate(value))
             if _BAD in (low, high):
                 return _BAD
             if low > high:
-                return self._bad(path, f"'between' needs low <= high, got [{low}, {high}]", None)
+                return self._bad(path, t("PB0109.between_order", low=low, high=high), None)
             return (low, high)
         if op == "contains":
             if not isinstance(value, str) or not value:
-                return self._bad(path, "'contains' takes a text", None)
+                return self._bad(path, t("PB0109.contains"), None)
             return value
         return self._scalar(field, value, path)
 
@@ -246,7 +246,7 @@ class ConditionParser(SpecialForms):
         kind = field.type
         if kind in ("string", "tags"):
             if isinstance(value, bool) or not isinstance(value, str | int):
-                return self._bad(path, f"'{field.key}' takes text", None)
+                return self._bad(path, t("PB0109.text", name=field.key), None)
             return str(value)
         if kind == "enum":
             text = str(value)
@@ -257,44 +257,43 @@ class ConditionParser(SpecialForms):
                     return code  # staff may write the Chinese label
             close = difflib.get_close_matches(text, list(field.values), n=1)
             choices = ", ".join(f"{c} ({lbl})" for c, lbl in field.values.items())
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            guess = t("hint.did_you_mean_then", name=close[0]) if close else ""
             return self._bad(
                 path,
-                f"'{text}' is not a value of '{field.key}' ({field.label})",
-                f"{hint}allowed: {choices}",
+                t("PB0109.enum", value=text, name=field.key, label=field.label),
+                t("PB0109.enum.hint", guess=guess, choices=choices),
                 code="PB0109",
             )
         if kind == "integer":
             if isinstance(value, bool) or not isinstance(value, int):
-                return self._bad(path, f"'{field.key}' takes a whole number", None)
+                return self._bad(path, t("PB0109.integer", name=field.key), None)
             return value
         if kind in ("number", "money"):
             if isinstance(value, bool) or not isinstance(value, int | float):
-                return self._bad(path, f"'{field.key}' takes a number", "write 500000, not 50万")
+                return self._bad(path, t("PB0109.number", name=field.key), t("PB0109.number.hint"))
             return value
         if kind == "boolean":
             if not isinstance(value, bool):
-                return self._bad(path, f"'{field.key}' takes true or false", None)
+                return self._bad(path, t("PB0109.bool", what=f"'{field.key}'"), None)
             return value
         if kind == "date":
             try:
                 return dt.date.fromisoformat(str(value))
             except ValueError:
-                return self._bad(path, f"'{field.key}' takes a date", "YYYY-MM-DD, e.g. 2026-01-31")
+                return self._bad(
+                    path, t("PB0109.date", name=field.key), "YYYY-MM-DD, e.g. 2026-01-31"
+                )
         if kind == "datetime":
             try:
                 parsed = dt.datetime.fromisoformat(str(value))
             except ValueError:
-                return self._bad(
-                    path, f"'{field.key}' takes a date and time", "e.g. 2026-01-31 09:00"
-                )
+                return self._bad(path, t("PB0109.datetime", name=field.key), "2026-01-31 09:00")
             return parsed.replace(tzinfo=None)
-        return self._bad(path, f"'{field.key}' cannot be compared", None)
+        return self._bad(path, t("PB0109.compare", name=field.key), None)
 
     def _bad(self, path: Path, message: str, hint: str | None, *, code: str = "PB0109") -> Any:
-        example = (
-            f"for example: {hint}" if hint and not hint.startswith(("did", "allowed")) else hint
-        )
+        """``hint``: a catalog message, or a plain example shown as "for example: …"."""
+        example = hint if hint is None or isinstance(hint, Msg) else t("hint.example", example=hint)
         self.report(code, message, path, example, False)
         return _BAD
 

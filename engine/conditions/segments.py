@@ -22,6 +22,7 @@ from engine.conditions.special import Path, Report
 from engine.diagnostics import Diagnostic
 from engine.dictionary import DataDictionary
 from engine.loading import Document, load_file
+from engine.messages import t
 
 SEGMENT_KEYS = ("id", "title", "description", "condition")
 SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
@@ -68,24 +69,28 @@ class SegmentLibrary:
             return
         report = _reporter(doc, self.diagnostics)
         if not isinstance(data, dict):
-            report("PB0003", "a segment is a mapping: id, title, condition", (), None, False)
+            report("PB0003", t("PB0003.segment"), (), None, False)
             return
         for key in data:
             if key not in SEGMENT_KEYS:
                 close = difflib.get_close_matches(str(key), SEGMENT_KEYS, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"allowed: {SEGMENT_KEYS}"
-                report("PB0101", f"unknown key '{key}'", (key,), hint, True)
+                hint = (
+                    t("hint.did_you_mean", name=close[0])
+                    if close
+                    else t("hint.allowed", allowed=", ".join(SEGMENT_KEYS))
+                )
+                report("PB0101", t("PB0101", key=key), (key,), hint, True)
         missing = [k for k in ("id", "title", "condition") if k not in data]
         for key in missing:
-            report("PB0100", f"missing required key '{key}'", (), None, False)
+            report("PB0100", t("PB0100", key=key, where=""), (), None, False)
         sid = data.get("id")
         if not isinstance(sid, str) or not SEGMENT_ID.match(sid):
             if "id" in data:
                 report(
                     "PB0104",
-                    f"segment id '{sid}' may use only lower-case letters, digits and '-'",
+                    t("PB0104.segment", id=sid),
                     ("id",),
-                    "for example: high-value",
+                    t("hint.example", example="high-value"),
                     False,
                 )
             return
@@ -93,9 +98,9 @@ class SegmentLibrary:
             first = self._entries[sid].doc.path
             report(
                 "PB0131",
-                f"segment id '{sid}' is already used by {first}",
+                t("PB0131", id=sid, first=first),
                 ("id",),
-                "every segment needs its own id",
+                t("PB0131.hint"),
                 False,
             )
             return
@@ -124,20 +129,23 @@ class SegmentLibrary:
         if name not in self._entries:
             close = difflib.get_close_matches(name, list(self._entries), n=1, cutoff=0.5)
             hint = (
-                f"did you mean '{close[0]}'?"
+                t("hint.did_you_mean", name=close[0])
                 if close
-                else f"segments are files in {self.folder.name}/: "
-                + (", ".join(self.names) or "none yet")
+                else t(
+                    "PB0112.hint",
+                    folder=self.folder.name,
+                    names=", ".join(self.names) or t("word.none_yet"),
+                )
             )
-            report("PB0112", f"unknown segment '{name}'", path, hint, False)
+            report("PB0112", t("PB0112", name=name), path, hint, False)
             return None
         if name in self._stack:
             loop = " → ".join([*self._stack[self._stack.index(name) :], name])
             report(
                 "PB0113",
-                f"segments refer to each other in a loop: {loop}",
+                t("PB0113", loop=loop),
                 path,
-                "a segment cannot use itself, directly or through others",
+                t("PB0113.hint"),
                 False,
             )
             return None
@@ -145,9 +153,9 @@ class SegmentLibrary:
         if found is None:
             report(
                 "PB0119",
-                f"segment '{name}' has errors",
+                t("PB0119", name=name),
                 path,
-                f"fix {self._entries[name].doc.path} first",
+                t("PB0119.hint", path=self._entries[name].doc.path),
                 False,
             )
         return found

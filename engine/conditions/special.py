@@ -29,6 +29,7 @@ from engine.conditions.ast import (
 from engine.diagnostics import PathPart
 from engine.dictionary import DataDictionary, Field
 from engine.durations import DurationError, parse_duration
+from engine.messages import t
 
 Path = tuple[PathPart, ...]
 # report(code, message, path, hint, at_key)
@@ -76,26 +77,31 @@ class SpecialForms:
     def _one_key(self, raw: Any, keys: tuple[str, ...], what: str, path: Path) -> str | None:
         """The single key of a one-key mapping, reporting anything else."""
         if not isinstance(raw, dict) or len(raw) != 1:
-            self._err("PB0102", f"{what} takes a mapping with one of: {', '.join(keys)}", path)
+            self._err("PB0102", t("PB0102.one_of", what=what, keys=", ".join(keys)), path)
             return None
         key = str(next(iter(raw)))
         if key not in keys:
             close = difflib.get_close_matches(key, keys, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"expected one of {', '.join(keys)}"
-            self.report("PB0101", f"unknown key '{key}' in {what}", (*path, key), hint, True)
+            hint = (
+                t("hint.did_you_mean", name=close[0])
+                if close
+                else t("hint.expected_one_of", allowed=", ".join(keys))
+            )
+            self.report("PB0101", t("PB0101.in", key=key, what=what), (*path, key), hint, True)
             return None
         return key
 
     def _days(self, raw: Any, path: Path, *, low: int, high: int, what: str) -> int | None:
         if isinstance(raw, bool) or not isinstance(raw, int):
-            self._err("PB0109", f"{what} takes a whole number of days", path, "for example: 3")
+            self._err("PB0109", t("PB0109.days", what=what), path, t("hint.example", example="3"))
             return None
         if raw < low:
-            kind = "zero or negative" if raw <= 0 else "too short"
-            self._err("PB0115", f"{what} is {raw}: a {kind} window", path, f"write {low} or more")
+            kind = t("PB0115.zero") if raw <= 0 else t("PB0115.too_short")
+            message = t("PB0115.short", what=what, value=raw, kind=kind)
+            self._err("PB0115", message, path, t("PB0115.short.hint", low=low))
             return None
         if raw > high:
-            self._err("PB0115", f"{what} is {raw}, more than {high}", path, None)
+            self._err("PB0115", t("PB0115.long", what=what, value=raw, high=high), path, None)
             return None
         return raw
 
@@ -108,9 +114,9 @@ class SpecialForms:
         if not isinstance(raw, dict) or not raw:
             self._err(
                 "PB0118",
-                "anniversary takes true or a mapping",
+                t("PB0118.value"),
                 path,
-                "for example: {calendar: lunar, every: 10, in_days: 3}",
+                t("hint.example", example="{calendar: lunar, every: 10, in_days: 3}"),
             )
             return None
         ok = True
@@ -122,16 +128,16 @@ class SpecialForms:
             at = (*path, key)
             if key == "calendar":
                 if value not in ANNIVERSARY_CALENDARS:
-                    self._err("PB0118", f"calendar '{value}' is not solar, lunar or customer", at)
+                    self._err("PB0118", t("PB0118.calendar", value=value), at)
                     ok = False
                     continue
                 calendar = ANNIVERSARY_CALENDARS[value]
                 if calendar == "customer" and field.calendar_field is None:
                     self._err(
                         "PB0118",
-                        f"'{field.key}' has no per-customer calendar flag",
+                        t("PB0118.no_flag", name=field.key),
                         at,
-                        "the data dictionary sets calendar_field on such date fields",
+                        t("PB0118.no_flag.hint"),
                     )
                     ok = False
             elif key == "years":
@@ -141,7 +147,9 @@ class SpecialForms:
                     for i, v in enumerate(items or [])
                 ]
                 if not items:
-                    self._err("PB0118", "years takes a non-empty list", at, "[1, 5, 10]")
+                    self._err(
+                        "PB0118", t("PB0118.years"), at, t("hint.example", example="[1, 5, 10]")
+                    )
                 if not items or None in checked:
                     ok = False
                 else:
@@ -158,7 +166,7 @@ class SpecialForms:
                 )
                 ok = False
         if years is not None and every is not None:
-            self._err("PB0118", "write either years or every, not both", path)
+            self._err("PB0118", t("PB0118.both"), path)
             ok = False
         if not ok:
             return None
@@ -174,16 +182,16 @@ class SpecialForms:
         at = (*path, kind)
         if kind == "workday":
             if not isinstance(value, bool):
-                self._err("PB0109", "workday takes true or false", at, "workday: true")
+                self._err("PB0109", t("PB0109.bool", what="workday"), at, "workday: true")
                 return None
             return CalendarTest("workday", value=value)
         if kind == "days_before":
             if not isinstance(value, dict) or set(value) != {"festival", "days"}:
                 self._err(
                     "PB0102",
-                    "days_before takes {festival: …, days: N}",
+                    t("PB0102.days_before"),
                     at,
-                    "for example: {festival: 春节, days: 3}",
+                    t("hint.example", example="{festival: 春节, days: 3}"),
                 )
                 return None
             date = self.yearly_date(value["festival"], (*at, "festival"))
@@ -201,17 +209,17 @@ class SpecialForms:
             if found is None:
                 names = cal.festival_names()
                 close = difflib.get_close_matches(raw, names, n=1, cutoff=0.4)
-                hint = f"did you mean '{close[0]}'? " if close else ""
+                guess = t("hint.did_you_mean_then", name=close[0]) if close else ""
+                known = ", ".join(f.name for f in cal.FESTIVALS.values())
                 self._err(
                     "PB0114",
-                    f"unknown festival '{raw}'",
+                    t("PB0114", name=raw),
                     path,
-                    f"{hint}known: {', '.join(f.name for f in cal.FESTIVALS.values())}; "
-                    "or a date: {lunar: 08-15}",
+                    t("PB0114.hint", guess=guess, known=known),
                 )
                 return None
             return found.date
-        kind = self._one_key(raw, ("solar", "lunar"), "a date", path)
+        kind = self._one_key(raw, ("solar", "lunar"), t("word.a_date"), path)
         if kind is None:
             return None
         at = (*path, kind)
@@ -219,9 +227,9 @@ class SpecialForms:
         if match is None:
             self._err(
                 "PB0109",
-                f"'{raw[kind]}' is not a month and day",
+                t("PB0109.month_day", value=raw[kind]),
                 at,
-                "MM-DD, or YYYY-MM-DD for one year only",
+                t("PB0109.month_day.hint"),
             )
             return None
         year = int(match[1]) if match[1] else None
@@ -230,25 +238,25 @@ class SpecialForms:
             try:
                 dt.date(year or 2000, month, day)  # 2000 is a leap year: 02-29 is fine
             except ValueError:
-                self._err("PB0109", f"'{raw[kind]}' is not a date", at, None)
+                self._err("PB0109", t("PB0109.not_date", value=raw[kind]), at, None)
                 return None
             return cal.YearlyDate("solar", month, day, year)
         if not (1 <= month <= 12 and 1 <= day <= 30):
             self._err(
                 "PB0116",
-                f"lunar date '{raw[kind]}' does not exist",
+                t("PB0116", value=raw[kind]),
                 at,
-                "lunar months are 1-12, days 1-30",
+                t("PB0116.hint"),
             )
             return None
         if year is not None and cal.to_solar(year, month, day) is None:
             length = cal.month_length(year, month)
             why = (
-                f"lunar month {month} of {year} has {length} days"
+                t("PB0116.month", month=month, year=year, length=length)
                 if length
-                else f"lunar years run {cal.LUNAR_FIRST_YEAR}-{cal.LUNAR_LAST_YEAR}"
+                else t("PB0116.range", first=cal.LUNAR_FIRST_YEAR, last=cal.LUNAR_LAST_YEAR)
             )
-            self._err("PB0116", f"lunar date '{raw[kind]}' does not exist: {why}", at, None)
+            self._err("PB0116", t("PB0116.why", value=raw[kind], why=why), at, None)
             return None
         return cal.YearlyDate("lunar", month, day, year)
 
@@ -269,14 +277,19 @@ class SpecialForms:
             if not isinstance(spec, dict) or not spec:
                 self._err(
                     "PB0117",
-                    f"{aggregate} takes true or the columns to match",
+                    t("PB0117.columns", aggregate=aggregate),
                     at,
-                    f"columns of {name}: {', '.join(rel.columns)}",
+                    t("PB0117.columns.hint", name=name, columns=", ".join(rel.columns)),
                 )
                 return None
             return Related(name, aggregate, sub.condition(spec, at))
         if not isinstance(spec, dict):
-            self._err("PB0117", f"{aggregate} takes a mapping", at, "{where: {…}, gte: 3}")
+            self._err(
+                "PB0117",
+                t("PB0117.mapping", aggregate=aggregate),
+                at,
+                t("hint.example", example="{where: {…}, gte: 3}"),
+            )
             return None
         where = EVERYONE
         if "where" in spec:
@@ -293,9 +306,9 @@ class SpecialForms:
                 fits = [k for k, c in rel.columns.items() if c.type in wanted]
                 self._err(
                     "PB0117",
-                    f"{aggregate} needs 'of': a column of {name} to aggregate",
+                    t("PB0117.of", aggregate=aggregate, name=name),
                     (*at, "of") if of is not None else at,
-                    f"columns that fit: {', '.join(fits)}",
+                    t("PB0117.of.hint", columns=", ".join(fits)),
                 )
                 return None
             field = column
@@ -309,7 +322,12 @@ class SpecialForms:
             else None
         )
         if not tests:
-            self._err("PB0117", f"{aggregate} needs a comparison", at, "for example: gte: 3")
+            self._err(
+                "PB0117",
+                t("PB0117.comparison", aggregate=aggregate),
+                at,
+                t("hint.example", example="gte: 3"),
+            )
         return None if compare is None else Related(name, aggregate, where, of, compare)
 
     def change(self, name: str, raw: Any, path: Path) -> Change | None:
@@ -318,22 +336,22 @@ class SpecialForms:
         if not isinstance(raw, dict) or "over" not in raw or len(raw) != 2:
             self._err(
                 "PB0117",
-                f"'{name}' takes over and one of percent / amount",
+                t("PB0117.change", name=name),
                 path,
-                "for example: {over: 30d, percent: {lte: -30}}",
+                t("hint.example", example="{over: 30d, percent: {lte: -30}}"),
             )
             return None
         try:
             over = parse_duration(raw["over"])
         except DurationError as exc:
-            self._err("PB0110", str(exc), (*path, "over"))
+            self._err("PB0110", exc.message, (*path, "over"))
             return None
         if over % dt.timedelta(days=1):
             self._err(
                 "PB0109",
-                "over must be whole days: the history is dated",
+                t("PB0109.over_days"),
                 (*path, "over"),
-                "for example: 30d",
+                t("hint.example", example="30d"),
             )
             return None
         measure = next(k for k in raw if k != "over")
@@ -344,7 +362,12 @@ class SpecialForms:
         allowed = tuple(o for o in COMPARISONS if o != "is_null")
         raw_test = raw[measure]
         if not isinstance(raw_test, dict):
-            self._err("PB0117", f"{measure} takes a comparison", (*path, measure), "{lte: -30}")
+            self._err(
+                "PB0117",
+                t("PB0117.measure", measure=measure),
+                (*path, measure),
+                t("hint.example", example="{lte: -30}"),
+            )
             return None
         compare = self.field_test(field, measure, raw_test, (*path, measure), allowed=allowed)
         return None if compare is None else Change(name, over, measure, compare)

@@ -94,6 +94,83 @@ def _strpos(element: text_position, compiler: SQLCompiler, **kw: Any) -> str:
     return f"strpos({compiler.process(element.clauses, **kw)})"
 
 
+class _checked(FunctionElement[Any]):
+    """A stored value, or NULL when it is not well formed for its type.
+
+    PostgreSQL's typed columns hold only well-formed values, so elsewhere this is the value
+    itself. SQLite keeps whatever was written (``'not-a-date'`` in a date column, ``'abc'``
+    in a number column): read raw, it would crash the row's conversion in Python and compare
+    as text in SQL. Checked, it is empty, so every condition on it is false (except ne /
+    not_in / is_null: true) in SQL and in the reference evaluator alike, and the run counts it.
+    """
+
+    inherit_cache = True
+
+    def __init__(self, value: ColumnElement[Any], sql_type: TypeEngine[Any]) -> None:
+        super().__init__(value)
+        self.type = sql_type
+
+
+class checked_date(_checked):
+    name = "checked_date"
+    inherit_cache = True
+
+
+class checked_datetime(_checked):
+    name = "checked_datetime"
+    inherit_cache = True
+
+
+class checked_number(_checked):
+    name = "checked_number"
+    inherit_cache = True
+
+
+_CHECKED: dict[str, type[_checked]] = {
+    "date": checked_date,
+    "datetime": checked_datetime,
+    "integer": checked_number,
+    "number": checked_number,
+    "money": checked_number,
+}
+CHECKED_TYPES = frozenset(_CHECKED)  # field types whose stored values are checked
+_DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+
+
+@compiles(checked_date)
+@compiles(checked_datetime)
+@compiles(checked_number)
+def _as_stored(element: _checked, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(checked_date, "sqlite")
+def _sqlite_date(element: _checked, compiler: SQLCompiler, **kw: Any) -> str:
+    v = compiler.process(element.clauses, **kw)
+    # date() keeps '2026-02-30' as it is; adding 0 days normalises it, so it no longer matches
+    return f"(CASE WHEN {v} GLOB '{_DATE_GLOB}' AND date({v}, '+0 days') = {v} THEN {v} END)"
+
+
+@compiles(checked_datetime, "sqlite")
+def _sqlite_datetime(element: _checked, compiler: SQLCompiler, **kw: Any) -> str:
+    v = compiler.process(element.clauses, **kw)
+    day = f"date({v}, '+0 days') = substr({v}, 1, 10)"
+    return f"(CASE WHEN {v} GLOB '{_DATE_GLOB}*' AND {day} THEN {v} END)"
+
+
+@compiles(checked_number, "sqlite")
+def _sqlite_number(element: _checked, compiler: SQLCompiler, **kw: Any) -> str:
+    v = compiler.process(element.clauses, **kw)
+    return f"(CASE WHEN typeof({v}) IN ('integer', 'real') THEN {v} END)"
+
+
+def checked(value: ColumnElement[Any], kind: str) -> ColumnElement[Any]:
+    """``value`` as read for a field of type ``kind``: NULL when malformed (see _checked)."""
+    sql_type = _SQL_TYPES.get(kind, String())
+    maker = _CHECKED.get(kind)
+    return value if maker is None else maker(value, sql_type)
+
+
 class SqlCompiler:
     """Builds WHERE clauses and the audience SELECT for one dictionary and one clock."""
 
@@ -104,7 +181,14 @@ class SqlCompiler:
         self.key = literal_column(f"{dictionary.customer_table}.{dictionary.key}", String())
 
     def field(self, f: Field) -> ColumnElement[Any]:
-        """The column or expression behind a scalar field, typed for binding."""
+        """The column or expression behind a scalar field, typed for binding; a malformed
+        value in a column reads as empty (:func:`checked`). ``sql:`` expressions compute
+        their values, so they are taken as they come (checking one would evaluate it twice)."""
+        raw = self.raw_field(f)
+        return checked(raw, f.type) if f.column is not None else raw
+
+    def raw_field(self, f: Field) -> ColumnElement[Any]:
+        """The stored value as it is, malformed or not (to count malformed rows)."""
         sql_type = _SQL_TYPES[f.type]
         if f.column is not None:
             return literal_column(f"{self.dictionary.customer_table}.{f.column}", sql_type)
@@ -276,9 +360,9 @@ class SqlCompiler:
         """
         series = self.dictionary.changes[c.name]
         history = table(series.table)
-        at = literal_column(f"{series.table}.{series.at}", Date())
+        at = checked(literal_column(f"{series.table}.{series.at}", Date()), "date")
         then = cast(
-            select(literal_column(f"{series.table}.{series.value}"))
+            select(checked(literal_column(f"{series.table}.{series.value}", Float()), "number"))
             .select_from(history)
             .where(
                 literal_column(f"{series.table}.{series.link}", String()) == self.key,

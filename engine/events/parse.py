@@ -25,6 +25,7 @@ from engine.events.trigger import (
     Op,
     Step,
 )
+from engine.messages import t
 
 PathT = tuple[PathPart, ...]
 Report = Callable[..., None]
@@ -40,20 +41,18 @@ def parse_event_trigger(raw: Mapping[str, Any], report: Report) -> EventTrigger 
     if "schedule" in raw:
         errors_before(
             "PB0160",
-            "a trigger has either 'schedule' or 'event', not both",
+            t("PB0160"),
             (*path, "schedule"),
-            "a scheduled playbook runs over the customer store at set times; an event playbook "
-            "runs when an event arrives. Make two playbooks if you need both",
+            t("PB0160.hint"),
             True,
         )
     follow_keys = [k for k in FOLLOW_KEYS if k in raw]
     if len(follow_keys) > 1:
         errors_before(
             "PB0161",
-            f"use only one of {', '.join(FOLLOW_KEYS)} in a trigger (found "
-            f"{' and '.join(follow_keys)})",
+            t("PB0161", keys=", ".join(FOLLOW_KEYS), found=" and ".join(follow_keys)),
             (*path, follow_keys[1]),
-            "a trigger waits for one pattern; make one playbook per pattern",
+            t("PB0161.hint"),
             True,
         )
     first = _step(raw, path, errors_before, relative_allowed=False)
@@ -65,9 +64,9 @@ def parse_event_trigger(raw: Mapping[str, Any], report: Report) -> EventTrigger 
         if isinstance(at_least, int) and not 2 <= at_least <= MAX_COUNT:
             errors_before(
                 "PB0162",
-                f"count.at_least must be between 2 and {MAX_COUNT}, found {at_least}",
+                t("PB0162", max=MAX_COUNT, value=at_least),
                 (*path, "count", "at_least"),
-                "for a single event leave 'count' out",
+                t("PB0162.hint"),
             )
         elif within is not None and isinstance(at_least, int):
             count = Count(at_least, within)
@@ -99,7 +98,7 @@ def _within(spec: Mapping[str, Any], path: PathT, report: _Counter) -> Any:
     try:
         return parse_duration(spec.get("within"))
     except DurationError as exc:
-        report("PB0110", str(exc), (*path, "within"))
+        report("PB0110", exc.message, (*path, "within"))
         return None
 
 
@@ -123,11 +122,13 @@ def _step(
         if f is None:
             carriers = [t for t in EVENT_TYPES if name in EVENT_TYPES[t].fields]
             close = difflib.get_close_matches(name, list(fields), n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            hint += f"'{_words(types)}' carries: {', '.join(fields) or 'no fields'}"
+            guess = t("hint.did_you_mean_then", name=close[0]) if close else ""
+            listed = ", ".join(fields) or t("word.no_fields")
+            hint = t("PB0163.hint", guess=guess, types=_words(types), fields=listed)
             if carriers:
-                hint += f"; '{name}' is a field of: {', '.join(carriers)}"
-            report("PB0163", f"event '{_words(types)}' has no field '{name}'", at, hint, True)
+                also = t("PB0163.carriers", name=name, carriers=", ".join(carriers))
+                hint = t("template.join", first=hint, second=also)
+            report("PB0163", t("PB0163", types=_words(types), name=name), at, hint, True)
             ok = False
             continue
         test = _test(f, value, at, report, relative_allowed)
@@ -156,18 +157,18 @@ def _test(
     if op not in allowed:
         report(
             "PB0164",
-            f"'{op}' does not apply to {f.name} ({_type_words(f)})",
+            t("PB0164", op=op, name=f.name, type=_type_words(f)),
             at,
-            f"for {f.name} use: {', '.join(allowed)}",
+            t("PB0164.hint", name=f.name, allowed=", ".join(allowed)),
             True,
         )
         return None
     if op in RELATIVE_OPS and not relative_allowed:
         report(
             "PB0165",
-            f"'{op}' compares with the first event, but this is the first event",
+            t("PB0165", op=op),
             at,
-            "use it under 'then' or 'then_not', e.g. amount: {gte_ratio: 0.8}",
+            t("PB0165.hint"),
             True,
         )
         return None
@@ -181,24 +182,24 @@ def _test(
 def _operand(f: EventField, op: str, operand: Any, at: PathT, report: _Counter) -> Any:
     if op in ("in", "not_in"):
         if not isinstance(operand, list) or not operand:
-            report("PB0166", f"'{op}' takes a non-empty list of values", at)
+            report("PB0166", t("PB0166.list", op=op), at)
             return None
         items = [_scalar(f, v, at, report) for v in operand]
         return None if any(i is None for i in items) else tuple(items)
     if op == "between":
         if not isinstance(operand, list) or len(operand) != 2:
-            report("PB0166", "'between' takes two values: [low, high]", at)
+            report("PB0166", t("PB0166.between"), at)
             return None
         lo, hi = (_scalar(f, v, at, report) for v in operand)
         if lo is None or hi is None:
             return None
         if lo > hi:
-            report("PB0166", f"'between' needs low ≤ high, found [{lo}, {hi}]", at)
+            report("PB0166", t("PB0166.between_order", low=lo, high=hi), at)
             return None
         return (lo, hi)
     if op in RELATIVE_OPS:
         if not _is_number(operand) or operand <= 0:
-            report("PB0166", f"'{op}' takes a positive number such as 0.8, found {operand!r}", at)
+            report("PB0166", t("PB0166.ratio", op=op, value=repr(operand)), at)
             return None
         return float(operand)
     return _scalar(f, operand, at, report)
@@ -207,19 +208,21 @@ def _operand(f: EventField, op: str, operand: Any, at: PathT, report: _Counter) 
 def _scalar(f: EventField, value: Any, at: PathT, report: _Counter) -> Any:
     if f.numeric:
         if not _is_number(value):
-            report("PB0166", f"{f.name} is a number; found {value!r}", at)
+            report("PB0166", t("PB0166.number", name=f.name, value=repr(value)), at)
             return None
         return float(value)
     if not isinstance(value, str):
-        report("PB0166", f"{f.name} is text; found {value!r}", at, "quote it")
+        report(
+            "PB0166", t("PB0166.text", name=f.name, value=repr(value)), at, t("PB0166.text.hint")
+        )
         return None
     if f.type == "enum" and value not in f.values:
         close = difflib.get_close_matches(value, list(f.values), n=1)
         report(
             "PB0166",
-            f"'{value}' is not a {f.name}; expected one of: {', '.join(f.values)}",
+            t("PB0166.enum", value=value, name=f.name, options=", ".join(f.values)),
             at,
-            f"did you mean '{close[0]}'?" if close else None,
+            t("hint.did_you_mean", name=close[0]) if close else None,
         )
         return None
     return value
@@ -230,4 +233,4 @@ def _is_number(value: Any) -> bool:
 
 
 def _type_words(f: EventField) -> str:
-    return {"money": "an amount", "integer": "a number", "string": "text", "enum": "a code"}[f.type]
+    return t(f"event.{f.type}")

@@ -94,8 +94,14 @@ def held_out(playbook_id: str, customer_id: str, percent: float) -> bool:
     run, and different playbooks draw independent groups."""
     if percent <= 0:
         return False
+    return holdout_bucket(playbook_id, customer_id) < round(percent * 100)
+
+
+def holdout_bucket(playbook_id: str, customer_id: str) -> int:
+    """The customer's bucket, 0–9999, for this playbook: held out when below percent × 100
+    (explain shows the number)."""
     digest = hashlib.sha256(f"{playbook_id}\x00{customer_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % 10_000 < round(percent * 100)
+    return int.from_bytes(digest[:8], "big") % 10_000
 
 
 # --- the file ------------------------------------------------------------------------------

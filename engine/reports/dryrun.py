@@ -76,6 +76,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         "actions": actions,
         "suppressed": suppressed,
         "held_out": [d.customer_id for d in outcome.decisions if d.held_out],
+        "data_issues": outcome.data_issues,
         "counts": {
             "matched": outcome.matched_count,
             "customers_acted": outcome.acted,
@@ -118,6 +119,7 @@ def report_text(
             f"{p.id}  {p.title}  (sha {p.content_hash[:7]})  {_trigger_text(p)}  window {o.window}"
         )
         lines.append(_dots("matched 符合条件", f"{o.matched_count:,}"))
+        lines += _issue_lines(o)
         for reason, count in sorted(o.suppressed.items(), key=lambda kv: -kv[1]):
             zh, en = REASONS.get(reason, (reason, reason))
             lines.append(_dots(f"− {zh} {en}", f"{count:,}"))
@@ -135,7 +137,7 @@ def report_text(
                 continue
             shown += 1
             for e in d.effects:
-                lines.append(f"    {_sample(e)}")
+                lines.append(f"    {effect_line(e)}")
         lines.append("")
     for p in skipped:
         lines.append(f"{p.id}  {p.title}: not scheduled on this day ('{p.trigger.cron}')")
@@ -144,7 +146,19 @@ def report_text(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _sample(e: Effect) -> str:
+def _issue_lines(o: Outcome) -> list[str]:
+    """Customers the audience was decided on without a usable value: their conditions on
+    the field were false. Shown so bad data is seen, not just a smaller audience."""
+    if not o.data_issues:
+        return []
+    parts = []
+    for key, counts in sorted(o.data_issues.items()):
+        found = [f"{counts[k]:,} {k}" for k in ("empty", "malformed") if counts.get(k)]
+        parts.append(f"{key} {', '.join(found)}")
+    return [f"  ! no usable value 无可用值: {'; '.join(parts)}"]
+
+
+def effect_line(e: Effect) -> str:
     r = e.row
     if e.kind == "task":
         who, due = r["assignee_id"], r["due_local"]

@@ -1,0 +1,242 @@
+"""Explain one customer: for each playbook, why they are (not) in the audience, each gate of
+the contact policy, and what they would get.
+
+Nothing here decides anything on its own. The outcome is the executor's decision for this
+customer (the same :meth:`Executor.execute` dry-run calls, with a recording sink), and the
+audience trace's every verdict is the reference evaluator's (``engine.conditions.explain``).
+Should the SQL audience and the reference ever disagree, the explanation says so instead of
+hiding it.
+
+Exactness: the executor is asked about this customer alone, which decides everything the
+same as a whole preview (consent, cooldown, caps and previewed messages are per customer)
+except ``max_per_run``, which depends on the customers before this one. When a playbook's
+audience is larger than its cap, every selected playbook runs over its whole audience, as
+dry-run does, and this customer's decision is read from that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, String, cast, column, func, select, table
+
+from engine.conditions.ast import EVERYONE
+from engine.conditions.clock import Clock
+from engine.conditions.explain import Malformed, Step, trace
+from engine.conditions.facts import load_related
+from engine.conditions.sql import CHECKED_TYPES, SqlCompiler
+from engine.config import Settings
+from engine.dictionary import DataDictionary
+from engine.errors import EngineError
+from engine.execution import Executor, by_priority, slot_on
+from engine.playbook import Playbook, Schedule
+from engine.policy import MAX_PER_RUN, Policy
+from engine.policy.explain import FAIL, PASS, SKIP, Gate, customer_gates
+from engine.rendering import Renderer, mask_values
+from engine.sinks import Decision, RecordingSink
+
+EVENT_WINDOW = "event:explain"  # event playbooks: as if a matching event arrived now
+
+
+class UnknownCustomer(EngineError):
+    """The customer id is not in the store (exit 1, one line)."""
+
+
+@dataclass
+class PlaybookExplanation:
+    playbook: Playbook
+    trigger: str
+    evaluated_at: dt.datetime | None = None  # None: not scheduled on the day asked about
+    window: str | None = None
+    audience: Step | None = None
+    matched: bool = False  # the executor's (SQL) verdict
+    gates: list[Gate] = field(default_factory=list)
+    decision: Decision | None = None
+
+    @property
+    def agrees(self) -> bool:
+        """The reference evaluator's trace and the SQL audience say the same."""
+        return self.audience is None or self.audience.holds == self.matched
+
+
+@dataclass
+class Explanation:
+    customer_id: str
+    as_of: dt.datetime
+    customer: dict[str, Any]  # the customer's values as shown (masked unless allowed)
+    masked: bool
+    playbooks: list[PlaybookExplanation]
+    whole_run: bool  # decisions read from whole-audience runs (a max_per_run could bind)
+
+
+class Explainer:
+    def __init__(
+        self,
+        store: Engine,
+        settings: Settings,
+        dictionary: DataDictionary,
+        renderer: Renderer,
+        policy: Policy | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.dictionary = dictionary
+        self.executor = Executor(store, settings, dictionary, renderer, policy)
+
+    def explain(
+        self,
+        customer_id: str,
+        playbooks: Sequence[Playbook],
+        moment: dt.datetime,
+        *,
+        whole_day: bool = False,
+        mask: bool = True,
+    ) -> Explanation:
+        """``whole_day``: evaluate each scheduled playbook at its first slot on that date, as
+        dry-run does for a date alone."""
+        tz = self.settings.timezone
+        plans: list[tuple[Playbook, Clock | None]] = []
+        for p in by_priority(playbooks):
+            at = slot_on(p, moment.date(), tz) if whole_day and _scheduled(p) else moment
+            plans.append((p, Clock.at(at, tz) if at is not None else None))
+        with self.store.connect() as conn:
+            read = self._read(conn, customer_id, Clock.at(moment, tz))
+            if read is None:
+                raise UnknownCustomer(
+                    f"no customer with id {customer_id!r} in the store",
+                    code="E0311",
+                    hint="customer ids are the store's own, e.g. C0000000043",
+                )
+            sizes = {
+                p.id: self._audience_size(conn, p, c)
+                for p, c in plans
+                if c is not None and p.limits.max_per_run is not None
+            }
+        whole = any(sizes[p.id] > (p.limits.max_per_run or 0) for p, _ in plans if p.id in sizes)
+        values, malformed = read
+        shown = mask_values(values, self.dictionary) if mask else dict(values)
+        shown |= {k: Malformed(v) for k, v in malformed.items()}
+        previewed: Counter[tuple[str, str]] = Counter()
+        explained = []
+        for p, clock in plans:
+            entry = PlaybookExplanation(p, _trigger(p))
+            explained.append(entry)
+            if clock is None:
+                continue
+            # scheduled playbooks share one tally of previewed messages, as in dry-run; an
+            # event may arrive at any time, so each event playbook starts from the store alone
+            tally = previewed if _scheduled(p) else Counter()
+            before = Counter(tally)
+            self._decide(entry, customer_id, clock, tally, mask=mask, whole=whole)
+            with self.store.connect() as conn:
+                related = load_related(conn, self.dictionary, p.audience, [customer_id], clock)
+                entry.audience = trace(
+                    p.audience, values, self.dictionary, clock, related[customer_id], shown
+                )
+                assert entry.window is not None
+                entry.gates = customer_gates(
+                    conn, self.executor.policy, clock, p, customer_id, entry.window, before
+                )
+                entry.gates.insert(3, _cap_gate(p, sizes.get(p.id, 0), entry.decision))
+        return Explanation(customer_id, moment, shown, mask, explained, whole)
+
+    def customer_values(
+        self, conn: Connection, customer_id: str, clock: Clock
+    ) -> dict[str, Any] | None:
+        """The customer's values as the evaluator takes them (tags as sorted labels), or None."""
+        read = self._read(conn, customer_id, clock)
+        return None if read is None else read[0]
+
+    def _read(
+        self, conn: Connection, customer_id: str, clock: Clock
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(values, field → stored text of each value that was malformed and reads as empty)."""
+        compiler = SqlCompiler(self.dictionary, clock)
+        query = compiler.audience(EVERYONE, self.executor.scalar_fields)
+        # the stored values too, as text, to tell a malformed value from an empty one
+        raw = [
+            cast(compiler.raw_field(f), String()).label(f"_raw_{f.key}")
+            for f in self.executor.scalar_fields
+            if f.column is not None and f.type in CHECKED_TYPES
+        ]
+        query = query.add_columns(*raw)
+        row = conn.execute(query.where(compiler.key == customer_id)).mappings().first()
+        if row is None:
+            return None
+        values = {k: v for k, v in row.items() if k != "_key" and not k.startswith("_raw_")}
+        malformed = {
+            k[len("_raw_") :]: v
+            for k, v in row.items()
+            if k.startswith("_raw_") and v is not None and row[k[len("_raw_") :]] is None
+        }
+        for f in self.executor.tag_fields:
+            assert f.tags is not None
+            t = table(f.tags.table, column(f.tags.key), column(f.tags.column))
+            found = conn.execute(select(t.c[f.tags.column]).where(t.c[f.tags.key] == customer_id))
+            values[f.key] = sorted(str(r[0]) for r in found)
+        return values, malformed
+
+    # --- the decision, from the executor ----------------------------------------------------
+
+    def _decide(
+        self,
+        entry: PlaybookExplanation,
+        customer_id: str,
+        clock: Clock,
+        previewed: Counter[tuple[str, str]],
+        *,
+        mask: bool,
+        whole: bool,
+    ) -> None:
+        p = entry.playbook
+        sink = RecordingSink(mask=mask, contacts=previewed)
+        outcome = self.executor.execute(
+            p,
+            clock,
+            sink,
+            keep_details=True,
+            customer_ids=None if whole else [customer_id],
+            window=None if _scheduled(p) else EVENT_WINDOW,
+        )
+        entry.evaluated_at = clock.as_of
+        entry.window = outcome.window
+        mine = [d for d in outcome.decisions if d.customer_id == customer_id]
+        entry.decision = mine[0] if mine else None
+        entry.matched = bool(mine)
+
+    def _audience_size(self, conn: Connection, playbook: Playbook, clock: Clock) -> int:
+        query = self.executor.audience_query(playbook, clock).order_by(None).subquery()
+        return int(conn.execute(select(func.count()).select_from(query)).scalar_one())
+
+
+def _cap_gate(playbook: Playbook, size: int, decision: Decision | None) -> Gate:
+    label = "单次上限 max per run"
+    cap = playbook.limits.max_per_run
+    if cap is None:
+        return Gate("max_per_run", label, SKIP, "no max_per_run")
+    hit = decision is not None and any(r == MAX_PER_RUN for _, r in decision.suppressed)
+    if size <= cap:
+        detail = f"audience {size:,} ≤ {cap:,}: the cap cannot be reached"
+    else:
+        detail = f"audience {size:,} > {cap:,}: " + (
+            "the cap was reached before this customer"
+            if hit
+            else "this customer comes before the cap is reached"
+        )
+    return Gate("max_per_run", label, FAIL if hit else PASS, detail)
+
+
+def _scheduled(playbook: Playbook) -> bool:
+    return isinstance(playbook.trigger, Schedule)
+
+
+def _trigger(playbook: Playbook) -> str:
+    trigger = playbook.trigger
+    if isinstance(trigger, Schedule):
+        return f"schedule '{trigger.cron}'"
+    types = ", ".join(trigger.first.types)
+    return f"event {types} ({trigger.kind}); shown as if a matching event arrived now"

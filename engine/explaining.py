@@ -108,7 +108,7 @@ class Explainer:
             if read is None:
                 raise UnknownCustomer(
                     f"no customer with id {customer_id!r} in the store",
-                    code="E0311",
+                    code="E0304",
                     hint="customer ids are the store's own, e.g. C0000000043",
                 )
             sizes = {

@@ -437,6 +437,47 @@ CATALOG: dict[str, tuple[str, str]] = {
         "did you mean '{name}' ({label})?",
         "您是不是想写 '{name}'({label})?",
     ),
+    # --- goals 效果目标 -----------------------------------------------------------------------
+    "PB0180": ("a goal measures exactly one thing ({found})", "一个目标只衡量一件事({found})"),
+    "PB0180.found": ("found {kinds}", "写了 {kinds}"),
+    "PB0180.none": ("found none", "一个也没写"),
+    "PB0180.hint": (
+        "add one of: {kinds} — e.g. goal: {{within: 30d, activity_resumed: true}}",
+        "请写其中一种:{kinds},例如 goal: {{within: 30d, activity_resumed: true}}",
+    ),
+    "PB0181.activity": ("activity_resumed takes true", "activity_resumed 只能写 true"),
+    "PB0181.activity.hint": (
+        "to measure something else, write the test under 'condition:'",
+        "要衡量别的结果,请把条件写在 'condition:' 下",
+    ),
+    "PB0181.product": (
+        "product_bought takes true (any product) or the product's columns",
+        "product_bought 写 true(任意产品)或产品的列条件",
+    ),
+    "PB0181.product.hint": (
+        "e.g. product_bought: {{product_type: wealth}}; columns: {columns}",
+        "例如 product_bought: {{product_type: wealth}};可用的列:{columns}",
+    ),
+    "PB0181.percent": (
+        "percent is a number above 0 (100 = back to the level at the action)",
+        "percent 是大于 0 的数(100 = 回到执行时的水平)",
+    ),
+    "PB0181.aum": (
+        "aum_recovered takes true or {{percent: N}}",
+        "aum_recovered 写 true 或 {{percent: N}}",
+    ),
+    "PB0181.aum.hint": (
+        "e.g. aum_recovered: {{percent: 110}} = 10% above the AUM at the action",
+        "例如 aum_recovered: {{percent: 110}} = 比执行时的资产高 10%",
+    ),
+    "PB0182": (
+        "goal '{kind}' needs {what} in the data dictionary",
+        "目标 '{kind}' 需要数据字典里有 {what}",
+    ),
+    "PB0182.hint": (
+        "map it in schemas/data_dictionary.yaml, or write the goal under 'condition:'",
+        "请在 schemas/data_dictionary.yaml 中映射它,或把目标写在 'condition:' 下",
+    ),
     "hint.did_you_mean_then": ("did you mean '{name}'? ", "您是不是想写 '{name}'?"),
     "hint.allowed": ("allowed: {allowed}", "可用:{allowed}"),
     "hint.expected_one_of": ("expected one of {allowed}", "可用:{allowed}"),

@@ -30,6 +30,7 @@ from engine.conditions.clock import Clock
 from engine.conditions.sql import SqlCompiler
 from engine.dictionary import DataDictionary
 from engine.durations import DurationError, format_duration, parse_duration
+from engine.messages import t
 
 KINDS: dict[str, tuple[str, str]] = {
     "activity_resumed": ("恢复活跃", "activity resumed"),
@@ -83,15 +84,8 @@ def parse_goal(
     (the validator's :class:`~engine.conditions.parse.ConditionParser`)."""
     kinds = [k for k in raw if k in KINDS]
     if len(kinds) != 1:
-        found = f"found {', '.join(kinds)}" if kinds else "found none"
-        report(
-            "PB0180",
-            f"a goal measures exactly one thing ({found})",
-            path,
-            "add one of: "
-            + ", ".join(KINDS)
-            + " — e.g. goal: {within: 30d, activity_resumed: true}",
-        )
+        found = t("PB0180.found", kinds=", ".join(kinds)) if kinds else t("PB0180.none")
+        report("PB0180", t("PB0180", found=found), path, t("PB0180.hint", kinds=", ".join(KINDS)))
         return None
     kind = kinds[0]
     at = (*path, kind)
@@ -106,12 +100,7 @@ def parse_goal(
     goal: Goal | None = None
     if kind == "activity_resumed":
         if value is not True:
-            report(
-                "PB0181",
-                "activity_resumed takes true",
-                at,
-                "to measure something else, write the test under 'condition:'",
-            )
+            report("PB0181", t("PB0181.activity"), at, t("PB0181.activity.hint"))
         else:
             goal = Goal(dt.timedelta(), kind)
     elif kind == "product_bought":
@@ -122,12 +111,7 @@ def parse_goal(
             goal = Goal(dt.timedelta(), kind, where=parser_for(scope, True).condition(value, at))
         else:
             columns = ", ".join(dictionary.related[PURCHASE_ROWS[0]].columns)
-            report(
-                "PB0181",
-                "product_bought takes true (any product) or the product's columns",
-                at,
-                f"e.g. product_bought: {{product_type: wealth}}; columns: {columns}",
-            )
+            report("PB0181", t("PB0181.product"), at, t("PB0181.product.hint", columns=columns))
     elif kind == "aum_recovered":
         goal = _aum(value, at, report)
     else:
@@ -146,30 +130,22 @@ def _aum(value: Any, at: Path, report: Report) -> Goal | None:
         pct = value["percent"]
         if isinstance(pct, int | float) and not isinstance(pct, bool) and 0 < pct <= 1000:
             return Goal(dt.timedelta(), "aum_recovered", percent=float(pct))
-        report(
-            "PB0181",
-            "percent is a number above 0 (100 = back to the level at the action)",
-            (*at, "percent"),
-        )
+        report("PB0181", t("PB0181.percent"), (*at, "percent"))
         return None
     if isinstance(value, dict):
         for key in value:
             if key != "percent":
                 close = difflib.get_close_matches(str(key), ["percent"], n=1)
+                hint = t("hint.did_you_mean", name="percent") if close else None
                 report(
                     "PB0101",
-                    f"unknown key '{key}'",
+                    t("PB0101", key=key),
                     (*at, key),
-                    "did you mean 'percent'?" if close else "allowed: percent",
+                    hint or t("hint.allowed", allowed="percent"),
                     True,
                 )
         return None
-    report(
-        "PB0181",
-        "aum_recovered takes true or {percent: N}",
-        at,
-        "e.g. aum_recovered: {percent: 110} = 10% above the AUM at the action",
-    )
+    report("PB0181", t("PB0181.aum"), at, t("PB0181.aum.hint"))
     return None
 
 
@@ -186,12 +162,7 @@ def _dictionary_has(kind: str, d: DataDictionary, at: Path, report: Report) -> b
     elif kind == "aum_recovered" and AUM_SERIES not in d.changes:
         missing.append(f"change series '{AUM_SERIES}'")
     for what in missing:
-        report(
-            "PB0182",
-            f"goal '{kind}' needs {what} in the data dictionary",
-            at,
-            "map it in schemas/data_dictionary.yaml, or write the goal under 'condition:'",
-        )
+        report("PB0182", t("PB0182", kind=kind, what=what), at, t("PB0182.hint"))
     return not missing
 
 

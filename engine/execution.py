@@ -48,6 +48,7 @@ from engine.sinks import Decision, RecordingSink, RunInfo, Sink, StoreSink
 from engine.store.models import run_data_issues, runs
 
 BATCH_SIZE = 1000
+NO_ACTION_LEFT = "no_action_left"  # a customer every one of whose actions was held back
 
 
 @dataclass
@@ -65,6 +66,12 @@ class Outcome:
     held_out: int = 0  # in the holdout group: recorded, nothing done
     customers_suppressed: int = 0  # matched, not held out, and nothing done
     suppressed: Counter[str] = field(default_factory=Counter)
+    # customers with nothing done, by the first whole-customer reason, else the one reason
+    # all their actions were held back for, else "no_action_left": held_out + these + acted
+    # = matched
+    held_back_by: Counter[str] = field(default_factory=Counter)
+    # (action kind, reason) for actions held back one by one, acted customers included
+    actions_held_back: Counter[tuple[str, str]] = field(default_factory=Counter)
     effects: Counter[str] = field(default_factory=Counter)
     run_id: int | None = None
     # field -> {"empty": n, "malformed": m}: customers decided without a usable value
@@ -323,8 +330,13 @@ class Executor:
             outcome.matched_count += 1
             if d.customer_id in lost:
                 d = Decision(d.customer_id, (), ((None, ALREADY_DONE),))
-            for _kind, reason in d.suppressed:
+            whole = None
+            for kind, reason in d.suppressed:
                 outcome.suppressed[reason] += 1
+                if kind is None:
+                    whole = whole or reason
+                else:
+                    outcome.actions_held_back[(kind, reason)] += 1
             if d.held_out:
                 outcome.held_out += 1
             elif d.effects:
@@ -333,6 +345,11 @@ class Executor:
                     outcome.effects[e.kind] += 1
             else:
                 outcome.customers_suppressed += 1
+                # one reason for every action (an SMS-only playbook without consent) says
+                # more than "nothing left"; mixed reasons are listed under the actions
+                single = {reason for kind, reason in d.suppressed if kind is not None}
+                reason = whole or (single.pop() if len(single) == 1 else NO_ACTION_LEFT)
+                outcome.held_back_by[reason] += 1
             if keep_details:
                 outcome.matched.append(d.customer_id)
                 outcome.decisions.append(d)

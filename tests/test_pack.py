@@ -158,3 +158,37 @@ def test_festival_greetings_go_on_the_last_workday_before_only(
                 acting.add(day)
         assert acting == due and due, (playbook_id, sorted(acting), sorted(due))
     assert dt.date(2026, 2, 14).weekday() == 5 and "2026-02-14" in PACK_DATES
+
+
+def test_the_funnel_adds_up_in_numbers_and_in_the_text(
+    previews: dict[str, list[Outcome]],
+) -> None:
+    """matched − held out − customers held back (by reason) = customers acted, for every
+    playbook on every date, and the text report's lines say the same sums; an action held
+    back for a customer who still got another one is listed apart, not subtracted."""
+    from engine.reports.dryrun import report_text
+
+    with_single_actions_held = 0
+    for day, outcomes in previews.items():
+        for o in outcomes:
+            held_back = sum(o.held_back_by.values())
+            assert held_back == o.customers_suppressed, (day, o.playbook.id)
+            assert o.held_out + held_back + o.acted == o.matched_count, (day, o.playbook.id)
+            per_action = Counter(
+                (kind, reason) for d in o.decisions for kind, reason in d.suppressed if kind
+            )
+            assert per_action == o.actions_held_back, (day, o.playbook.id)
+            with_single_actions_held += any(d.effects for d in o.decisions) and bool(per_action)
+            text = report_text(o.as_of, [o], [])
+            numbers: list[int] = []
+            for line in text.splitlines():
+                if "actions held back" in line:
+                    break
+                value = (
+                    line.rsplit("... ", 1)[-1].split()[0].replace(",", "") if "..." in line else ""
+                )
+                if value.isdigit():
+                    numbers.append(int(value))
+            matched, *minus, acted = numbers
+            assert matched - sum(minus) == acted == o.acted, (day, o.playbook.id, text)
+    assert with_single_actions_held, "no date shows an action held back beside another"

@@ -3,7 +3,7 @@
 The JSON shape is a contract (README, "Dry-run JSON"): one document with ``as_of`` and, per
 playbook, every matched customer id, every action with its rendered fields and every
 suppression with its reason. The funnel adds up: matched = customers acted + customers held
-back entirely + held out.
+back entirely (``counts.held_back``, by reason) + held out.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "frequency_cap_email": ("邮件频次上限", "e-mail frequency cap"),
     "displaced_by_priority": ("被高优先级替换", "displaced by a higher-priority playbook"),
     "held_out": ("对照组", "held out for measurement"),
+    "no_action_left": ("所有动作均未执行", "every action held back"),
 }
 KIND_LABELS = {"sms": "短信", "task": "任务", "email": "邮件", "webhook": "推送", "tag": "标签"}
 
@@ -84,6 +85,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
             "held_out": outcome.held_out,
             "actions": dict(outcome.effects),
             "suppressed": dict(outcome.suppressed),
+            "held_back": dict(outcome.held_back_by),
         },
     }
 
@@ -120,17 +122,7 @@ def report_text(
         )
         lines.append(_dots("matched 符合条件", f"{o.matched_count:,}"))
         lines += _issue_lines(o)
-        for reason, count in sorted(o.suppressed.items(), key=lambda kv: -kv[1]):
-            zh, en = REASONS.get(reason, (reason, reason))
-            lines.append(_dots(f"− {zh} {en}", f"{count:,}"))
-        kinds = ", ".join(
-            f"{KIND_LABELS.get(k, k)} {k} ×{n:,}" for k, n in sorted(o.effects.items())
-        )
-        if o.held_out:
-            lines.append(_dots("− 对照组 held out", f"{o.held_out:,}"))
-        if o.customers_suppressed:
-            lines.append(_dots("  (customers held back 未执行客户)", f"{o.customers_suppressed:,}"))
-        lines.append(_dots("= customers acted 执行客户", f"{o.acted:,}   ({kinds or 'none'})"))
+        lines += _funnel_lines(o)
         shown = 0
         for d in o.decisions:
             if not d.effects or shown >= samples:
@@ -144,6 +136,26 @@ def report_text(
     if not outcomes and not skipped:
         lines.append("no playbooks selected")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _funnel_lines(o: Outcome) -> list[str]:
+    """matched − held out − customers held back (by reason) = customers acted, so the lines
+    add up; then the single actions held back for customers who still got something else."""
+    lines = []
+    if o.held_out:
+        lines.append(_dots("− 对照组 held out", f"{o.held_out:,}"))
+    for reason, count in sorted(o.held_back_by.items(), key=lambda kv: (-kv[1], kv[0])):
+        zh, en = REASONS.get(reason, (reason, reason))
+        lines.append(_dots(f"− {zh} {en}", f"{count:,}"))
+    kinds = ", ".join(f"{KIND_LABELS.get(k, k)} {k} ×{n:,}" for k, n in sorted(o.effects.items()))
+    lines.append(_dots("= customers acted 执行客户", f"{o.acted:,}   ({kinds or 'none'})"))
+    held = sorted(o.actions_held_back.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1]))
+    if held:
+        lines.append("  actions held back 未执行的动作:")
+        for (kind, reason), count in held:
+            zh, en = REASONS.get(reason, (reason, reason))
+            lines.append(_dots(f"  {KIND_LABELS.get(kind, kind)} {kind}: {zh} {en}", f"{count:,}"))
+    return lines
 
 
 def _issue_lines(o: Outcome) -> list[str]:

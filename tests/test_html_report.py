@@ -124,8 +124,9 @@ def test_html_report_renders_in_chromium_with_the_json_numbers(
         funnel = dict(parsed.bars[f"funnel-{p['id']}"])
         assert funnel["符合条件 matched"] == counts["matched"]
         assert funnel["= 执行客户 acted"] == counts["customers_acted"]
-        suppressed = sum(v for k, v in funnel.items() if k.startswith("−"))
-        assert suppressed == sum(counts["suppressed"].values()) + counts.get("held_out", 0)
+        lost = sum(v for k, v in funnel.items() if k.startswith("−"))
+        assert lost == sum(counts["held_back"].values()) + counts.get("held_out", 0)
+        assert counts["matched"] - lost == counts["customers_acted"]  # the bars add up
         # facet-<id>-<n>, exactly: one playbook's id may begin another's
         mine = re.compile(rf"facet-{re.escape(p['id'])}-\d+")
         charts = [k for k in parsed.bars if mine.fullmatch(k)]

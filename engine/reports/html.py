@@ -72,11 +72,13 @@ def bar_chart(rows: Sequence[tuple[str, float, str]], *, chart_id: str, width: i
 
 def funnel_rows(playbook: Mapping[str, Any]) -> list[tuple[str, float, str]]:
     counts = playbook["counts"]
+    """The same funnel as the text view: matched − held out − customers held back, by reason,
+    = acted; the bars add up (single actions held back are not customers lost)."""
     rows = [("符合条件 matched", counts["matched"], _COLORS["matched"])]
-    for reason, n in sorted(counts.get("suppressed", {}).items(), key=lambda kv: -kv[1]):
-        rows.append((f"− {reason_label(reason)}", n, _COLORS["suppressed"]))
     if counts.get("held_out"):
         rows.append(("− 对照组 held out", counts["held_out"], _COLORS["held_out"]))
+    for reason, n in sorted(counts.get("held_back", {}).items(), key=lambda kv: -kv[1]):
+        rows.append((f"− {reason_label(reason)}", n, _COLORS["suppressed"]))
     rows.append(("= 执行客户 acted", counts["customers_acted"], _COLORS["acted"]))
     return rows
 

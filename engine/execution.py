@@ -42,6 +42,7 @@ from engine.policy import (
     load_policy,
 )
 from engine.policy.batch import BatchGate
+from engine.policy.consent import consent_channels
 from engine.rendering import Renderer, mask_values, template_context
 from engine.sinks import Decision, RecordingSink, RunInfo, Sink, StoreSink
 from engine.store.models import runs
@@ -242,7 +243,7 @@ class Executor:
             category=playbook.category,
             quiet_mode=playbook.limits.quiet_hours,
             customer_ids=ids,
-            consent_channels={ch for k in kinds if (ch := k.consent_channel) is not None},
+            consent_channels=consent_channels(playbook.actions, playbook.category),
             message_channels={ch for k in kinds if (ch := k.channel) is not None},
             wants_tasks=any(a.kind == "task" for a in playbook.actions),
             planned=planned,

@@ -25,6 +25,21 @@ def check_template(
         where = f" ({exc.where})" if exc.where and name else ""
         ctx.report(exc.code, f"{exc.message}{where}", path, exc.hint, False)
         return None, None
+    if ctx.empty_sample is not None:
+        try:
+            ctx.renderer.render(template, ctx.empty_sample)
+        except TemplateError as exc:
+            names = [k for k, v in ctx.empty_sample.items() if v == []]
+            ctx.report(
+                "PB0193",
+                f"the template fails for a customer without {' / '.join(names)} rows: "
+                f"{exc.message}",
+                path,
+                f"guard it: {{% if {names[0]} %}}…{{% endif %}}, or loop: "
+                f"{{% for row in {names[0]} %}}…{{% endfor %}}",
+                False,
+            )
+            return None, None
     return template, text
 
 

@@ -280,3 +280,60 @@ def test_cli_dry_run_python_evaluator_matches_sql(demo_url: str) -> None:
         reports[evaluator] = {p["id"]: p["matched"] for p in json.loads(result.stdout)["playbooks"]}
     assert reports["sql"] == reports["python"]
     assert any(reports["sql"].values())
+
+
+# --- context: the rows a template names -------------------------------------------------------
+
+
+def test_context_rows_are_read_per_batch_and_named_in_the_task(store: Engine) -> None:
+    """wealth-maturity-call lists each customer's earliest three maturing products: one query
+    per batch of customers (not per customer), the rows the hand-written filter finds."""
+    import re
+
+    from sqlalchemy import event
+
+    [playbook] = [
+        p
+        for p in validator().validate_paths([SETTINGS.playbooks_dir]).playbooks
+        if p.id == "wealth-maturity-call"
+    ]
+    executor = Executor(store, SETTINGS, DICTIONARY, Renderer(SETTINGS.templates_dir, DICTIONARY))
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(store, "before_cursor_execute", seen)
+    try:
+        outcome = executor.execute(
+            playbook, CLOCK, RecordingSink(), keep_details=True, batch_size=40
+        )
+    finally:
+        event.remove(store, "before_cursor_execute", seen)
+    batches = -(-outcome.matched_count // 40)
+    assert outcome.matched_count > 40 and batches >= 2  # several batches on the demo store
+    assert sum("row_number" in s.lower() for s in statements) == batches
+    with store.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT customer_id, product_name, amount, maturity_date FROM holdings "
+                "WHERE product_type = 'wealth' AND amount >= 50000"
+            )
+        ).all()
+    maturing: dict[str, list[tuple[str, float, dt.date]]] = {}
+    for cid, name, amount, due in rows:
+        due = due if isinstance(due, dt.date) else dt.date.fromisoformat(str(due))
+        if TODAY <= due <= TODAY + dt.timedelta(days=7):
+            maturing.setdefault(str(cid), []).append((str(name), float(amount), due))
+    tasks = [e for d in outcome.decisions for e in d.effects if e.kind == "task"]
+    assert tasks and len(tasks) == sum(1 for d in outcome.decisions if d.effects)
+    line = re.compile(r"^- ([^,]+),(.+)万元,(\d{4})年(\d{1,2})月(\d{1,2})日到期$")
+    for task in tasks:
+        listed = [m for m in map(line.match, str(task.row["body"]).splitlines()) if m]
+        mine = maturing[task.customer_id]
+        earliest = sorted(due for *_, due in mine)[:3]
+        dates = [dt.date(int(m[3]), int(m[4]), int(m[5])) for m in listed]
+        assert dates == earliest, task.customer_id
+        assert {m[1] for m in listed} <= {name for name, *_ in mine}
+        first = listed[0]
+        assert f"{first[1]} {first[3]}年{first[4]}月{first[5]}日到期" in str(task.row["title"])

@@ -337,3 +337,48 @@ def test_context_rows_are_read_per_batch_and_named_in_the_task(store: Engine) ->
         assert {m[1] for m in listed} <= {name for name, *_ in mine}
         first = listed[0]
         assert f"{first[1]} {first[3]}年{first[4]}月{first[5]}日到期" in str(task.row["title"])
+
+
+def test_context_rows_are_masked_in_previews_where_personal(store: Engine, tmp_path: Path) -> None:
+    """A related column marked ``pii`` is masked in a preview and real in a run's rows."""
+    from engine.dictionary import load_dictionary
+    from engine.validation import Validator
+
+    source = (REPO / "schemas" / "data_dictionary.yaml").read_text(encoding="utf-8")
+    plain = "manager_id: {type: string, label: 联系人编号, name: Contacted by, column: manager_id}"
+    assert plain in source
+    marked = plain.replace("column: manager_id}", "column: manager_id, pii: id}")
+    (tmp_path / "dictionary.yaml").write_text(source.replace(plain, marked), encoding="utf-8")
+    personal = load_dictionary(tmp_path / "dictionary.yaml")
+    (tmp_path / "p.yaml").write_text(
+        "id: last-contact\ntitle: t\ntrigger: {schedule: '0 9 * * *'}\n"
+        "audience: {contacts: {exists: true}}\n"
+        "context:\n  last:\n    from: contacts\n    order: -contacted_at\n    limit: 1\n"
+        'actions:\n  - task:\n      title: "{% for c in last %}{{ c.manager_id }}{% endfor %}"\n',
+        encoding="utf-8",
+    )
+    catalog = Validator(SETTINGS, personal).validate_paths([tmp_path / "p.yaml"])
+    assert catalog.errors == []
+    [playbook] = catalog.playbooks
+    executor = Executor(store, SETTINGS, personal, Renderer(SETTINGS.templates_dir, personal))
+    titles = {}
+    for mask in (True, False):
+        outcome = executor.execute(
+            playbook, CLOCK, RecordingSink(mask=mask), keep_details=True, batch_size=200
+        )
+        titles[mask] = {
+            e.customer_id: str(e.row["title"]) for d in outcome.decisions for e in d.effects
+        }
+    with store.connect() as conn:
+        latest: dict[str, set[str]] = {}
+        for cid, manager in conn.execute(
+            text(
+                "SELECT c.customer_id, c.manager_id FROM contacts c WHERE c.contacted_at = "
+                "(SELECT MAX(d.contacted_at) FROM contacts d WHERE d.customer_id = c.customer_id)"
+            )
+        ):
+            latest.setdefault(str(cid), set()).add(str(manager))
+    assert titles[False] and titles[True].keys() == titles[False].keys()
+    for cid, real in titles[False].items():
+        assert real in latest[cid]  # the most recent contact's
+        assert titles[True][cid] != real and "*" in titles[True][cid]

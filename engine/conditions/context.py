@@ -19,7 +19,7 @@ never the whole table. Templates see a list of rows keyed by the dictionary's co
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from sqlalchemy import Connection, String, func, literal_column, select, table
 
 from engine.conditions.ast import EVERYONE, Condition
 from engine.conditions.clock import Clock
+from engine.conditions.parse import ConditionParser
 from engine.conditions.special import Path, Report
 from engine.conditions.sql import SqlCompiler
 from engine.dictionary import DataDictionary
@@ -51,7 +52,10 @@ class Selection:
 
 
 def parse_context(
-    raw: Any, dictionary: DataDictionary, report: Report, parser: Any
+    raw: Any,
+    dictionary: DataDictionary,
+    report: Report,
+    parser: Callable[[DataDictionary], ConditionParser],
 ) -> tuple[Selection, ...]:
     """``context:`` → selections; ``parser(scope)`` builds a nested condition parser."""
     if not isinstance(raw, dict):
@@ -83,7 +87,7 @@ def _selection(
     path: Path,
     dictionary: DataDictionary,
     report: Report,
-    parser: Any,
+    parser: Callable[[DataDictionary], ConditionParser],
 ) -> Selection | None:
     source = str(spec.get("from", ""))
     rel = dictionary.related.get(source)

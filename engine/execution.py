@@ -24,6 +24,7 @@ from engine.actions import REGISTRY
 from engine.actions.base import Effect, RunContext, Skipped, Subject
 from engine.conditions.ast import EVERYONE
 from engine.conditions.clock import Clock
+from engine.conditions.context import fetch as fetch_context
 from engine.conditions.facts import filter_batch
 from engine.conditions.quality import data_issues
 from engine.conditions.sql import SqlCompiler
@@ -43,6 +44,7 @@ from engine.policy import (
     load_policy,
 )
 from engine.policy.batch import BatchGate
+from engine.policy.consent import consent_channels
 from engine.rendering import Renderer, mask_values, template_context
 from engine.sinks import Decision, RecordingSink, RunInfo, Sink, StoreSink
 from engine.store.models import run_data_issues, runs
@@ -255,7 +257,7 @@ class Executor:
             category=playbook.category,
             quiet_mode=playbook.limits.quiet_hours,
             customer_ids=ids,
-            consent_channels={ch for k in kinds if (ch := k.consent_channel) is not None},
+            consent_channels=consent_channels(playbook.actions, playbook.category),
             message_channels={ch for k in kinds if (ch := k.channel) is not None},
             wants_tasks=any(a.kind == "task" for a in playbook.actions),
             planned=planned,
@@ -271,6 +273,7 @@ class Executor:
             priority=playbook.priority,
         )
         cap = playbook.limits.max_per_run
+        related = fetch_context(conn, playbook.context, self.dictionary, clock, ids)
         decisions = []
         for row, cid in zip(rows, ids, strict=True):
             if cid in done:
@@ -282,7 +285,8 @@ class Executor:
             elif cap is not None and outcome.acted + _acting(decisions) >= cap:
                 decisions.append(Decision(cid, (), ((None, MAX_PER_RUN),)))
             else:
-                decisions.append(self._act(playbook, run, row, cid, gate, mask))
+                found = {name: by_customer.get(cid, []) for name, by_customer in related.items()}
+                decisions.append(self._act(playbook, run, row, cid, gate, mask, found))
         return decisions
 
     def _act(
@@ -293,16 +297,24 @@ class Executor:
         cid: str,
         gate: BatchGate,
         mask: bool,
+        rows: Mapping[str, list[dict[str, Any]]],
     ) -> Decision:
         values = {k: v for k, v in row.items() if k != "_key"}
         if mask:
             values = mask_values(values, self.dictionary)
+            rows = {
+                s.name: [
+                    mask_values(r, self.dictionary.related[s.source].scope) for r in rows[s.name]
+                ]
+                for s in playbook.context
+            }
         context = template_context(
             values,
             playbook_id=playbook.id,
             playbook_title=playbook.title,
             bank_name=self.settings.bank_name,
             now=run.clock.now,
+            rows=rows,
         )
         subject = Subject(customer_id=cid, values=values, context=context)
         effects: list[Effect] = []

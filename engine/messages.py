@@ -433,6 +433,10 @@ CATALOG: dict[str, tuple[str, str]] = {
     ),
     # --- shared hints and words 通用提示与词语 -----------------------------------------------
     "hint.did_you_mean": ("did you mean '{name}'?", "您是不是想写 '{name}'?"),
+    "hint.did_you_mean_column": (
+        "did you mean '{name}' ({label}, a column of {table})?",
+        "您是不是想写 '{name}'({label},{table} 的列)?",
+    ),
     "hint.did_you_mean_field": (
         "did you mean '{name}' ({label})?",
         "您是不是想写 '{name}'({label})?",
@@ -477,6 +481,35 @@ CATALOG: dict[str, tuple[str, str]] = {
     "PB0182.hint": (
         "map it in schemas/data_dictionary.yaml, or write the goal under 'condition:'",
         "请在 schemas/data_dictionary.yaml 中映射它,或把目标写在 'condition:' 下",
+    ),
+    # --- context rows for templates 模板可用的关联记录 ---------------------------------------
+    "PB0190": (
+        "'{source}' is not a related table of the data dictionary",
+        "'{source}' 不是数据字典中的关联表",
+    ),
+    "PB0190.hint": ("related tables: {tables}", "可用的关联表:{tables}"),
+    "PB0191": (
+        "'{name}' is already a template variable; a context name cannot hide it",
+        "'{name}' 已是模板变量;context 的名字不能与之重名",
+    ),
+    "PB0191.hint": (
+        "pick another name, e.g. '{name}_rows'; taken: {taken}",
+        "请换一个名字,例如 '{name}_rows';已占用:{taken}",
+    ),
+    "PB0192": (
+        "cannot order by '{order}': {source} has no such column",
+        "无法按 '{order}' 排序:{source} 没有这一列",
+    ),
+    "PB0192.hint": ("columns of {source}: {columns}", "{source} 的列:{columns}"),
+    "PB0193": (
+        "the template fails for a customer without {names} rows: {problem}",
+        "客户没有 {names} 记录时模板出错:{problem}",
+    ),
+    "PB0193.hint": (
+        "guard it: {{% if {name} %}}…{{% endif %}}, "
+        "or loop: {{% for row in {name} %}}…{{% endfor %}}",
+        "请加判断:{{% if {name} %}}…{{% endif %}},"
+        "或用循环:{{% for row in {name} %}}…{{% endfor %}}",
     ),
     "hint.did_you_mean_then": ("did you mean '{name}'? ", "您是不是想写 '{name}'?"),
     "hint.allowed": ("allowed: {allowed}", "可用:{allowed}"),

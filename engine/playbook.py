@@ -12,6 +12,7 @@ from typing import Literal
 
 from engine.actions.base import Action
 from engine.conditions.ast import Condition
+from engine.conditions.context import Selection
 from engine.conditions.goals import Goal
 from engine.events.trigger import EventTrigger
 
@@ -49,3 +50,5 @@ class Playbook:
     content_hash: str  # sha256 of the file's text, recorded with every run
     holdout_percent: float = 0  # stable share of the audience held out for measurement
     goal: Goal | None = None  # what success means per customer, for the effect report
+    # related rows the templates may name (``context:``), read per batch
+    context: tuple[Selection, ...] = ()

@@ -109,6 +109,13 @@ def cn_date(value: Any) -> str:
     return f"{value.year}年{value.month}月{value.day}日"
 
 
+def cn_datetime(value: Any) -> str:
+    """2026-11-22 10:00 → ``2026年11月22日 10:00``"""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return f"{cn_date(value)} {value.hour:02d}:{value.minute:02d}"
+
+
 _LUNAR_MONTHS = ("正", "二", "三", "四", "五", "六", "七", "八", "九", "十", "冬", "腊")
 _LUNAR_TENS = ("初", "十", "廿", "三")
 _DIGITS = "一二三四五六七八九十"
@@ -161,6 +168,7 @@ FILTERS = {
     "yuan": yuan,
     "wan": wan,
     "cn_date": cn_date,
+    "cn_datetime": cn_datetime,
     "lunar_date": lunar_date,
     "honorific": honorific,
     "surname": surname,
@@ -234,8 +242,14 @@ class Renderer:
             raise TemplateError(t("PB0124", problem=exc), code="PB0124") from exc
 
     def _label(self, code: Any, field_key: str) -> str:
-        """``{{ customer.tier | label("tier") }}`` → 贵宾客户 (the enum's Chinese label)."""
-        f = self.dictionary.get(field_key) if self.dictionary else None
+        """``{{ customer.tier | label("tier") }}`` → 贵宾客户 (the enum's Chinese label); a related
+        column as ``label("complaints.category")``."""
+        table, _, column_key = field_key.rpartition(".")
+        rel = self.dictionary.related.get(table) if self.dictionary and table else None
+        if rel is not None:
+            f = rel.columns.get(column_key)
+        else:
+            f = self.dictionary.get(field_key) if self.dictionary else None
         if f is None:
             raise TemplateError(t("PB0122.label", name=field_key), code="PB0122")
         return f.values.get(str(code), str(code))
@@ -246,9 +260,23 @@ class Renderer:
             return generic
         wrong = message.split("has no attribute '")[1].rstrip("'")
         guess = self.dictionary.suggest(wrong)
-        if guess is None:
-            return generic
-        return t("hint.did_you_mean_field", name=f"customer.{guess.key}", label=guess.label)
+        column = self._column(wrong)
+        if guess and (wrong in (guess.key, guess.label) or column is None):
+            return t("hint.did_you_mean_field", name=f"customer.{guess.key}", label=guess.label)
+        if column:
+            return t("hint.did_you_mean_column", name=column[0], label=column[1], table=column[2])
+        return generic
+
+    def _column(self, wrong: str) -> tuple[str, str, str] | None:
+        """The related-table column (a ``context:`` row's field) a typo most likely meant."""
+        assert self.dictionary is not None
+        names = {
+            key: (key, f.label, table)
+            for table, rel in self.dictionary.related.items()
+            for key, f in rel.columns.items()
+        }
+        close = difflib.get_close_matches(wrong, list(names), n=1, cutoff=0.6)
+        return names[close[0]] if close else None
 
     def _nearest(self, name: str) -> str | None:
         known = self.env.list_templates() if self.templates_dir.is_dir() else []
@@ -263,9 +291,12 @@ def template_context(
     playbook_title: str,
     bank_name: str,
     now: dt.datetime,
+    rows: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The variables every template sees; the same at validate time and at run time."""
+    """The variables every template sees; the same at validate time and at run time.
+    ``rows``: the playbook's ``context:`` selections, each a list of related rows."""
     return {
+        **(rows or {}),
         "customer": customer,
         "playbook": {"id": playbook_id, "title": playbook_title},
         "bank": {"name": bank_name},

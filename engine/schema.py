@@ -13,6 +13,9 @@ from typing import Any
 
 from engine.actions import REGISTRY
 from engine.conditions.ast import OPERATOR_HELP, OPERATORS
+from engine.conditions.context import DEFAULT_LIMIT as CONTEXT_DEFAULT_LIMIT
+from engine.conditions.context import MAX_LIMIT as CONTEXT_MAX_LIMIT
+from engine.conditions.context import NAME_PATTERN as CONTEXT_NAME_PATTERN
 from engine.conditions.goals import goal_schema
 from engine.conditions.schema_parts import extra_defs, extra_properties, special_operand
 from engine.dictionary import DataDictionary, Field
@@ -127,6 +130,63 @@ def duration_schema(zh: str, en: str) -> dict[str, Any]:
     }
 
 
+def context_schema(dictionary: DataDictionary) -> dict[str, Any]:
+    """``context:``: named selections of related rows the templates may use."""
+    by_table = [
+        {
+            "if": {"properties": {"from": {"const": name}}, "required": ["from"]},
+            "then": {"properties": {"where": {"$ref": f"#/$defs/related_{name}"}}},
+        }
+        for name in dictionary.related
+    ]
+    return {
+        "type": "object",
+        "description": _text(
+            "模板可用的关联记录:每个名称选出客户的若干行(如到期的理财),模板中写"
+            " {{ 名称[0].列 }} 或循环",
+            "Related rows the templates may name: each entry selects up to 'limit' rows per "
+            "customer; templates use {{ name[0].column }} or loop over them",
+        ),
+        "propertyNames": {"pattern": CONTEXT_NAME_PATTERN},
+        "additionalProperties": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["from"],
+            "properties": {
+                "from": {
+                    "type": "string",
+                    "description": _text(
+                        "关联表:" + " / ".join(dictionary.related),
+                        "The related table (data dictionary 'related:')",
+                    ),
+                    "examples": list(dictionary.related),
+                },
+                "where": {
+                    "type": "object",
+                    "description": _text(
+                        "行的条件,写法与 audience 的关联记录条件相同",
+                        "Which rows: the same conditions as a related-record filter",
+                    ),
+                },
+                "order": {
+                    "type": "string",
+                    "description": _text(
+                        "排序列;前加 - 为降序", "Column to order by; a leading '-' = descending"
+                    ),
+                },
+                "limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": CONTEXT_MAX_LIMIT,
+                    "default": CONTEXT_DEFAULT_LIMIT,
+                    "description": _text("每位客户最多几行", "Most rows per customer"),
+                },
+            },
+            "allOf": by_table,
+        },
+    }
+
+
 def playbook_schema(dictionary: DataDictionary) -> dict[str, Any]:
     actions = {
         key: {**kind.schema(), "description": _text(*kind.label)}
@@ -225,6 +285,7 @@ def playbook_schema(dictionary: DataDictionary) -> dict[str, Any]:
                 ),
             },
             "goal": goal_schema(dictionary),
+            "context": context_schema(dictionary),
             "limits": {
                 "type": "object",
                 "additionalProperties": False,

@@ -22,6 +22,9 @@ File shape (YAML)::
           - {id: C2, tier: vip, last_active_at: "2026-08-01", tags: [已流失]}
         expect:
           C2: nothing
+      - name: the holdout group is measured, not contacted
+        expect:
+          C1: held_out
 """
 
 from __future__ import annotations
@@ -387,14 +390,15 @@ def _typed(table: Any, column: str, value: Any, cid: str) -> Any:
 
 def _compare(expect: Mapping[str, Any], outcome: Outcome) -> list[str]:
     decisions = {d.customer_id: d for d in outcome.decisions}
+    holdout = outcome.playbook.holdout_percent
     failures = []
     for cid, wanted in expect.items():
         decision = decisions.get(cid)
-        failures += [f"{cid}: {f}" for f in _check(wanted, decision)]
+        failures += [f"{cid}: {f}" for f in _check(wanted, decision, holdout)]
     return failures
 
 
-def _check(wanted: Any, decision: Decision | None) -> list[str]:
+def _check(wanted: Any, decision: Decision | None, holdout: float = 0) -> list[str]:
     effects = {e.kind: e for e in decision.effects} if decision else {}
     reasons = {reason for _kind, reason in decision.suppressed} if decision else set()
     if wanted == "nothing":
@@ -403,10 +407,20 @@ def _check(wanted: Any, decision: Decision | None) -> list[str]:
         return []
     if wanted == "not_matched":
         return ["expected not to match the audience, but it did"] if decision else []
+    if wanted == "held_out":
+        return _held_out(decision, effects, reasons, holdout)
     if not isinstance(wanted, dict):
-        return [f"expectation must be 'nothing', 'not_matched' or a mapping, got {wanted!r}"]
+        return [
+            f"expectation must be 'nothing', 'not_matched', 'held_out' or a mapping, got {wanted!r}"
+        ]
     if decision is None:
         return ["expected to match the audience, but did not"]
+    if decision.held_out:
+        return [
+            f"expected {', '.join(sorted(wanted))}, but the customer is in the holdout group "
+            f"(holdout_percent: {holdout:g}), which gets nothing; expect 'held_out' or pick "
+            "another id"
+        ]
     failures = []
     for key, spec in wanted.items():
         if key == "suppressed":
@@ -421,6 +435,25 @@ def _check(wanted: Any, decision: Decision | None) -> list[str]:
         else:
             failures += _fields(key, effects[key].row, spec)
     return failures
+
+
+def _held_out(
+    decision: Decision | None, effects: Mapping[str, Any], reasons: set[str], holdout: float
+) -> list[str]:
+    """``held_out``: matched, and drawn into the holdout group (recorded, given nothing)."""
+    if decision is None:
+        return ["expected to be held out, but did not match the audience"]
+    if decision.held_out:
+        return []
+    if not holdout:
+        return ["expected to be held out, but the playbook has no holdout group (holdout_percent)"]
+    got = ", ".join(sorted(effects)) or (
+        f"held back: {', '.join(sorted(reasons))}" if reasons else "nothing"
+    )
+    return [
+        f"expected to be held out, but the customer is not in the {holdout:g}% holdout group "
+        f"(got {got})"
+    ]
 
 
 MAIN_TEXT = {"sms": "body", "email": "body", "task": "title"}

@@ -24,6 +24,7 @@ from engine.actions import REGISTRY
 from engine.actions.base import ParseContext
 from engine.actions.templates import sample_value
 from engine.conditions.ast import EVERYONE, Condition
+from engine.conditions.context import Selection, parse_context
 from engine.conditions.goals import KINDS as GOAL_KINDS
 from engine.conditions.goals import Goal, parse_goal
 from engine.conditions.parse import ConditionParser
@@ -83,6 +84,11 @@ class Validator:
         self.json_validator = jsonschema.Draft202012Validator(self.schema)
         self.sample_customer = {f.key: sample_value(f.type, f.values, f.pii) for f in dictionary}
         self.segments = SegmentLibrary.load(dictionary, settings.segments_dir)
+
+    def sample_row(self, related: str) -> dict[str, Any]:
+        """A typed stand-in row of a related table, for ``context:`` selections."""
+        columns = self.dictionary.related[related].columns
+        return {f.key: sample_value(f.type, f.values, f.pii) for f in columns.values()}
 
     def validate_paths(self, paths: Iterable[Path]) -> Catalog:
         catalog = Catalog()
@@ -156,7 +162,8 @@ class _FileCheck:
         audience = self._audience(data)
         trigger = self._trigger(data)
         limits = self._limits(data)
-        actions = self._actions(data)
+        context = self._context(data)
+        actions = self._actions(data, context)
         goal = self._goal(data)
         if any(d.is_error for d in self.diagnostics):
             return None
@@ -177,6 +184,7 @@ class _FileCheck:
             content_hash=hashlib.sha256(self.doc.text.encode()).hexdigest(),
             holdout_percent=float(data.get("holdout_percent", 0)),
             goal=goal,
+            context=context,
         )
 
     # --- stage 2: JSON Schema ----------------------------------------------------------------
@@ -188,6 +196,8 @@ class _FileCheck:
                 continue  # the condition parser reports these with dictionary hints
             if path[:2] in _GOAL_KINDS:
                 continue  # parse_goal words a goal's value with its kind's own examples
+            if path[:1] == ("context",) and path[2:3] == ("where",):
+                continue  # the condition parser reports these with the table's columns
             self.schema_error_paths.append(path)
             self._schema_error(error, path)
 
@@ -319,23 +329,39 @@ class _FileCheck:
 
         return parse_goal(raw, ("goal",), self.v.dictionary, self.report, parser)
 
-    def _actions(self, data: Mapping[str, Any]) -> list[Any]:
+    def _context(self, data: Mapping[str, Any]) -> tuple[Selection, ...]:
+        if not self._clean(("context",)):
+            return ()
+
+        def parser(scope: DataDictionary) -> ConditionParser:
+            return ConditionParser(scope, self.report, nested=True)
+
+        return parse_context(data.get("context"), self.v.dictionary, self.report, parser)
+
+    def _actions(self, data: Mapping[str, Any], context: tuple[Selection, ...]) -> list[Any]:
         raw = data.get("actions")
         if not isinstance(raw, list):
             return []
+        rows = {s.name: [self.v.sample_row(s.source)] for s in context}
+
+        def sample(rows: Mapping[str, Any]) -> dict[str, Any]:
+            return template_context(
+                self.v.sample_customer,
+                playbook_id=str(data.get("id", "sample")),
+                playbook_title=str(data.get("title", "")),
+                bank_name=self.v.settings.bank_name,
+                now=dt.datetime(2026, 1, 31, 9, 30),
+                rows=rows,
+            )
+
         ctx = ParseContext(
             report=self.report,
             dictionary=self.v.dictionary,
             renderer=self.v.renderer,
             settings=self.v.settings,
             category=str(data.get("category", "marketing")),
-            sample=template_context(
-                self.v.sample_customer,
-                playbook_id=str(data.get("id", "sample")),
-                playbook_title=str(data.get("title", "")),
-                bank_name=self.v.settings.bank_name,
-                now=dt.datetime(2026, 1, 31, 9, 30),
-            ),
+            sample=sample(rows),
+            empty_sample=sample({name: [] for name in rows}) if rows else None,
         )
         actions = []
         for i, item in enumerate(raw):

@@ -159,6 +159,12 @@ def test_withdrawn_consent_gets_the_task_but_no_sms(
             .where(consents.c.customer_id == target, consents.c.channel == "sms")
             .values(given_at=dt.datetime(2020, 1, 1), withdrawn_at=dt.datetime(2026, 1, 1))
         )
+        # the call is marketing by phone: it needs phone consent, which this customer gives
+        conn.execute(
+            update(consents)
+            .where(consents.c.customer_id == target, consents.c.channel == "phone")
+            .values(given_at=dt.datetime(2020, 1, 1), withdrawn_at=None)
+        )
     outcome = run(executor, vip, AS_OF, store)
     decision = next(d for d in outcome.decisions if d.customer_id == target)
     assert [e.kind for e in decision.effects] == ["task"]

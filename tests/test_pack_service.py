@@ -124,7 +124,10 @@ def test_a_referral_event_for_a_demo_customer_is_thanked(store: Engine) -> None:
             text(
                 "SELECT c.id FROM customers c JOIN consents s ON s.customer_id = c.id "
                 "AND s.channel = 'sms' AND s.purpose = 'marketing' "
+                "JOIN consents p ON p.customer_id = c.id "  # the thank-you call: phone consent
+                "AND p.channel = 'phone' AND p.purpose = 'marketing' "
                 "WHERE s.given_at IS NOT NULL AND s.withdrawn_at IS NULL "
+                "AND p.given_at IS NOT NULL AND p.withdrawn_at IS NULL "
                 "AND c.manager_id IS NOT NULL ORDER BY c.id"
             )
         ).scalar()

@@ -75,3 +75,47 @@ def test_unknown_fixture_field_is_a_clear_error(tmp_path: Path) -> None:
     assert "unknown field 'last_actve_at'" in result.stdout
     assert "did you mean 'last_active_at'" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_held_out_expectation_passes_only_for_the_holdout_group(tmp_path: Path) -> None:
+    """vip-inactive-60d holds out 10%: C1 falls in that group (a stable hash), C10 does not."""
+    result = runner("test", str(SHIPPED), "-k", "holdout group")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed, 0 failed" in result.stdout
+    text = SHIPPED.read_text(encoding="utf-8")
+    cases = {
+        # a treated customer expected held out
+        "treated": (
+            text.replace("      C10: {task: {}, sms: {}}", "      C10: held_out"),
+            "C10: expected to be held out, but the customer is not in the 10% holdout group"
+            " (got sms, task)",
+        ),
+        # a customer outside the audience expected held out
+        "unmatched": (
+            text.replace("C4: not_matched        # gold, not VIP", "C4: held_out"),
+            "C4: expected to be held out, but did not match the audience",
+        ),
+        # a held-out customer expected to get actions
+        "expects-actions": (
+            text.replace("      C1: held_out", "      C1: {task: {}}"),
+            "C1: expected task, but the customer is in the holdout group (holdout_percent: 10)",
+        ),
+    }
+    for name, (changed, message) in cases.items():
+        assert changed != text, name
+        broken = tmp_path / f"{name}.test.yaml"
+        broken.write_text(changed, encoding="utf-8")
+        failed = runner("test", str(broken))
+        assert failed.returncode == 1, name
+        assert message in failed.stdout, (name, failed.stdout)
+        assert "Traceback" not in failed.stdout + failed.stderr
+
+
+def test_held_out_needs_a_playbook_with_a_holdout_group(tmp_path: Path) -> None:
+    shipped = REPO / "tests" / "playbooks" / "dormant_winback_call.test.yaml"
+    text = shipped.read_text(encoding="utf-8").replace("C5: {task: {}}", "C5: held_out")
+    broken = tmp_path / "no-holdout.test.yaml"
+    broken.write_text(text, encoding="utf-8")
+    result = runner("test", str(broken))
+    assert result.returncode == 1
+    assert "C5: expected to be held out, but the playbook has no holdout group" in result.stdout

@@ -33,6 +33,7 @@ from engine.sinks import RecordingSink, Sink, StoreSink
 from engine.store.db import open_store
 from engine.store.models import (
     action_ledger,
+    consents,
     engine_tags,
     managers,
     outbox,
@@ -184,7 +185,8 @@ def test_held_out_customers_are_recorded_and_get_nothing(store: Engine, tmp_path
     assert suppressed["held_out"] == len(held)
     again = run(ex, p, AS_OF)  # the same window: nobody twice, held out or not
     assert again.acted == again.held_out == 0
-    assert again.suppressed["already_done"] == first.matched_count
+    # customers held back by consent on every action were not acted on: decided again
+    assert again.suppressed["already_done"] == first.acted + first.held_out
 
 
 def test_frequency_cap_lets_the_higher_priority_playbook_win(store: Engine, tmp_path: Path) -> None:
@@ -255,7 +257,8 @@ def test_tasks_route_by_role_and_to_team_queues(store: Engine, tmp_path: Path) -
         " reason: quarterly-visit, checklist: [带上资产报告, 了解需求]}\n"
         '  - task: {queue: 财富顾问团队, kind: follow_up, title: "资产配置建议"}\n'
     )
-    p = playbook(tmp_path, "routing", body)
+    # a service playbook: a marketing visit would need phone consent (tested below)
+    p = playbook(tmp_path, "routing", body, category="service")
     run(executor(store), p, AS_OF)
     with store.connect() as conn:
         senior = {
@@ -318,7 +321,8 @@ def test_two_runs_racing_write_each_customer_once(store: Engine, tmp_path: Path)
         t.join()
     assert not errors
     ledger = count(store, action_ledger)
-    assert ledger == sum(o.acted for o in results) == results[0].matched_count
+    acted = Counter(d.customer_id for o in results for d in o.decisions if d.effects)
+    assert ledger == sum(o.acted for o in results) == len(acted) > 0
     with store.connect() as conn:
         dupes = conn.execute(
             select(outbox.c.customer_id).group_by(outbox.c.customer_id).having(func.count() > 1)
@@ -358,3 +362,57 @@ def test_overdue_tasks_climb_the_ladder_once_per_level(store: Engine, tmp_path: 
     # done at the bottom resolves the escalations above it
     assert complete(store, original, "reached", "客户已接通", day2) == 2
     assert count(store, tasks, tasks.c.status == "open") == 9 - 3  # 3 tasks × 3 levels
+
+
+def phone_consenting(store: Engine, purpose: str) -> set[str]:
+    """Customers whose phone consent for ``purpose`` holds at AS_OF, read row by row."""
+    now = AS_OF.replace(tzinfo=None)
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(consents).where(consents.c.channel == "phone", consents.c.purpose == purpose)
+        ).all()
+    return {
+        r.customer_id
+        for r in rows
+        if r.given_at is not None
+        and r.given_at <= now
+        and (r.withdrawn_at is None or r.withdrawn_at < r.given_at)
+    }
+
+
+def test_marketing_calls_and_visits_need_phone_consent(store: Engine, tmp_path: Path) -> None:
+    body = (
+        '  - task: {queue: 电话团队, kind: call, title: "回访", reason: r-call}\n'
+        '  - task: {queue: 拜访团队, kind: visit, title: "拜访", reason: r-visit}\n'
+        '  - task: {queue: 后台团队, kind: follow_up, title: "跟进", reason: r-follow}\n'
+    )
+    marketing = playbook(tmp_path, "phone-marketing", body)
+    service = playbook(tmp_path, "phone-service", body, category="service")
+    ex = executor(store)
+    preview = run(ex, marketing, AS_OF, RecordingSink())
+    outcome = run(ex, marketing, AS_OF)
+    matched = set(outcome.matched)
+    allowed = phone_consenting(store, "marketing") & matched
+    refused = matched - allowed
+    assert allowed and refused  # the demo store has both
+    with store.connect() as conn:
+        made = conn.execute(select(tasks.c.kind, tasks.c.customer_id)).all()
+        stored = conn.execute(
+            select(suppressions.c.customer_id, suppressions.c.action, suppressions.c.reason)
+        ).all()
+    by_kind: dict[str, set[str]] = {}
+    for kind, cid in made:
+        by_kind.setdefault(kind, set()).add(cid)
+    assert by_kind == {"call": allowed, "visit": allowed, "follow_up": matched}
+    assert Counter(stored) == Counter({(cid, "task", "no_consent_phone"): 2 for cid in refused})
+    assert outcome.suppressed == Counter({"no_consent_phone": 2 * len(refused)})
+    # the dry-run decided the same, customer by customer
+    assert [(d.customer_id, d.suppressed) for d in preview.decisions] == [
+        (d.customer_id, d.suppressed) for d in outcome.decisions
+    ]
+    # a service playbook's tasks are the customer's own matter: not held back by consent
+    withdrawn_service = matched - phone_consenting(store, "service")
+    assert withdrawn_service  # some have no phone consent for service either
+    clear_engine_tables(store)  # else the open tasks of the same reasons hold them back
+    served = run(ex, service, AS_OF)
+    assert served.suppressed == Counter() and served.effects["task"] == 3 * len(matched)

@@ -280,3 +280,105 @@ def test_cli_dry_run_python_evaluator_matches_sql(demo_url: str) -> None:
         reports[evaluator] = {p["id"]: p["matched"] for p in json.loads(result.stdout)["playbooks"]}
     assert reports["sql"] == reports["python"]
     assert any(reports["sql"].values())
+
+
+# --- context: the rows a template names -------------------------------------------------------
+
+
+def test_context_rows_are_read_per_batch_and_named_in_the_task(store: Engine) -> None:
+    """wealth-maturity-call lists each customer's earliest three maturing products: one query
+    per batch of customers (not per customer), the rows the hand-written filter finds."""
+    import re
+
+    from sqlalchemy import event
+
+    [playbook] = [
+        p
+        for p in validator().validate_paths([SETTINGS.playbooks_dir]).playbooks
+        if p.id == "wealth-maturity-call"
+    ]
+    executor = Executor(store, SETTINGS, DICTIONARY, Renderer(SETTINGS.templates_dir, DICTIONARY))
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(store, "before_cursor_execute", seen)
+    try:
+        outcome = executor.execute(
+            playbook, CLOCK, RecordingSink(), keep_details=True, batch_size=40
+        )
+    finally:
+        event.remove(store, "before_cursor_execute", seen)
+    batches = -(-outcome.matched_count // 40)
+    assert outcome.matched_count > 40 and batches >= 2  # several batches on the demo store
+    assert sum("row_number" in s.lower() for s in statements) == batches
+    with store.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT customer_id, product_name, amount, maturity_date FROM holdings "
+                "WHERE product_type = 'wealth' AND amount >= 50000"
+            )
+        ).all()
+    maturing: dict[str, list[tuple[str, float, dt.date]]] = {}
+    for cid, name, amount, due in rows:
+        due = due if isinstance(due, dt.date) else dt.date.fromisoformat(str(due))
+        if TODAY <= due <= TODAY + dt.timedelta(days=7):
+            maturing.setdefault(str(cid), []).append((str(name), float(amount), due))
+    tasks = [e for d in outcome.decisions for e in d.effects if e.kind == "task"]
+    assert tasks and len(tasks) == sum(1 for d in outcome.decisions if d.effects)
+    line = re.compile(r"^- ([^,]+),(.+)万元,(\d{4})年(\d{1,2})月(\d{1,2})日到期$")
+    for task in tasks:
+        listed = [m for m in map(line.match, str(task.row["body"]).splitlines()) if m]
+        mine = maturing[task.customer_id]
+        earliest = sorted(due for *_, due in mine)[:3]
+        dates = [dt.date(int(m[3]), int(m[4]), int(m[5])) for m in listed]
+        assert dates == earliest, task.customer_id
+        assert {m[1] for m in listed} <= {name for name, *_ in mine}
+        first = listed[0]
+        assert f"{first[1]} {first[3]}年{first[4]}月{first[5]}日到期" in str(task.row["title"])
+
+
+def test_context_rows_are_masked_in_previews_where_personal(store: Engine, tmp_path: Path) -> None:
+    """A related column marked ``pii`` is masked in a preview and real in a run's rows."""
+    from engine.dictionary import load_dictionary
+    from engine.validation import Validator
+
+    source = (REPO / "schemas" / "data_dictionary.yaml").read_text(encoding="utf-8")
+    plain = "manager_id: {type: string, label: 联系人编号, name: Contacted by, column: manager_id}"
+    assert plain in source
+    marked = plain.replace("column: manager_id}", "column: manager_id, pii: id}")
+    (tmp_path / "dictionary.yaml").write_text(source.replace(plain, marked), encoding="utf-8")
+    personal = load_dictionary(tmp_path / "dictionary.yaml")
+    (tmp_path / "p.yaml").write_text(
+        "id: last-contact\ntitle: t\ntrigger: {schedule: '0 9 * * *'}\n"
+        "audience: {contacts: {exists: true}}\n"
+        "context:\n  last:\n    from: contacts\n    order: -contacted_at\n    limit: 1\n"
+        'actions:\n  - task:\n      title: "{% for c in last %}{{ c.manager_id }}{% endfor %}"\n',
+        encoding="utf-8",
+    )
+    catalog = Validator(SETTINGS, personal).validate_paths([tmp_path / "p.yaml"])
+    assert catalog.errors == []
+    [playbook] = catalog.playbooks
+    executor = Executor(store, SETTINGS, personal, Renderer(SETTINGS.templates_dir, personal))
+    titles = {}
+    for mask in (True, False):
+        outcome = executor.execute(
+            playbook, CLOCK, RecordingSink(mask=mask), keep_details=True, batch_size=200
+        )
+        titles[mask] = {
+            e.customer_id: str(e.row["title"]) for d in outcome.decisions for e in d.effects
+        }
+    with store.connect() as conn:
+        latest: dict[str, set[str]] = {}
+        for cid, manager in conn.execute(
+            text(
+                "SELECT c.customer_id, c.manager_id FROM contacts c WHERE c.contacted_at = "
+                "(SELECT MAX(d.contacted_at) FROM contacts d WHERE d.customer_id = c.customer_id)"
+            )
+        ):
+            latest.setdefault(str(cid), set()).add(str(manager))
+    assert titles[False] and titles[True].keys() == titles[False].keys()
+    for cid, real in titles[False].items():
+        assert real in latest[cid]  # the most recent contact's
+        assert titles[True][cid] != real and "*" in titles[True][cid]

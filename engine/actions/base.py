@@ -97,6 +97,8 @@ class ParseContext:
     settings: Settings
     category: str
     sample: Mapping[str, Any]  # template context with a typed sample customer
+    # the same with every ``context:`` selection empty (a customer without such rows)
+    empty_sample: Mapping[str, Any] | None = None
 
 
 class ActionType(Protocol):

@@ -30,6 +30,14 @@ def check_template(
         )
         ctx.report(exc.code, message, path, exc.hint, False)
         return None, None
+    if ctx.empty_sample is not None:
+        try:
+            ctx.renderer.render(template, ctx.empty_sample)
+        except TemplateError as exc:
+            names = [k for k, v in ctx.empty_sample.items() if v == []]
+            message = t("PB0193", names=" / ".join(names), problem=exc.message)
+            ctx.report("PB0193", message, path, t("PB0193.hint", name=names[0]), False)
+            return None, None
     return template, text
 
 

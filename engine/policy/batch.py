@@ -1,9 +1,10 @@
 """The contact policy applied to one batch of matched customers, one effect at a time.
 
 :meth:`BatchGate.load` reads everything a batch needs in a few set-based queries (consent per
-channel, marketing contacts per cap period, open tasks); :meth:`BatchGate.admit` then decides
-each rendered effect in memory: kept as is, kept with a delivery window (quiet hours), or
-suppressed with a stable reason. Dry-run and run call the same code.
+channel, phone for a marketing call or visit (see ``consent``), marketing contacts per cap
+period, open tasks); :meth:`BatchGate.admit` then decides each rendered effect in memory:
+kept as is, kept with a delivery window (quiet hours), or suppressed with a stable reason.
+Dry-run and run call the same code.
 
 When a frequency cap is full but a message of a lower-priority playbook is still waiting in the
 outbox (queued in the cap period, not yet claimed by a dispatcher), the higher-priority message
@@ -23,6 +24,7 @@ from sqlalchemy import Connection
 
 from engine.actions.base import Effect, Queued
 from engine.conditions.clock import Clock
+from engine.policy.consent import effect_consent
 from engine.policy.gate import (
     OPEN_TASK,
     consenting,
@@ -101,8 +103,9 @@ class BatchGate:
     def admit(self, effect: Effect) -> Effect | str:
         """The effect as it may go (perhaps with a delivery window), or why it may not."""
         cid = effect.customer_id
-        if effect.consent_channel and cid not in self.consent[effect.consent_channel]:
-            return no_consent(effect.consent_channel)
+        needed = effect_consent(effect, self.category)
+        if needed and cid not in self.consent[needed]:
+            return no_consent(needed)
         if effect.target == "tasks":
             key = (cid, str(effect.row["kind"]), str(effect.row["reason"]))
             if key in self.open:

@@ -21,6 +21,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "max_per_run": ("超出单次上限", "over the per-run limit"),
     "no_consent_sms": ("无短信授权", "no SMS consent"),
     "no_consent_email": ("无邮件授权", "no e-mail consent"),
+    "no_consent_phone": ("无电话营销授权", "no phone consent"),
     "no_phone": ("无手机号", "no phone number"),
     "no_email": ("无邮箱", "no e-mail address"),
     "no_manager": ("无客户经理", "no relationship manager"),

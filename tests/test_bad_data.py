@@ -178,7 +178,8 @@ def test_runs_never_crash_and_count_the_rows(store: Engine, tmp_path: Any) -> No
         assert entry["data_issues"] == vip.data_issues
         shown = f"! no usable value 无可用值: last_active_at {empty} empty"
         assert shown in report_text(AS_OF, outcomes, [])
-    run = executor.execute(scheduled[0], CLOCK, StoreSink(store))
+    vip_playbook = next(p for p in scheduled if p.id == "vip-inactive-60d")
+    run = executor.execute(vip_playbook, CLOCK, StoreSink(store))
     with store.connect() as conn:
         stored = {
             r.field: (r.empty, r.malformed)

@@ -41,6 +41,8 @@ class Decision:
     effects: tuple[Effect, ...]
     suppressed: tuple[tuple[str | None, str], ...]  # (action kind or None for all, reason)
     held_out: bool = False  # in the playbook's holdout group: recorded, nothing done
+    # the ledger window when it is the customer's own (event matches), else the run's
+    window: str | None = None
 
 
 @dataclass
@@ -110,7 +112,7 @@ class StoreSink:
                     .values(
                         playbook_id=info.playbook_id,
                         customer_id=decision.customer_id,
-                        window=info.window,
+                        window=decision.window or info.window,
                         run_id=info.run_id,
                         content_hash=info.content_hash,
                         created_at=info.now_utc,
@@ -123,13 +125,13 @@ class StoreSink:
                     lost.add(decision.customer_id)
                     continue
                 for effect in decision.effects:
-                    self._effect(conn, info, ledger_id, effect)
+                    self._effect(conn, info, ledger_id, effect, decision.window or info.window)
             rows = [
                 {
                     "run_id": info.run_id,
                     "playbook_id": info.playbook_id,
                     "customer_id": d.customer_id,
-                    "window": info.window,
+                    "window": d.window or info.window,
                     "action": kind,
                     "reason": reason,
                     "created_at": info.now_utc,
@@ -143,7 +145,9 @@ class StoreSink:
                 conn.execute(suppressions.insert(), rows)
         return lost
 
-    def _effect(self, conn: Any, info: RunInfo, ledger_id: int, effect: Effect) -> None:
+    def _effect(
+        self, conn: Any, info: RunInfo, ledger_id: int, effect: Effect, window: str
+    ) -> None:
         common = {
             "ledger_id": ledger_id,
             "action_index": effect.action_index,
@@ -153,9 +157,7 @@ class StoreSink:
         }
         row = effect.row
         if effect.target == "outbox":
-            key = idempotency_key(
-                info.playbook_id, effect.customer_id, info.window, effect.action_index
-            )
+            key = idempotency_key(info.playbook_id, effect.customer_id, window, effect.action_index)
             conn.execute(
                 self._insert(outbox)
                 .values(

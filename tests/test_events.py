@@ -205,6 +205,58 @@ actions:
     ]
 
 
+def _batch_outcome(store: Engine, items: list[tuple[str, Any]], now: dt.datetime, size: int) -> Any:
+    clear_engine_tables(store)
+    p = processor(store, shipped(), now)
+    report = ingest(p, iter(items), lambda: now, batch=size)
+    with store.connect() as conn:
+        ledger = sorted(conn.execute(select(action_ledger.c.customer_id, action_ledger.c.window)))
+        opened = sorted(conn.execute(select(tasks.c.customer_id, tasks.c.title)))
+        recorded = sorted(
+            conn.execute(select(event_matches.c.match_key, event_matches.c.outcome)).all()
+        )
+    results = sorted((h.match.key, h.result) for h in report.handled)
+    return results, recorded, ledger, opened
+
+
+def test_event_matches_acted_on_in_one_batch_equal_one_by_one(store: Engine) -> None:
+    """A batch of matches is acted on with one run per playbook (one audience query, one
+    ledger transaction); each match keeps its own window and outcome, and a customer's second
+    match sees the first one's cooldown, exactly as when the events come one at a time."""
+    twice, once = valued_customers(store, 2)
+    with store.connect() as conn:
+        outside = conn.execute(
+            text("SELECT id FROM customers WHERE tier = 'mass' ORDER BY id LIMIT 1")
+        ).scalar_one()
+    now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
+    at = now - dt.timedelta(hours=2)
+    items = [
+        ev("W-1", "withdrawal", twice, at, amount=700000.0),
+        ev("W-2", "transfer_out", twice, at + dt.timedelta(minutes=5), amount=900000.0),
+        ev("W-3", "withdrawal", once, at, amount=500000.0),
+        ev("W-4", "withdrawal", "C9999999999", at, amount=800000.0),
+        ev("W-5", "withdrawal", outside, at, amount=800000.0),
+        ev("W-6", "withdrawal", once, at, amount=400000.0),  # below the threshold
+    ]
+    batched = _batch_outcome(store, items, now, size=len(items))
+    one_by_one = _batch_outcome(store, items, now, size=1)
+    assert batched == one_by_one
+    results, recorded, ledger, opened = batched
+    assert (
+        results
+        == recorded
+        == [
+            ("W-1", "acted"),
+            ("W-2", "suppressed"),  # once_per_customer: 1d
+            ("W-3", "acted"),
+            ("W-4", "unknown_customer"),
+            ("W-5", "not_in_audience"),
+        ]
+    )
+    assert ledger == sorted([(twice, ledger_window("W-1")), (once, ledger_window("W-3"))])
+    assert [c for c, _title in opened] == sorted([twice, once])
+
+
 def test_event_for_unknown_customer_is_recorded_not_acted(store: Engine) -> None:
     now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
     p = processor(store, shipped(), now)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,7 @@ from engine.events.model import Event, Rejected, read_event
 from engine.events.rules import SESSION, RulesHost
 from engine.events.trigger import EventTrigger
 from engine.events.windows import Match, Window
-from engine.execution import Executor, Outcome
+from engine.execution import Executor, Outcome, by_priority
 from engine.playbook import Playbook
 from engine.policy import Policy
 from engine.rendering import Renderer
@@ -40,6 +41,7 @@ from engine.sinks import RecordingSink, StoreSink
 # single-event playbooks still replay a day on restart: an event stored just before a crash
 # and never acted on is acted on after it
 MIN_REPLAY = dt.timedelta(days=1)
+PRUNE_EVERY = dt.timedelta(minutes=1)
 # outcomes recorded per match
 ACTED, SUPPRESSED, NOT_IN_AUDIENCE, UNKNOWN_CUSTOMER = (
     "acted",
@@ -144,7 +146,7 @@ class EventProcessor:
         self._compiled: dict[str, _Compiled] = {}
         self._by_type: dict[str, list[_Compiled]] = {}
         self._seen: set[str] = set()  # dry-run dedup
-        self._unknown: dict[str, bool] = {}
+        self._pruned_at: dt.datetime | None = None
 
     # --- playbooks ---------------------------------------------------------------------
 
@@ -243,9 +245,14 @@ class EventProcessor:
         """Close absence windows that ended by ``now``, act on them, and forget old state."""
         now_utc = _utc(now)
         matches = []
+        # forgetting walks every customer: once a minute is plenty (memory only, no verdicts)
+        prune = self._pruned_at is None or now_utc - self._pruned_at >= PRUNE_EVERY
         for c in self._compiled.values():
             matches += [(c, m) for m in c.window.tick(now_utc)]
-            c.window.prune(now_utc)
+            if prune:
+                c.window.prune(now_utc)
+        if prune:
+            self._pruned_at = now_utc
         return self._handle(matches, now, act=True)
 
     def held(self) -> int:
@@ -271,16 +278,21 @@ class EventProcessor:
         targets = self._by_type.get(event.type, ())
         if not targets:
             return []
-        message = {"sid": SESSION, "id": event.id, "type": event.type, **event.fields}
+        # encoded once for every ruleset it goes to
+        message = json.dumps(
+            {"sid": SESSION, "id": event.id, "type": event.type, **event.fields},
+            ensure_ascii=False,
+        )
+        post = self.host.post_json
         out = []
         for c in targets:
             if only is not None and c not in only:
                 continue
-            first = event.type in c.trigger.first.types and self.host.post(c.first, message)
+            first = event.type in c.trigger.first.types and post(c.first, message, event.id)
             second = (
                 c.second is not None
                 and event.type in c.second_types
-                and self.host.post(c.second, message)
+                and post(c.second, message, event.id)
             )
             if first or second:
                 out += [(c, m) for m in c.window.add(event, first, second)]
@@ -327,37 +339,69 @@ class EventProcessor:
     ) -> list[Handled]:
         if not matches:
             return []
-        done: dict[str, set[str]] = {}
-        if self.persist:
-            keys: dict[str, list[str]] = {}
-            for c, m in matches:
-                keys.setdefault(c.playbook.id, []).append(m.key)
-            with self.store.connect() as conn:
-                done = {pid: event_store.handled(conn, pid, ks) for pid, ks in keys.items()}
-        out = []
-        for c, match in matches:
-            if match.key in done.get(c.playbook.id, ()):
-                continue
-            if not act:
-                handled = Handled(match, c.playbook, BEFORE_LOAD)
-            else:
-                handled = self._execute(c.playbook, match, now)
-            out.append(handled)
-            if self.persist:
-                # recorded after acting: a crash in between acts again after the restart,
-                # and the ledger's unique window turns that into a no-op
-                run_id = handled.outcome.run_id if handled.outcome else None
-                with self.store.begin() as conn:
-                    event_store.record_match(conn, match, handled.result, run_id, _utc(now))
+        if not self.persist:
+            return [self._execute(c.playbook, m, now) for c, m in matches]
+        keys: dict[str, list[str]] = {}
+        for c, m in matches:
+            keys.setdefault(c.playbook.id, []).append(m.key)
+        with self.store.connect() as conn:
+            done = {pid: event_store.handled(conn, pid, ks) for pid, ks in keys.items()}
+        todo: list[tuple[_Compiled, Match]] = []
+        for c, m in matches:
+            if m.key not in done[c.playbook.id]:
+                done[c.playbook.id].add(m.key)  # a key twice in one batch is handled once
+                todo.append((c, m))
+        if act:
+            out = self._execute_batch(todo, now)
+        else:
+            out = [Handled(m, c.playbook, BEFORE_LOAD) for c, m in todo]
+        # recorded after acting, in one statement: a crash in between acts again after the
+        # restart, and the ledger's unique window turns that into a no-op
+        with self.store.begin() as conn:
+            event_store.record_matches(conn, out, _utc(now))
         return out
 
-    def _execute(self, playbook: Playbook, match: Match, now: dt.datetime) -> Handled:
+    def _execute_batch(
+        self, todo: list[tuple[_Compiled, Match]], now: dt.datetime
+    ) -> list[Handled]:
+        """Act on a batch of matches with one run per playbook (and per round, when one
+        customer has several matches): one audience query, one contact-policy pass and one
+        ledger transaction for all of them, each match in its own ledger window."""
         clock = Clock.at(_aware(now, self.settings), self.settings.timezone)
-        sink = StoreSink(self.store) if self.persist else RecordingSink(mask=self.mask)
+        results: dict[int, Handled] = {}
+        by_playbook: dict[str, list[tuple[int, Match]]] = {}
+        compiled: dict[str, _Compiled] = {}
+        for i, (c, m) in enumerate(todo):
+            by_playbook.setdefault(c.playbook.id, []).append((i, m))
+            compiled[c.playbook.id] = c
+        ordered = by_priority([compiled[pid].playbook for pid in by_playbook])
+        for playbook in ordered:
+            for round_ in _rounds(by_playbook[playbook.id]):
+                windows = {m.customer_id: ledger_window(m.key) for _i, m in round_}
+                outcome = self.executor.execute(
+                    playbook, clock, StoreSink(self.store), keep_details=True, windows=windows
+                )
+                decided = {d.customer_id: d for d in outcome.decisions}
+                unseen = [m.customer_id for _i, m in round_ if m.customer_id not in decided]
+                known = self._known_of(unseen, clock) if unseen else set()
+                for i, m in round_:
+                    d = decided.get(m.customer_id)
+                    if d is None:
+                        result = NOT_IN_AUDIENCE if m.customer_id in known else UNKNOWN_CUSTOMER
+                    elif d.effects:
+                        result = ACTED
+                    else:
+                        result = SUPPRESSED
+                    results[i] = Handled(m, playbook, result, outcome)
+        return [results[i] for i in range(len(todo))]
+
+    def _execute(self, playbook: Playbook, match: Match, now: dt.datetime) -> Handled:
+        """One match on its own: the dry-run, which reports every match separately."""
+        clock = Clock.at(_aware(now, self.settings), self.settings.timezone)
         outcome = self.executor.execute(
             playbook,
             clock,
-            sink,
+            RecordingSink(mask=self.mask),
             keep_details=self.keep_details,
             customer_ids=[match.customer_id],
             window=ledger_window(match.key),
@@ -366,21 +410,40 @@ class EventProcessor:
             result = ACTED
         elif outcome.matched_count:
             result = SUPPRESSED
-        elif self._known(match.customer_id, clock):
+        elif self._known_of([match.customer_id], clock):
             result = NOT_IN_AUDIENCE
         else:
             result = UNKNOWN_CUSTOMER
         return Handled(match, playbook, result, outcome)
 
-    def _known(self, customer_id: str, clock: Clock) -> bool:
+    def _known_of(self, customer_ids: Sequence[str], clock: Clock) -> set[str]:
+        """Which of these customers the store knows."""
         compiler = SqlCompiler(self.dictionary, clock)
         with self.store.connect() as conn:
-            found = conn.execute(
+            rows = conn.execute(
                 select(compiler.key)
                 .select_from(compiler.customers)
-                .where(compiler.key == customer_id)
-            ).first()
-        return found is not None
+                .where(compiler.key.in_(list(customer_ids)))
+            )
+            return {str(r[0]) for r in rows}
+
+
+def _rounds(matches: list[tuple[int, Match]]) -> list[list[tuple[int, Match]]]:
+    """Split matches so no customer appears twice in a round, keeping their order: the
+    second match of a customer sees the first one's ledger row (cooldown, open task)."""
+    rounds: list[list[tuple[int, Match]]] = []
+    seen: list[set[str]] = []
+    for item in matches:
+        cid = item[1].customer_id
+        n = 0
+        while n < len(rounds) and cid in seen[n]:
+            n += 1
+        if n == len(rounds):
+            rounds.append([])
+            seen.append(set())
+        rounds[n].append(item)
+        seen[n].add(cid)
+    return rounds
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:

@@ -42,6 +42,7 @@ from engine.conditions.clock import Clock
 from engine.config import Settings
 from engine.dictionary import DataDictionary
 from engine.errors import EngineError
+from engine.events.host import EventHost
 from engine.execution import Executor
 from engine.observability import DEAD_LETTER_STATUSES, LOGGER, Metrics, error_text, event
 from engine.reload import Changes, PlaybookFolder, Version
@@ -80,6 +81,8 @@ class DaemonConfig:
     metrics_interval: float = 15.0
     metrics_file: Path | None = None
     metrics_port: int | None = None
+    events: bool = True  # host the event playbooks (engine/events/host.py)
+    event_interval: float = 1.0  # seconds between reads of newly stored events
 
 
 class Interrupted(EngineError):
@@ -127,6 +130,17 @@ class Daemon:
         self.log = logging.getLogger(LOGGER)
         self.metrics = Metrics()
         self.stopping = threading.Event()
+        self.events: EventHost | None = None
+        if self.config.events:
+            self.events = EventHost(
+                store,
+                settings,
+                dictionary,
+                owner=self.owner,
+                clock=self.time.now,
+                lease=self.config.lease,
+                log=self.log,
+            )
 
         def make_executor(renderer: Renderer) -> Executor:
             return Executor(store, settings, dictionary, renderer)
@@ -142,6 +156,7 @@ class Daemon:
                 "default": ThreadPoolExecutor(4),
                 "runs": ThreadPoolExecutor(self.config.workers),
                 "dispatch": ThreadPoolExecutor(1),
+                "events": ThreadPoolExecutor(1),
             },
             # APScheduler only wakes us; lateness and catch-up are decided from the claims
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -172,6 +187,15 @@ class Daemon:
         add(self.sweep, "interval", seconds=cfg.tick, id="sweep")
         add(self.heartbeat, "interval", seconds=self._heartbeat_every(), id="heartbeat")
         add(self.publish_metrics, "interval", seconds=cfg.metrics_interval, id="metrics")
+        if self.events is not None:
+            add(
+                self.events.cycle,
+                "interval",
+                seconds=cfg.event_interval,
+                id="events",
+                executor="events",
+                next_run_time=dt.datetime.now(dt.UTC),
+            )
         if self.dispatch is not None:
             add(
                 self.dispatch_once,
@@ -199,6 +223,8 @@ class Daemon:
         """Finish the batch in hand, leave the rest of the slot to the next daemon, and stop."""
         event(self.log, "daemon.stopping", owner=self.owner)
         self.stopping.set()
+        if self.events is not None:
+            self.events.stop()
         self.scheduler.shutdown(wait=True)
         try:
             with self.store.begin() as conn:
@@ -268,6 +294,8 @@ class Daemon:
                     content_hash=problem.kept.playbook.content_hash[:12],
                 )
         self._reschedule(changes)
+        if self.events is not None:
+            self.events.offer([(v.playbook, v.executor) for v in self.folder.active().values()])
         self.metrics.invalid_files.set(len(changes.problems))
         self.metrics.active.set(len(self._active))
         self._save_state()
@@ -353,6 +381,7 @@ class Daemon:
             "clock": "wall" if self.time.is_wall else f"rehearsal x{self.time.speed:g}",
             "heartbeat_seconds": self._heartbeat_every(),
             "dispatcher": self.dispatch is not None,
+            "events": self.events.state() if self.events is not None else None,
         }
         try:
             with self.store.begin() as conn:

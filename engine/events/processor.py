@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +113,7 @@ class _Compiled:
     first: str  # ruleset names in the host
     second: str | None
     second_types: frozenset[str]
+    executor: Executor | None = None  # the loaded version's; None: the processor's own
 
 
 class EventProcessor:
@@ -147,6 +148,8 @@ class EventProcessor:
         self._by_type: dict[str, list[_Compiled]] = {}
         self._seen: set[str] = set()  # dry-run dedup
         self._pruned_at: dt.datetime | None = None
+        self.replayed_to = 0  # the last seq a replay read
+        self.replay_handled: list[Handled] = []  # what the last replay handled
 
     # --- playbooks ---------------------------------------------------------------------
 
@@ -154,31 +157,54 @@ class EventProcessor:
     def playbooks(self) -> list[Playbook]:
         return [c.playbook for c in self._compiled.values()]
 
-    def restore(self, playbooks: Sequence[Playbook], now: dt.datetime) -> int:
+    def restore(
+        self,
+        playbooks: Sequence[Playbook],
+        now: dt.datetime,
+        *,
+        after_seq: int | None = None,
+        executors: Mapping[str, Executor] | None = None,
+    ) -> int:
         """Start: load the event playbooks and replay stored events within the longest window
         (twice over, for follow-ups that came before their first event), so partial patterns
         and pending absences survive a restart. Matches the previous process completed but
         never recorded (it stopped in between) are acted on now; recorded ones are not.
-        Returns the number of events replayed."""
-        fresh = self._load(playbooks)
-        return self._replay(fresh, now, act=True)
+        ``after_seq``: events stored after this point (the daemon's cursor) are replayed
+        whatever their age, so none stored before a crash goes unprocessed. ``executors``:
+        per playbook, the executor of its loaded version (the daemon's template snapshot).
+        Returns the number of events replayed; :attr:`replayed_to` is the last seq read."""
+        fresh = self._load(playbooks, executors)
+        return self._replay(fresh, now, act=True, after_seq=after_seq)
 
-    def reload(self, playbooks: Sequence[Playbook], now: dt.datetime) -> list[str]:
+    def reload(
+        self,
+        playbooks: Sequence[Playbook],
+        now: dt.datetime,
+        *,
+        executors: Mapping[str, Executor] | None = None,
+        until_seq: int | None = None,
+    ) -> list[str]:
         """Hot reload: new or changed playbooks get new versioned rulesets (durable-rules
         cannot replace one in place) and their windows are rebuilt from stored events;
         matches that completed before they were loaded are recorded as ``before_load`` and
-        not acted on. Unchanged playbooks keep their state. Returns the ids (re)loaded."""
-        fresh = self._load(playbooks)
-        self._replay(fresh, now, act=False)
+        not acted on. Unchanged playbooks keep their state. ``until_seq``: only events stored
+        up to there came before the load (the daemon's cursor; later ones are still to be
+        processed, and count as new). Returns the ids (re)loaded."""
+        fresh = self._load(playbooks, executors)
+        self._replay(fresh, now, act=False, until_seq=until_seq)
         return [c.playbook.id for c in fresh]
 
-    def _load(self, playbooks: Sequence[Playbook]) -> list[_Compiled]:
+    def _load(
+        self, playbooks: Sequence[Playbook], executors: Mapping[str, Executor] | None = None
+    ) -> list[_Compiled]:
         wanted = {p.id: p for p in playbooks if isinstance(p.trigger, EventTrigger) and p.enabled}
         for pid in list(self._compiled):
             old = self._compiled[pid].playbook
             if pid not in wanted or wanted[pid].content_hash != old.content_hash:
                 self._unload(pid)
         fresh = [self._compile(p) for pid, p in wanted.items() if pid not in self._compiled]
+        for pid, c in self._compiled.items():  # a template edit: same rules, new rendering
+            c.executor = (executors or {}).get(pid, self.executor)
         self._route()
         return fresh
 
@@ -214,6 +240,14 @@ class EventProcessor:
         """Check, store and match a batch of ``(source, decoded JSON or Rejected)`` items,
         then close due windows and act on every match. Bad events are rejected with a reason
         and counted; they never stop the batch."""
+        report, new = self.accept(items, now)
+        report.handled += self.act_on(new, now)
+        return report
+
+    def accept(
+        self, items: Iterable[tuple[str, Any]], now: dt.datetime
+    ) -> tuple[Report, list[Event]]:
+        """Check and store a batch; the events that were new (not duplicates), in order."""
         report = Report()
         now_utc = _utc(now)
         accepted: list[Event] = []
@@ -233,13 +267,16 @@ class EventProcessor:
                 ids.add(event.id)
                 accepted.append(event)
         new = self._store(accepted, report, now_utc)
+        report.accepted += len(new)
+        return report, new
+
+    def act_on(self, new: Sequence[Event], now: dt.datetime) -> list[Handled]:
+        """Match stored events (each once: the caller stores or polls them), act on every
+        match, then close due windows."""
         matches: list[tuple[_Compiled, Match]] = []
         for event in new:
             matches += self._feed(event)
-        report.accepted += len(new)
-        report.handled += self._handle(matches, now, act=True)
-        report.handled += self.tick(now)
-        return report
+        return self._handle(matches, now, act=True) + self.tick(now)
 
     def tick(self, now: dt.datetime) -> list[Handled]:
         """Close absence windows that ended by ``now``, act on them, and forget old state."""
@@ -298,7 +335,15 @@ class EventProcessor:
                 out += [(c, m) for m in c.window.add(event, first, second)]
         return out
 
-    def _replay(self, targets: list[_Compiled], now: dt.datetime, *, act: bool) -> int:
+    def _replay(
+        self,
+        targets: list[_Compiled],
+        now: dt.datetime,
+        *,
+        act: bool,
+        after_seq: int | None = None,
+        until_seq: int | None = None,
+    ) -> int:
         if not targets or not self.persist:
             return 0
         longest = max([2 * c.trigger.window for c in targets] + [MIN_REPLAY])
@@ -306,13 +351,16 @@ class EventProcessor:
         done = self._handled_events(targets, since - longest)
         replayed = 0
         matches: list[tuple[_Compiled, Match]] = []
-        for event, _received in event_store.stored_events(self.store, since):
+        for seq, event in event_store.stored_events(
+            self.store, since, after_seq=after_seq, until_seq=until_seq
+        ):
             replayed += 1
+            self.replayed_to = max(self.replayed_to, seq)
             todo = [c for c in targets if event.id not in done.get(c.playbook.id, ())]
             matches += self._feed(event, todo)
         for c in targets:
             matches += [(c, m) for m in c.window.tick(_utc(now))]
-        self._handle(matches, now, act=act)
+        self.replay_handled = self._handle(matches, now, act=act)
         return replayed
 
     def _handled_events(self, targets: list[_Compiled], since: dt.datetime) -> dict[str, set[str]]:
@@ -378,7 +426,7 @@ class EventProcessor:
         for playbook in ordered:
             for round_ in _rounds(by_playbook[playbook.id]):
                 windows = {m.customer_id: ledger_window(m.key) for _i, m in round_}
-                outcome = self.executor.execute(
+                outcome = (compiled[playbook.id].executor or self.executor).execute(
                     playbook, clock, StoreSink(self.store), keep_details=True, windows=windows
                 )
                 decided = {d.customer_id: d for d in outcome.decisions}

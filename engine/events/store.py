@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, or_, select
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -80,11 +80,13 @@ def insert_new(engine: Engine, batch: Sequence[Event], received_at: dt.datetime)
 # (encoded by the C encoder; no per-row statements, no 6,000-placeholder query for the driver
 # to parse, no per-element array adaptation), the unique key drops ids stored before or by
 # another process at the same moment, and RETURNING says which were new. WITH ORDINALITY
-# keeps the batch's order in ``seq``.
+# keeps the batch's order in ``seq``; NOT EXISTS keeps known ids from using up seq numbers
+# (gaps the daemon's cursor would otherwise wait for).
 _PG_INSERT = """
 INSERT INTO events (event_id, type, customer_id, occurred_at, received_at, payload)
 SELECT u.e->>0, u.e->>1, u.e->>2, (u.e->>3)::timestamp, %s, u.e->4
 FROM json_array_elements(%s::json) WITH ORDINALITY AS u(e, n)
+WHERE NOT EXISTS (SELECT 1 FROM events k WHERE k.event_id = u.e->>0)
 ORDER BY u.n
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
@@ -158,25 +160,52 @@ def record_matches(conn: Connection, handled: Sequence[Any], handled_at: dt.date
 
 
 def stored_events(
-    engine: Engine, since: dt.datetime, batch_size: int = 5000
-) -> Iterator[tuple[Event, dt.datetime]]:
-    """Events that occurred since ``since`` (UTC), in arrival order, with their arrival time."""
-    query = (
-        select(
-            events.c.event_id,
-            events.c.type,
-            events.c.customer_id,
-            events.c.occurred_at,
-            events.c.payload,
-            events.c.received_at,
-        )
-        .where(or_(events.c.occurred_at >= since))
-        .order_by(events.c.seq)
-    )
+    engine: Engine,
+    since: dt.datetime,
+    batch_size: int = 5000,
+    *,
+    after_seq: int | None = None,
+    until_seq: int | None = None,
+) -> Iterator[tuple[int, Event]]:
+    """``(seq, event)`` for events that occurred since ``since`` (UTC), and with
+    ``after_seq`` also every event stored after that seq, in arrival order; with
+    ``until_seq`` none stored after that one."""
+    where = events.c.occurred_at >= since
+    if after_seq is not None:
+        where = or_(where, events.c.seq > after_seq)
+    if until_seq is not None:
+        where = and_(where, events.c.seq <= until_seq)
+    query = select(*_EVENT_COLUMNS).where(where).order_by(events.c.seq)
     with engine.connect() as conn:
         result = conn.execution_options(yield_per=batch_size).execute(query)
         for r in result:
-            yield Event(r[0], r[1], r[2], r[3], r[4]), r[5]
+            yield r[0], _event(r)
+
+
+def stored_after(
+    conn: Connection, after_seq: int, also: Sequence[int] = (), limit: int = 1000
+) -> list[tuple[int, Event]]:
+    """The next events stored after ``after_seq`` (and those with a seq in ``also``: gaps a
+    concurrent writer may still fill), in arrival order."""
+    where = events.c.seq > after_seq
+    if also:
+        where = or_(where, events.c.seq.in_(list(also)))
+    rows = conn.execute(select(*_EVENT_COLUMNS).where(where).order_by(events.c.seq).limit(limit))
+    return [(r[0], _event(r)) for r in rows]
+
+
+_EVENT_COLUMNS = (
+    events.c.seq,
+    events.c.event_id,
+    events.c.type,
+    events.c.customer_id,
+    events.c.occurred_at,
+    events.c.payload,
+)
+
+
+def _event(r: Any) -> Event:
+    return Event(r[1], r[2], r[3], r[4], r[5])
 
 
 def counts(engine: Engine) -> dict[str, Any]:

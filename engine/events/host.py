@@ -101,27 +101,33 @@ class EventHost:
         """Hold (or take) the lease, process what was stored since the cursor, close due
         windows. Errors are logged; the next cycle rebuilds from the store."""
         report = Report()
-        if self.stopping.is_set():
-            return report
         with self.lock:
-            try:
-                self._cycle(report)
-            except Exception as exc:  # the database is down, a rule failed: rebuild later
-                self.processor = None
-                event(self.log, "events.error", logging.ERROR, error=error_text(exc))
-        if report.handled:
-            summary = report.summary()
-            event(self.log, "events.handled", events=report.accepted, **summary["matches"])
+            self._guarded(report)
         return report
+
+    def _guarded(self, report: Report) -> None:
+        if self.stopping.is_set():
+            return
+        try:
+            self._cycle(report)
+        except Exception as exc:  # the database is down, a rule failed: rebuild later
+            self.processor = None
+            event(self.log, "events.error", logging.ERROR, error=error_text(exc))
+        if report.handled:
+            matches = report.summary()["matches"]
+            event(self.log, "events.handled", events=report.accepted, **matches)
 
     def process(self, items: Iterable[tuple[str, Any]], now: dt.datetime) -> Report:
         """The daemon's HTTP endpoint: check and store the events, then run a cycle so the
         answer carries the matches they completed (when this daemon holds the lease; a
         standby only stores them, and the holder acts on them within a cycle)."""
-        if self._intake is None:
-            self._intake = self._new_processor()
-        report, _new = self._intake.accept(items, now)
-        report.handled += self.cycle().handled
+        with self.lock:  # stored and processed in one go: the answer has their matches
+            if self._intake is None:
+                self._intake = self._new_processor()
+            report, _new = self._intake.accept(items, now)
+            processed = Report()
+            self._guarded(processed)
+        report.handled += processed.handled
         return report
 
     def tick(self, now: dt.datetime) -> list[Handled]:

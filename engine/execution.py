@@ -140,13 +140,15 @@ class Executor:
         customer_ids: Sequence[str] | None = None,
         window: str | None = None,
         windows: Mapping[str, str] | None = None,
+        variables: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Outcome:
         """``evaluator="python"`` scans every customer in batches and decides the audience
         with the reference evaluator instead of SQL, to compare the two (slow; reports the
         SQL all the same). ``customer_ids`` restricts the audience to those customers and
         ``window`` replaces the schedule slot as the ledger's window (event playbooks).
         ``windows`` gives each customer their own ledger window and restricts the audience to
-        them: one run acts on a whole batch of event matches, each exactly once."""
+        them: one run acts on a whole batch of event matches, each exactly once.
+        ``variables``: per customer, more template variables (``event`` of a match)."""
         if windows is not None:
             customer_ids = list(windows)
             window = window or next(iter(windows.values()), None)
@@ -188,7 +190,15 @@ class Executor:
                         batch = filter_batch(gate, self.dictionary, playbook.audience, clock, batch)
                     planned = sink.contacts if isinstance(sink, RecordingSink) else None
                     decisions = self._decide(
-                        playbook, clock, gate, batch, outcome, sink.mask, planned, windows
+                        playbook,
+                        clock,
+                        gate,
+                        batch,
+                        outcome,
+                        sink.mask,
+                        planned,
+                        windows,
+                        variables,
                     )
                     gate.rollback()  # end the read snapshot; the next batch sees new writes
                     lost = sink.write(info, decisions)
@@ -235,6 +245,7 @@ class Executor:
         mask: bool,
         planned: Counter[tuple[str, str]] | None = None,
         windows: Mapping[str, str] | None = None,
+        variables: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[Decision]:
         ids = [str(r["_key"]) for r in rows]
         if windows is None:
@@ -279,7 +290,8 @@ class Executor:
             elif cap is not None and outcome.acted + _acting(decisions) >= cap:
                 decisions.append(Decision(cid, (), ((None, MAX_PER_RUN),)))
             else:
-                decisions.append(self._act(playbook, run, row, cid, gate, mask))
+                extra = variables.get(cid) if variables is not None else None
+                decisions.append(self._act(playbook, run, row, cid, gate, mask, extra))
         if windows is not None:
             decisions = [replace(d, window=windows[d.customer_id]) for d in decisions]
         return decisions
@@ -292,6 +304,7 @@ class Executor:
         cid: str,
         gate: BatchGate,
         mask: bool,
+        extra: Mapping[str, Any] | None = None,
     ) -> Decision:
         values = {k: v for k, v in row.items() if k != "_key"}
         if mask:
@@ -303,6 +316,8 @@ class Executor:
             bank_name=self.settings.bank_name,
             now=run.clock.now,
         )
+        if extra:
+            context.update(extra)
         subject = Subject(customer_id=cid, values=values, context=context)
         effects: list[Effect] = []
         suppressed: list[tuple[str | None, str]] = []

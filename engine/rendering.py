@@ -138,6 +138,13 @@ def lunar_date(value: Any) -> str:
     return f"农历{leap}{_LUNAR_MONTHS[lunar.month - 1]}月{lunar_day_name(lunar.day)}"
 
 
+def cn_datetime(value: Any) -> str:
+    """2026-11-23T09:30 → ``2026年11月23日 09:30`` (an event's ``occurred_at``, bank time)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return f"{value.year}年{value.month}月{value.day}日 {value.hour:02d}:{value.minute:02d}"
+
+
 def honorific(gender: Any) -> str:
     """M → 先生, F → 女士; unknown → 客户 (never guess wrong)."""
     return {"M": "先生", "F": "女士"}.get(str(gender), "客户")
@@ -160,11 +167,21 @@ FILTERS = {
     "yuan": yuan,
     "wan": wan,
     "cn_date": cn_date,
+    "cn_datetime": cn_datetime,
     "lunar_date": lunar_date,
     "honorific": honorific,
     "surname": surname,
     "polite_name": polite_name,
 }
+
+
+class EventFields(dict[str, Any]):
+    """``event`` in the templates of an event playbook: the match's first event (envelope,
+    the type's fields, ``type_label``). Its own type, so a typo in ``event.<field>`` is told
+    apart from one in ``customer.<field>`` and answered with the event's fields."""
+
+
+NO_EVENT = "'event' is undefined"
 
 
 class Renderer:
@@ -221,11 +238,34 @@ class Renderer:
         try:
             return template.render(context).strip()
         except jinja2.UndefinedError as exc:
+            message = str(exc.message)
+            if message == NO_EVENT:
+                raise TemplateError(
+                    "'event' is only available in event playbooks: this playbook runs on a "
+                    "schedule, there is no event to show",
+                    code="PB0128",
+                    where=template.name,
+                    hint="use trigger: {event: …} for a playbook that acts on an event, or "
+                    "take event.… out of the template",
+                ) from exc
+            event = context.get("event")
+            if isinstance(event, EventFields) and f"{_EVENT_REPR} has no attribute '" in message:
+                wrong = message.split("has no attribute '")[1].rstrip("'")
+                close = difflib.get_close_matches(wrong, list(event), n=1)
+                known = ", ".join(sorted(event))
+                raise TemplateError(
+                    f"template uses an unknown variable: event '{event.get('type')}' has no "
+                    f"field '{wrong}'",
+                    code="PB0122",
+                    where=template.name,
+                    hint=(f"did you mean 'event.{close[0]}'? " if close else "")
+                    + f"the event carries: {known}",
+                ) from exc
             raise TemplateError(
-                f"template uses an unknown variable: {exc.message}",
+                f"template uses an unknown variable: {message}",
                 code="PB0122",
                 where=template.name,
-                hint=self._variable_hint(str(exc.message)),
+                hint=self._variable_hint(message),
             ) from exc
         except jinja2.exceptions.SecurityError as exc:
             raise TemplateError(f"template not allowed: {exc}", code="PB0123") from exc
@@ -240,7 +280,10 @@ class Renderer:
         return f.values.get(str(code), str(code))
 
     def _variable_hint(self, message: str) -> str:
-        generic = "variables: customer.<field of the data dictionary>, playbook, bank, today"
+        generic = (
+            "variables: customer.<field of the data dictionary>, playbook, bank, today, now; "
+            "in event playbooks also event.<field of the event>"
+        )
         if self.dictionary is None or "has no attribute '" not in message:
             return generic
         wrong = message.split("has no attribute '")[1].rstrip("'")
@@ -269,3 +312,6 @@ def template_context(
         "today": now.date(),
         "now": now,
     }
+
+
+_EVENT_REPR = f"'{EventFields.__module__}.{EventFields.__name__} object'"

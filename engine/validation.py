@@ -31,6 +31,7 @@ from engine.diagnostics import Diagnostic, PathPart
 from engine.diagnostics import dotted as _dotted
 from engine.dictionary import DataDictionary
 from engine.durations import DurationError, parse_duration
+from engine.events.model import sample_event
 from engine.events.parse import parse_event_trigger
 from engine.events.trigger import EventTrigger
 from engine.loading import Document, load_file
@@ -155,7 +156,7 @@ class _FileCheck:
         audience = self._audience(data)
         trigger = self._trigger(data)
         limits = self._limits(data)
-        actions = self._actions(data)
+        actions = self._actions(data, trigger)
         if any(d.is_error for d in self.diagnostics):
             return None
         assert trigger is not None
@@ -305,23 +306,29 @@ class _FileCheck:
             quiet_hours=raw.get("quiet_hours", "wait"),
         )
 
-    def _actions(self, data: Mapping[str, Any]) -> list[Any]:
+    def _actions(
+        self, data: Mapping[str, Any], trigger: Schedule | EventTrigger | None
+    ) -> list[Any]:
         raw = data.get("actions")
         if not isinstance(raw, list):
             return []
+        sample = template_context(
+            self.v.sample_customer,
+            playbook_id=str(data.get("id", "sample")),
+            playbook_title=str(data.get("title", "")),
+            bank_name=self.v.settings.bank_name,
+            now=dt.datetime(2026, 1, 31, 9, 30),
+        )
+        if isinstance(trigger, EventTrigger):
+            # templates see the match's first event: a typed sample of the trigger's type(s)
+            sample["event"] = sample_event(trigger.first.types, self.v.settings.timezone)
         ctx = ParseContext(
             report=self.report,
             dictionary=self.v.dictionary,
             renderer=self.v.renderer,
             settings=self.v.settings,
             category=str(data.get("category", "marketing")),
-            sample=template_context(
-                self.v.sample_customer,
-                playbook_id=str(data.get("id", "sample")),
-                playbook_title=str(data.get("title", "")),
-                bank_name=self.v.settings.bank_name,
-                now=dt.datetime(2026, 1, 31, 9, 30),
-            ),
+            sample=sample,
         )
         actions = []
         for i, item in enumerate(raw):

@@ -427,7 +427,12 @@ class EventProcessor:
             for round_ in _rounds(by_playbook[playbook.id]):
                 windows = {m.customer_id: ledger_window(m.key) for _i, m in round_}
                 outcome = (compiled[playbook.id].executor or self.executor).execute(
-                    playbook, clock, StoreSink(self.store), keep_details=True, windows=windows
+                    playbook,
+                    clock,
+                    StoreSink(self.store),
+                    keep_details=True,
+                    windows=windows,
+                    variables={m.customer_id: self._variables(m) for _i, m in round_},
                 )
                 decided = {d.customer_id: d for d in outcome.decisions}
                 unseen = [m.customer_id for _i, m in round_ if m.customer_id not in decided]
@@ -453,6 +458,7 @@ class EventProcessor:
             keep_details=self.keep_details,
             customer_ids=[match.customer_id],
             window=ledger_window(match.key),
+            variables={match.customer_id: self._variables(match)},
         )
         if outcome.acted:
             result = ACTED
@@ -463,6 +469,12 @@ class EventProcessor:
         else:
             result = UNKNOWN_CUSTOMER
         return Handled(match, playbook, result, outcome)
+
+    def _variables(self, match: Match) -> dict[str, Any]:
+        """Template variables of a match: ``event``, its first event."""
+        if match.first is None:
+            return {}
+        return {"event": match.first.template_values(self.settings.timezone)}
 
     def _known_of(self, customer_ids: Sequence[str], clock: Clock) -> set[str]:
         """Which of these customers the store knows."""

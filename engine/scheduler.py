@@ -45,6 +45,7 @@ from engine.errors import EngineError
 from engine.events.host import EventHost
 from engine.execution import Executor
 from engine.observability import DEAD_LETTER_STATUSES, LOGGER, Metrics, error_text, event
+from engine.policy.watch import PolicyWatch
 from engine.reload import Changes, PlaybookFolder, Version
 from engine.rendering import Renderer
 from engine.sinks import Decision, RunInfo, StoreSink
@@ -142,8 +143,10 @@ class Daemon:
                 log=self.log,
             )
 
+        self.policy = PolicyWatch(settings.policy_path)
+
         def make_executor(renderer: Renderer) -> Executor:
-            return Executor(store, settings, dictionary, renderer)
+            return Executor(store, settings, dictionary, renderer, self.policy.current)
 
         self.folder = PlaybookFolder(settings, dictionary, make_executor)
         self._guard = threading.Lock()  # protects the three dicts below and folder swaps
@@ -167,6 +170,7 @@ class Daemon:
     def start(self) -> None:
         # a broken deployment file (the contact policy) stops the start with one clear error,
         # instead of every reload failing quietly later
+        self.policy.load()
         self.folder.make_executor(Renderer(self.settings.templates_dir, self.dictionary))
         now = _wall_now()
         with self.store.begin() as conn:
@@ -253,6 +257,7 @@ class Daemon:
         """Apply what changed under playbooks/ and templates/ (everything, on start)."""
         if self.stopping.is_set():
             return None
+        policy_changed = self._reload_policy()
         before = self.folder.state()
         try:
             changes = self.folder.poll()
@@ -263,6 +268,8 @@ class Daemon:
             event(self.log, "reload.error", logging.ERROR, error=error_text(exc))
             return None
         if changes is None:
+            if policy_changed:
+                self._save_state()
             return None
         for version in changes.replaced:
             event(
@@ -300,6 +307,35 @@ class Daemon:
         self.metrics.active.set(len(self._active))
         self._save_state()
         return changes
+
+    def _reload_policy(self) -> bool:
+        """Apply an edit of config/policy.yaml to every loaded version (validated first; an
+        invalid edit keeps the last good policy, is logged and shown by ``status``)."""
+        had_problem = self.policy.problem
+        try:
+            policy = self.policy.poll()
+        except Exception as exc:  # unreadable now: keep what runs, try again next time
+            event(self.log, "policy.error", logging.ERROR, error=error_text(exc))
+            return False
+        if policy is not None:
+            for version in self.folder.versions.values():
+                version.executor.policy = policy
+            event(self.log, "policy.reloaded", file=str(self.settings.policy_path))
+            return True
+        problem = self.policy.problem
+        if problem is not None and problem != had_problem:
+            self.metrics.reload_failures.inc()
+            event(
+                self.log,
+                "policy.invalid",
+                logging.ERROR,
+                where=problem.where,
+                code=problem.code,
+                message=problem.message,
+            )
+            event(self.log, "policy.kept_last_good", logging.WARNING)
+            return True
+        return False
 
     def _record_schedules(self, changes: Changes, initial: bool) -> None:
         """Note in the store since when each playbook is enabled, and which ones stopped."""
@@ -382,6 +418,7 @@ class Daemon:
             "heartbeat_seconds": self._heartbeat_every(),
             "dispatcher": self.dispatch is not None,
             "events": self.events.state() if self.events is not None else None,
+            "policy_error": self.policy.problem.as_dict() if self.policy.problem else None,
         }
         try:
             with self.store.begin() as conn:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, text
 from support import (
     BACKENDS,
@@ -255,6 +257,50 @@ def test_event_matches_acted_on_in_one_batch_equal_one_by_one(store: Engine) -> 
     )
     assert ledger == sorted([(twice, ledger_window("W-1")), (once, ledger_window("W-3"))])
     assert [c for c, _title in opened] == sorted([twice, once])
+
+
+@pytest.fixture(scope="module")
+def sqlite_demo(tmp_path_factory: Any) -> Iterator[Engine]:
+    from engine.store.demo import generate
+
+    engine = open_store(f"sqlite:///{tmp_path_factory.mktemp('prop') / 'demo.db'}")
+    generate(engine, customers=300, seed=3, as_of=dt.date(2026, 11, 23))
+    yield engine
+    engine.dispose()
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_event_batches_of_any_size_act_as_one_by_one(sqlite_demo: Engine, data: Any) -> None:
+    """Whatever the chunk size, the same events give the same matches, outcomes, ledger and
+    tasks as one event per chunk: the batched run per playbook (rounds per customer,
+    cooldowns, unknown and out-of-audience customers) is the one-at-a-time meaning."""
+    store = sqlite_demo
+    with store.connect() as conn:
+        ids = [r[0] for r in conn.execute(text("SELECT id FROM customers ORDER BY id LIMIT 12"))]
+    people = st.sampled_from([*ids, "C9999999999"])
+    now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
+    raw = data.draw(
+        st.lists(
+            st.tuples(
+                people,
+                st.sampled_from(["withdrawal", "transfer_out", "redemption", "deposit"]),
+                st.sampled_from([1000.0, 60000.0, 499999.0, 500000.0, 900000.0]),
+                st.integers(min_value=1, max_value=3 * 24 * 60),  # minutes before now
+            ),
+            min_size=1,
+            max_size=25,
+        )
+    )
+    items = []
+    for n, (cid, kind, amount, ago) in enumerate(raw):
+        extra = {"product_type": "wealth"} if kind == "redemption" else {}
+        at = now - dt.timedelta(minutes=ago)
+        items.append(ev(f"P-{n}", kind, cid, at, amount=amount, **extra))
+    size = data.draw(st.integers(min_value=2, max_value=30))
+    assert _batch_outcome(store, items, now, size) == _batch_outcome(store, items, now, 1)
 
 
 def test_event_for_unknown_customer_is_recorded_not_acted(store: Engine) -> None:

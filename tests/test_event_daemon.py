@@ -148,8 +148,11 @@ def test_event_host_processes_stored_events_and_closes_windows_by_clock(store: E
 
 
 def test_event_host_takeover_after_a_crash_neither_loses_nor_repeats(store: Engine) -> None:
-    one, two, three = valued(store, 3)
+    one, two, three, four, five = valued(store, 5)
     clock = Clock(DAY0)
+    month_ago = DAY0 - dt.timedelta(days=30)
+    # stored before any daemon ran, and older than every window: history, not acted afresh
+    store_events(store, DAY0, ev("W-0", "withdrawal", five, month_ago, amount=800000.0))
     store_events(
         store,
         DAY0,
@@ -161,6 +164,8 @@ def test_event_host_takeover_after_a_crash_neither_loses_nor_repeats(store: Engi
     # a stores more and "dies" (never cycles again, never releases its lease)
     later = DAY0 + dt.timedelta(hours=1)
     store_events(store, later, ev("W-3", "withdrawal", three, later, amount=600000.0))
+    # stored after the cursor, however old: processed once the next host takes over
+    store_events(store, later, ev("W-4", "withdrawal", four, month_ago, amount=600000.0))
     with store.begin() as conn:  # its lease lapses
         conn.execute(event_cursors.update().values(lease_until=dt.datetime(2000, 1, 1)))
     clock.at = DAY0 + dt.timedelta(days=8)  # nobody ran while R-1's week ended
@@ -170,6 +175,7 @@ def test_event_host_takeover_after_a_crash_neither_loses_nor_repeats(store: Engi
     assert sorted((h.match.key, h.result) for h in handled) == [
         ("R-1", "acted"),
         ("W-3", "acted"),
+        ("W-4", "acted"),
     ]
     assert a.cycle().handled == []  # a comes back: the lease is b's
     c = host(store, "c", clock)
@@ -179,8 +185,8 @@ def test_event_host_takeover_after_a_crash_neither_loses_nor_repeats(store: Engi
     with store.connect() as conn:
         keys = sorted(conn.execute(select(event_matches.c.match_key)).scalars())
         opened = conn.execute(select(func.count()).select_from(tasks)).scalar_one()
-    assert keys == ["R-1", "W-1", "W-3"] and opened == 3
-    assert len(ledger(store)) == 3
+    assert keys == ["R-1", "W-1", "W-3", "W-4"] and opened == 4
+    assert len(ledger(store)) == 4
 
 
 def test_event_host_hot_reload_applies_on_the_next_cycle(store: Engine, tmp_path: Any) -> None:

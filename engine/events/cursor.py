@@ -17,10 +17,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine.store.models import event_cursors
+from engine.store.models import event_cursors, events
 
 DAEMON = "daemon"  # the cursor the daemons share
 
@@ -33,10 +33,13 @@ def acquire(
     conn: Connection, owner: str, now: dt.datetime, lease: dt.timedelta, name: str = DAEMON
 ) -> int | None:
     """Take or renew the lease; the cursor's ``last_seq`` when this daemon holds it, None
-    when another live daemon does."""
+    when another live daemon does. The very first daemon starts the cursor at the events
+    stored so far: their windows are rebuilt from the replay range, but a history stored
+    before any daemon ran is not acted on afresh."""
+    stored = select(func.coalesce(func.max(events.c.seq), 0)).scalar_subquery()
     conn.execute(
         _insert(conn)(event_cursors)
-        .values(name=name, last_seq=0, updated_at=now)
+        .values(name=name, last_seq=stored, updated_at=now)
         .on_conflict_do_nothing(index_elements=["name"])
     )
     result = conn.execute(

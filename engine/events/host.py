@@ -200,8 +200,9 @@ class EventHost:
             executors={p.id: ex for p, ex in loaded},
         )
         self.processor = processor
-        self.cursor = max(stored, processor.replayed_to)
-        self.holes = {}
+        self.cursor, self.holes = stored, {}
+        if processor.replayed_after:  # read by the replay; gaps among them are read again
+            self._advance(processor.replayed_after)
         self._save()
         event(
             self.log,

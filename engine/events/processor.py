@@ -149,6 +149,7 @@ class EventProcessor:
         self._seen: set[str] = set()  # dry-run dedup
         self._pruned_at: dt.datetime | None = None
         self.replayed_to = 0  # the last seq a replay read
+        self.replayed_after: list[int] = []  # the seqs it read after ``after_seq``
         self.replay_handled: list[Handled] = []  # what the last replay handled
 
     # --- playbooks ---------------------------------------------------------------------
@@ -356,6 +357,8 @@ class EventProcessor:
         ):
             replayed += 1
             self.replayed_to = max(self.replayed_to, seq)
+            if after_seq is not None and seq > after_seq:
+                self.replayed_after.append(seq)
             todo = [c for c in targets if event.id not in done.get(c.playbook.id, ())]
             matches += self._feed(event, todo)
         for c in targets:

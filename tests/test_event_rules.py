@@ -112,11 +112,11 @@ class _FailingOnceHost(RulesHost):
 
     failed = False
 
-    def _matched(self, action_json: str, message: dict[str, Any]) -> bool:
+    def _matched(self, action_json: str, message: str, event_id: Any) -> bool:
         if not self.failed:
             self.failed = True
             raise ValueError("boom")
-        return super()._matched(action_json, message)
+        return super()._matched(action_json, message, event_id)
 
 
 def test_event_action_error_is_surfaced_not_swallowed() -> None:

@@ -114,7 +114,7 @@ def read_event(raw: Any, tz: ZoneInfo, now_utc: dt.datetime) -> Event | Rejected
     event_id = raw.get("id")
     shown_id = event_id if isinstance(event_id, str) and len(event_id) <= MAX_ID_LENGTH else None
     for key in ENVELOPE:
-        if key not in raw or raw[key] in (None, ""):
+        if raw.get(key) in (None, ""):
             return Rejected("missing_field", f"missing '{key}'", shown_id)
     if (
         not isinstance(event_id, str)
@@ -191,6 +191,9 @@ def _moment(value: Any, tz: ZoneInfo) -> dt.datetime | None:
 
 
 def _value(kind: str, values: tuple[str, ...], value: Any) -> Any:
+    exact = type(value)
+    if kind == "money" and (exact is float or exact is int) and math.isfinite(value):
+        return float(value)  # the common case, checked first (bool is not int here)
     if kind in ("money", "integer"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None

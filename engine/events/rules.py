@@ -141,7 +141,7 @@ class RulesHost:
         try:
             result = _ENGINE.start_action_for_state(handle, state)
             while result:
-                fired = fired or self._matched(result[1], event_id)
+                fired = fired or self._matched(result[1], message, event_id)
                 following = _ENGINE.complete_and_start_action(handle, state)
                 result = (None, following) if following else None
         except Exception as exc:
@@ -155,8 +155,11 @@ class RulesHost:
             ) from exc
         return fired
 
-    def _matched(self, action_json: str, event_id: Any) -> bool:
-        # {"r": {"m": {...the event...}}}: the one rule, the one event we just posted
+    def _matched(self, action_json: str, message: str, event_id: Any) -> bool:
+        # {"r": {"m": {...the event...}}}: the one rule, the one event we just posted, which
+        # the C engine echoes as it was given (a substring test instead of parsing it back)
+        if message in action_json:
+            return True
         matched = json.loads(action_json)
         got = next(iter(matched.values()))["m"].get("id")
         if got != event_id:

@@ -90,7 +90,7 @@ class RecordingSink:
 
 
 class StoreSink:
-    """Writes ledger + outbox + tasks, one transaction per batch."""
+    """Writes ledger + outbox + tasks, one transaction per batch, one statement per table."""
 
     mask = False
 
@@ -106,26 +106,25 @@ class StoreSink:
         if not acting and not held:
             return lost
         with self.engine.begin() as conn:
+            ledger_ids = self._ledger(conn, info, acting)
+            outbox_rows: list[dict[str, Any]] = []
+            task_rows: list[dict[str, Any]] = []
             for decision in acting:
-                ledger_id = conn.execute(
-                    self._insert(action_ledger)
-                    .values(
-                        playbook_id=info.playbook_id,
-                        customer_id=decision.customer_id,
-                        window=decision.window or info.window,
-                        run_id=info.run_id,
-                        content_hash=info.content_hash,
-                        created_at=info.now_utc,
-                        held_out=decision.held_out,
-                    )
-                    .on_conflict_do_nothing(index_elements=["playbook_id", "customer_id", "window"])
-                    .returning(action_ledger.c.id)
-                ).scalar()
+                window = decision.window or info.window
+                ledger_id = ledger_ids.get((decision.customer_id, window))
                 if ledger_id is None:  # another run got here first
                     lost.add(decision.customer_id)
                     continue
                 for effect in decision.effects:
-                    self._effect(conn, info, ledger_id, effect, decision.window or info.window)
+                    row = self._effect(conn, info, ledger_id, effect, window)
+                    if row is not None:
+                        (outbox_rows if effect.target == "outbox" else task_rows).append(row)
+            # one statement per table and batch (executemany: multi-row on both drivers)
+            if outbox_rows:
+                conn.execute(self._insert(outbox).on_conflict_do_nothing(), outbox_rows)
+            if task_rows:
+                # an open task for the same customer, kind and reason wins (partial unique index)
+                conn.execute(self._insert(tasks).on_conflict_do_nothing(), task_rows)
             rows = [
                 {
                     "run_id": info.run_id,
@@ -145,9 +144,38 @@ class StoreSink:
                 conn.execute(suppressions.insert(), rows)
         return lost
 
+    def _ledger(
+        self, conn: Any, info: RunInfo, acting: Sequence[Decision]
+    ) -> dict[tuple[str, str], int]:
+        """Insert the batch's ledger rows in one statement; the ids of those that landed, by
+        (customer, window). A row another run inserted first is left out: its customer is
+        done already, and none of its effects are written again."""
+        if not acting:
+            return {}
+        rows = [
+            {
+                "playbook_id": info.playbook_id,
+                "customer_id": d.customer_id,
+                "window": d.window or info.window,
+                "run_id": info.run_id,
+                "content_hash": info.content_hash,
+                "created_at": info.now_utc,
+                "held_out": d.held_out,
+            }
+            for d in acting
+        ]
+        stmt = (
+            self._insert(action_ledger)
+            .on_conflict_do_nothing(index_elements=["playbook_id", "customer_id", "window"])
+            .returning(action_ledger.c.id, action_ledger.c.customer_id, action_ledger.c.window)
+        )
+        return {(r[1], r[2]): int(r[0]) for r in conn.execute(stmt, rows)}
+
     def _effect(
         self, conn: Any, info: RunInfo, ledger_id: int, effect: Effect, window: str
-    ) -> None:
+    ) -> dict[str, Any] | None:
+        """The outbox or task row of one effect (written by the caller, batched); tag
+        changes are applied here, in order."""
         common = {
             "ledger_id": ledger_id,
             "action_index": effect.action_index,
@@ -158,46 +186,37 @@ class StoreSink:
         row = effect.row
         if effect.target == "outbox":
             key = idempotency_key(info.playbook_id, effect.customer_id, window, effect.action_index)
-            conn.execute(
-                self._insert(outbox)
-                .values(
-                    **common,
-                    channel=row["channel"],
-                    recipient=row["recipient"],
-                    subject=row.get("subject"),
-                    body=row["body"],
-                    status="pending",
-                    attempts=0,
-                    not_before=effect.not_before or info.not_before_utc,
-                    expires_at=effect.expires_at,
-                    idempotency_key=key,
-                    purpose=info.category,
-                    priority=info.priority,
-                )
-                .on_conflict_do_nothing()
-            )
-        elif effect.target == "tasks":
-            # an open task for the same customer, kind and reason wins (partial unique index)
-            conn.execute(
-                self._insert(tasks)
-                .values(
-                    **common,
-                    assignee_id=row["assignee_id"],
-                    assignee_role=row["assignee_role"],
-                    queue=row.get("queue"),
-                    kind=row["kind"],
-                    reason=row["reason"],
-                    title=row["title"],
-                    body=row.get("body"),
-                    checklist=row.get("checklist"),
-                    priority=row["priority"],
-                    due_at=row["due_at"],
-                    status="open",
-                    escalation_level=0,
-                )
-                .on_conflict_do_nothing()
-            )
-        elif row["op"] == "add":
+            return {
+                **common,
+                "channel": row["channel"],
+                "recipient": row["recipient"],
+                "subject": row.get("subject"),
+                "body": row["body"],
+                "status": "pending",
+                "attempts": 0,
+                "not_before": effect.not_before or info.not_before_utc,
+                "expires_at": effect.expires_at,
+                "idempotency_key": key,
+                "purpose": info.category,
+                "priority": info.priority,
+            }
+        if effect.target == "tasks":
+            return {
+                **common,
+                "assignee_id": row["assignee_id"],
+                "assignee_role": row["assignee_role"],
+                "queue": row.get("queue"),
+                "kind": row["kind"],
+                "reason": row["reason"],
+                "title": row["title"],
+                "body": row.get("body"),
+                "checklist": row.get("checklist"),
+                "priority": row["priority"],
+                "due_at": row["due_at"],
+                "status": "open",
+                "escalation_level": 0,
+            }
+        if row["op"] == "add":
             conn.execute(
                 self._insert(engine_tags)
                 .values(
@@ -215,3 +234,4 @@ class StoreSink:
                     engine_tags.c.tag == row["tag"],
                 )
             )
+        return None

@@ -164,6 +164,9 @@ class StoreSink:
             }
             for d in acting
         ]
+        # the same order in every transaction: two runs racing for the same rows wait for
+        # each other instead of deadlocking
+        rows.sort(key=lambda r: (r["customer_id"], r["window"]))
         stmt = (
             self._insert(action_ledger)
             .on_conflict_do_nothing(index_elements=["playbook_id", "customer_id", "window"])

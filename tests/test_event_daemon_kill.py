@@ -288,3 +288,65 @@ def test_event_daemon_serves_http_events_with_option(tmp_path: Path, procs: Proc
         assert windows == [ledger_window("H-1")]
     finally:
         store.dispose()
+
+
+def test_kill_9_event_ingest_restarted_acts_on_each_match_once(
+    tmp_path: Path, procs: Processes
+) -> None:
+    """``events ingest`` killed at random moments and run again on the same file: every
+    large withdrawal of a backfill (a month old: older than the replay of two windows) is
+    acted on exactly once, whether the kill fell before, while or after its chunk was stored
+    or acted on."""
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    store, root = _setup(url, tmp_path)
+    world = Scenario(store, root, url, time.time(), seed=3, speed=1)
+    as_of = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+    at = as_of - dt.timedelta(days=30)
+    rng = random.Random(11)
+    lines = []
+    big: list[str] = []
+    for n in range(20000):
+        if n % 200 == 0:
+            e = world._event("withdrawal", world._customer(), at, amount=700000.0)
+            big.append(e["id"])
+        else:
+            cid = rng.choice(world.customers)
+            e = world._event("deposit", cid, at + dt.timedelta(seconds=n), amount=100.0)
+        lines.append(e)
+    path = tmp_path / "backfill.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    args = ["events", "ingest", str(path), "--db", url, "--as-of", as_of.isoformat()]
+    log = tmp_path / "ingest.log"
+
+    def stored() -> int:
+        with store.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(events)).scalar_one())
+
+    try:
+        kills = 0
+        for _ in range(8):
+            before = stored()
+            if before >= len(lines) or kills == 3:
+                break
+            proc = procs.spawn(root, log, *args)
+
+            def started(b: int = before, p: Any = proc) -> bool:
+                return stored() > b or p.poll() is not None
+
+            wait_for("a chunk stored", started, 120, every=0.02)
+            time.sleep(rng.uniform(0.0, 0.3))
+            if proc.poll() is None:
+                kill(proc)
+                kills += 1
+        assert kills >= 2
+        final = procs.spawn(root, log, *args)
+        assert final.wait(timeout=300) == 0
+        with store.connect() as conn:
+            ledger = Counter(conn.execute(select(action_ledger.c.window)).scalars())
+            opened = conn.execute(select(func.count()).select_from(tasks)).scalar_one()
+        assert stored() == len(lines)
+        assert ledger == Counter(ledger_window(k) for k in big)
+        assert opened == len(big)
+    finally:
+        store.dispose()
+    assert "Traceback" not in log.read_text(errors="replace")

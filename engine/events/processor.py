@@ -38,8 +38,9 @@ from engine.policy import Policy
 from engine.rendering import Renderer
 from engine.sinks import RecordingSink, StoreSink
 
-# single-event playbooks still replay a day on restart: an event stored just before a crash
-# and never acted on is acted on after it
+# a restart replays at least a day of occurrences, and every event that *arrived* in the last
+# day whatever its own time: an event stored just before a crash (a backfill of last month
+# included) and never acted on is acted on after it
 MIN_REPLAY = dt.timedelta(days=1)
 PRUNE_EVERY = dt.timedelta(minutes=1)
 # outcomes recorded per match
@@ -353,7 +354,11 @@ class EventProcessor:
         replayed = 0
         matches: list[tuple[_Compiled, Match]] = []
         for seq, event in event_store.stored_events(
-            self.store, since, after_seq=after_seq, until_seq=until_seq
+            self.store,
+            since,
+            after_seq=after_seq,
+            until_seq=until_seq,
+            received_since=_utc(now) - MIN_REPLAY,
         ):
             replayed += 1
             self.replayed_to = max(self.replayed_to, seq)

@@ -166,13 +166,16 @@ def stored_events(
     *,
     after_seq: int | None = None,
     until_seq: int | None = None,
+    received_since: dt.datetime | None = None,
 ) -> Iterator[tuple[int, Event]]:
     """``(seq, event)`` for events that occurred since ``since`` (UTC), and with
-    ``after_seq`` also every event stored after that seq, in arrival order; with
-    ``until_seq`` none stored after that one."""
+    ``after_seq`` / ``received_since`` also every event stored after that seq / received
+    since then, in arrival order; with ``until_seq`` none stored after that one."""
     where = events.c.occurred_at >= since
     if after_seq is not None:
         where = or_(where, events.c.seq > after_seq)
+    if received_since is not None:
+        where = or_(where, events.c.received_at >= received_since)
     if until_seq is not None:
         where = and_(where, events.c.seq <= until_seq)
     query = select(*_EVENT_COLUMNS).where(where).order_by(events.c.seq)

@@ -392,6 +392,7 @@ events = Table(
     Column("received_at", DateTime, nullable=False),  # UTC
     Column("payload", JSON, nullable=False),  # the type's own fields
     Index("ix_events_occurred", "occurred_at"),
+    Index("ix_events_received", "received_at"),  # restarts replay recent arrivals
     Index("ix_events_customer", "customer_id", "occurred_at"),
 )
 

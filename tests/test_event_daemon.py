@@ -151,8 +151,8 @@ def test_event_host_takeover_after_a_crash_neither_loses_nor_repeats(store: Engi
     one, two, three, four, five = valued(store, 5)
     clock = Clock(DAY0)
     month_ago = DAY0 - dt.timedelta(days=30)
-    # stored before any daemon ran, and older than every window: history, not acted afresh
-    store_events(store, DAY0, ev("W-0", "withdrawal", five, month_ago, amount=800000.0))
+    # stored a month before any daemon ran: history, not acted on afresh
+    store_events(store, month_ago, ev("W-0", "withdrawal", five, month_ago, amount=800000.0))
     store_events(
         store,
         DAY0,

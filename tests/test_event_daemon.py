@@ -203,3 +203,21 @@ def test_event_host_hot_reload_applies_on_the_next_cycle(store: Engine, tmp_path
     results = sorted((h.match.key, h.result) for h in a.cycle().handled)
     assert results == [("W-2", "acted")]
     assert ledger(store) == [("large-withdrawal-alert", ledger_window("W-2"))]
+
+
+def test_event_acted_on_but_not_recorded_before_a_crash_is_already_done(store: Engine) -> None:
+    """Killed between writing the ledger and recording the match: the next host finds the
+    match's own ledger window, writes nothing more, and records it as already done."""
+    [cid] = valued(store, 1)
+    clock = Clock(DAY0)
+    store_events(store, DAY0, ev("W-1", "withdrawal", cid, DAY0, amount=800000.0))
+    a = host(store, "a", clock)
+    assert [h.result for h in a.cycle().handled] == ["acted"]
+    with store.begin() as conn:  # as if a had died before this row was written
+        conn.execute(event_matches.delete())
+        conn.execute(event_cursors.update().values(lease_until=dt.datetime(2000, 1, 1)))
+    b = host(store, "b", clock)
+    assert [(h.match.key, h.result) for h in b.cycle().handled] == [("W-1", "already_done")]
+    assert ledger(store) == [("large-withdrawal-alert", ledger_window("W-1"))]
+    with store.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(tasks)).scalar_one() == 1

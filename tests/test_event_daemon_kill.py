@@ -163,7 +163,8 @@ class Scenario:
         assert stored == self.n
         wanted = Counter((pid, ledger_window(key)) for key, pid in self.expected.items())
         assert ledger == wanted  # each expected match once, nothing else
-        assert {matches[k] for k in self.expected} == {"acted"}
+        # acted, or found acted on by a process killed before it recorded the match
+        assert {matches[k] for k in self.expected} <= {"acted", "already_done"}
         assert not set(self.reinvested) & set(matches)
         assert len(per_ledger) == len(self.expected) and max(per_ledger.values()) == 1
 
@@ -219,7 +220,7 @@ def test_two_event_daemons_on_one_postgresql_and_the_holder_killed(
     world = Scenario(store, root, pg_url, epoch, seed=7)
     try:
         daemons = [procs.spawn(root, logs[i], *args) for i in range(2)]
-        wait_for("a daemon hosting", lambda: any(logged(g, "events.hosting") for g in logs), 30)
+        wait_for("a daemon hosting", lambda: any(logged(g, "events.hosting") for g in logs), 90)
         for _ in range(3):
             world.ingest_round(tmp_path)
             time.sleep(0.5)
@@ -235,8 +236,8 @@ def test_two_event_daemons_on_one_postgresql_and_the_holder_killed(
         world.check()
     finally:
         store.dispose()
-    other = 1 - holder
-    assert logged(logs[other], "events.hosting") >= 1  # the standby took over
+    # the standby, or the restarted daemon, whichever got the lapsed lease first, took over
+    assert logged(logs[1 - holder], "events.hosting") + logged(logs[2], "events.hosting") >= 1
     assert not any("Traceback" in g.read_text(errors="replace") for g in logs)
 
 

@@ -34,6 +34,7 @@ from engine.events.trigger import EventTrigger
 from engine.events.windows import Match, Window
 from engine.execution import Executor, Outcome, by_priority
 from engine.playbook import Playbook
+from engine.policy import ALREADY_DONE as POLICY_ALREADY_DONE
 from engine.policy import Policy
 from engine.rendering import Renderer
 from engine.sinks import RecordingSink, StoreSink
@@ -50,6 +51,7 @@ ACTED, SUPPRESSED, NOT_IN_AUDIENCE, UNKNOWN_CUSTOMER = (
     "not_in_audience",
     "unknown_customer",
 )
+ALREADY_DONE = "already_done"  # acted on by an earlier process that stopped before recording
 BEFORE_LOAD = "before_load"  # completed before its playbook (version) was loaded: not acted on
 
 
@@ -68,7 +70,8 @@ class Handled:
 
     match: Match
     playbook: Playbook
-    result: str  # acted / suppressed / not_in_audience / unknown_customer / before_load
+    # acted / suppressed / not_in_audience / unknown_customer / already_done / before_load
+    result: str
     outcome: Outcome | None = None
 
 
@@ -451,6 +454,10 @@ class EventProcessor:
                         result = NOT_IN_AUDIENCE if m.customer_id in known else UNKNOWN_CUSTOMER
                     elif d.effects:
                         result = ACTED
+                    elif d.suppressed == ((None, POLICY_ALREADY_DONE),):
+                        # this match's own ledger window is there: a process that stopped
+                        # before recording the match had acted on it
+                        result = ALREADY_DONE
                     else:
                         result = SUPPRESSED
                     results[i] = Handled(m, playbook, result, outcome)

@@ -249,26 +249,30 @@ def daemon(
         store, settings, dictionary, config=config, time_source=time_source, dispatch=hook
     )
     server = None
-    if events_port is not None and runner.events is not None:
-        try:
-            server = EventServer((events_host, events_port), runner.events, token, runner.time.now)
-        except OSError as exc:
-            raise EngineError(
-                f"cannot listen on {events_host}:{events_port}: {exc.strerror}", code="E0705"
-            ) from exc
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        bound_host, bound_port = server.server_address[:2]
-        event(
-            logging.getLogger(LOGGER),
-            "events.serving",
-            url=f"http://{bound_host!s}:{bound_port}/events",
-        )
+    runner.start()  # playbooks loaded before the endpoint takes its first event
     try:
-        runner.serve(stop)
+        if events_port is not None and runner.events is not None:
+            try:
+                server = EventServer(
+                    (events_host, events_port), runner.events, token, runner.time.now
+                )
+            except OSError as exc:
+                raise EngineError(
+                    f"cannot listen on {events_host}:{events_port}: {exc.strerror}", code="E0705"
+                ) from exc
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            bound_host, bound_port = server.server_address[:2]
+            event(
+                logging.getLogger(LOGGER),
+                "events.serving",
+                url=f"http://{bound_host!s}:{bound_port}/events",
+            )
+        stop.wait()
     finally:
         if server is not None:
             server.shutdown()
             server.server_close()
+        runner.stop()
         if closer is not None:
             closer()
         store.dispose()

@@ -85,6 +85,7 @@ class EventHost:
         self._offer_lock = threading.Lock()
         self._loaded: list[tuple[Playbook, Executor]] = []
         self._pending = False
+        self._offered = False  # no cycle before the daemon's first reload said what to host
         self._intake: EventProcessor | None = None
 
     # --- called by the daemon ----------------------------------------------------------------
@@ -95,7 +96,7 @@ class EventHost:
         wanted = [(p, ex) for p, ex in loaded if isinstance(p.trigger, EventTrigger) and p.enabled]
         with self._offer_lock:
             self._loaded = wanted
-            self._pending = True
+            self._pending = self._offered = True
 
     def cycle(self) -> Report:
         """Hold (or take) the lease, process what was stored since the cursor, close due
@@ -106,7 +107,7 @@ class EventHost:
         return report
 
     def _guarded(self, report: Report) -> None:
-        if self.stopping.is_set():
+        if self.stopping.is_set() or not self._offered:
             return
         try:
             self._cycle(report)

@@ -15,7 +15,6 @@ ledger window is ``event:<that id>``, so a replay, a retry or a second daemon ac
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,56 +22,47 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from engine.conditions.clock import Clock
-from engine.conditions.sql import SqlCompiler
 from engine.config import Settings
 from engine.dictionary import DataDictionary
 from engine.events import store as event_store
+from engine.events.acting import (
+    ACTED,
+    ALREADY_DONE,
+    BEFORE_LOAD,
+    NOT_IN_AUDIENCE,
+    SUPPRESSED,
+    UNKNOWN_CUSTOMER,
+    Actor,
+    Handled,
+    ledger_window,
+)
 from engine.events.model import Event, Rejected, read_event
 from engine.events.rules import SESSION, RulesHost
 from engine.events.trigger import EventTrigger
 from engine.events.windows import Match, Window
-from engine.execution import Executor, Outcome, by_priority
+from engine.execution import Executor
 from engine.playbook import Playbook
-from engine.policy import ALREADY_DONE as POLICY_ALREADY_DONE
 from engine.policy import Policy
 from engine.rendering import Renderer
-from engine.sinks import RecordingSink, StoreSink
+
+__all__ = [
+    "ACTED",
+    "ALREADY_DONE",
+    "BEFORE_LOAD",
+    "NOT_IN_AUDIENCE",
+    "SUPPRESSED",
+    "UNKNOWN_CUSTOMER",
+    "EventProcessor",
+    "Handled",
+    "Report",
+    "ledger_window",
+]
 
 # a restart replays at least a day of occurrences, and every event that *arrived* in the last
 # day whatever its own time: an event stored just before a crash (a backfill of last month
 # included) and never acted on is acted on after it
 MIN_REPLAY = dt.timedelta(days=1)
 PRUNE_EVERY = dt.timedelta(minutes=1)
-# outcomes recorded per match
-ACTED, SUPPRESSED, NOT_IN_AUDIENCE, UNKNOWN_CUSTOMER = (
-    "acted",
-    "suppressed",
-    "not_in_audience",
-    "unknown_customer",
-)
-ALREADY_DONE = "already_done"  # acted on by an earlier process that stopped before recording
-BEFORE_LOAD = "before_load"  # completed before its playbook (version) was loaded: not acted on
-
-
-def ledger_window(key: str) -> str:
-    """The ledger window of a match: ``event:<first event id>`` (hashed when too long for
-    the ledger's 40 characters)."""
-    window = f"event:{key}"
-    if len(window) <= 40:
-        return window
-    return "event:#" + hashlib.sha256(key.encode()).hexdigest()[:33]
-
-
-@dataclass
-class Handled:
-    """One match and what became of it."""
-
-    match: Match
-    playbook: Playbook
-    # acted / suppressed / not_in_audience / unknown_customer / already_done / before_load
-    result: str
-    outcome: Outcome | None = None
 
 
 @dataclass
@@ -147,6 +137,9 @@ class EventProcessor:
         self.mask = mask
         self.keep_details = keep_details
         self.executor = Executor(store, settings, dictionary, renderer, policy)
+        self.actor = Actor(
+            store, settings, dictionary, self.executor, mask=mask, keep_details=keep_details
+        )
         self.host = RulesHost()
         self._compiled: dict[str, _Compiled] = {}
         self._by_type: dict[str, list[_Compiled]] = {}
@@ -399,7 +392,7 @@ class EventProcessor:
         if not matches:
             return []
         if not self.persist:
-            return [self._execute(c.playbook, m, now) for c, m in matches]
+            return [self.actor.act_one(c.playbook, m, now) for c, m in matches]
         keys: dict[str, list[str]] = {}
         for c, m in matches:
             keys.setdefault(c.playbook.id, []).append(m.key)
@@ -411,7 +404,7 @@ class EventProcessor:
                 done[c.playbook.id].add(m.key)  # a key twice in one batch is handled once
                 todo.append((c, m))
         if act:
-            out = self._execute_batch(todo, now)
+            out = self.actor.act_batch([(c.playbook, c.executor, m) for c, m in todo], now)
         else:
             out = [Handled(m, c.playbook, BEFORE_LOAD) for c, m in todo]
         # recorded after acting, in one statement: a crash in between acts again after the
@@ -420,114 +413,8 @@ class EventProcessor:
             event_store.record_matches(conn, out, _utc(now))
         return out
 
-    def _execute_batch(
-        self, todo: list[tuple[_Compiled, Match]], now: dt.datetime
-    ) -> list[Handled]:
-        """Act on a batch of matches with one run per playbook (and per round, when one
-        customer has several matches): one audience query, one contact-policy pass and one
-        ledger transaction for all of them, each match in its own ledger window."""
-        clock = Clock.at(_aware(now, self.settings), self.settings.timezone)
-        results: dict[int, Handled] = {}
-        by_playbook: dict[str, list[tuple[int, Match]]] = {}
-        compiled: dict[str, _Compiled] = {}
-        for i, (c, m) in enumerate(todo):
-            by_playbook.setdefault(c.playbook.id, []).append((i, m))
-            compiled[c.playbook.id] = c
-        ordered = by_priority([compiled[pid].playbook for pid in by_playbook])
-        for playbook in ordered:
-            for round_ in _rounds(by_playbook[playbook.id]):
-                windows = {m.customer_id: ledger_window(m.key) for _i, m in round_}
-                outcome = (compiled[playbook.id].executor or self.executor).execute(
-                    playbook,
-                    clock,
-                    StoreSink(self.store),
-                    keep_details=True,
-                    windows=windows,
-                    variables={m.customer_id: self._variables(m) for _i, m in round_},
-                )
-                decided = {d.customer_id: d for d in outcome.decisions}
-                unseen = [m.customer_id for _i, m in round_ if m.customer_id not in decided]
-                known = self._known_of(unseen, clock) if unseen else set()
-                for i, m in round_:
-                    d = decided.get(m.customer_id)
-                    if d is None:
-                        result = NOT_IN_AUDIENCE if m.customer_id in known else UNKNOWN_CUSTOMER
-                    elif d.effects:
-                        result = ACTED
-                    elif d.suppressed == ((None, POLICY_ALREADY_DONE),):
-                        # this match's own ledger window is there: a process that stopped
-                        # before recording the match had acted on it
-                        result = ALREADY_DONE
-                    else:
-                        result = SUPPRESSED
-                    results[i] = Handled(m, playbook, result, outcome)
-        return [results[i] for i in range(len(todo))]
-
-    def _execute(self, playbook: Playbook, match: Match, now: dt.datetime) -> Handled:
-        """One match on its own: the dry-run, which reports every match separately."""
-        clock = Clock.at(_aware(now, self.settings), self.settings.timezone)
-        outcome = self.executor.execute(
-            playbook,
-            clock,
-            RecordingSink(mask=self.mask),
-            keep_details=self.keep_details,
-            customer_ids=[match.customer_id],
-            window=ledger_window(match.key),
-            variables={match.customer_id: self._variables(match)},
-        )
-        if outcome.acted:
-            result = ACTED
-        elif outcome.matched_count:
-            result = SUPPRESSED
-        elif self._known_of([match.customer_id], clock):
-            result = NOT_IN_AUDIENCE
-        else:
-            result = UNKNOWN_CUSTOMER
-        return Handled(match, playbook, result, outcome)
-
-    def _variables(self, match: Match) -> dict[str, Any]:
-        """Template variables of a match: ``event``, its first event."""
-        if match.first is None:
-            return {}
-        return {"event": match.first.template_values(self.settings.timezone)}
-
-    def _known_of(self, customer_ids: Sequence[str], clock: Clock) -> set[str]:
-        """Which of these customers the store knows."""
-        compiler = SqlCompiler(self.dictionary, clock)
-        with self.store.connect() as conn:
-            rows = conn.execute(
-                select(compiler.key)
-                .select_from(compiler.customers)
-                .where(compiler.key.in_(list(customer_ids)))
-            )
-            return {str(r[0]) for r in rows}
-
-
-def _rounds(matches: list[tuple[int, Match]]) -> list[list[tuple[int, Match]]]:
-    """Split matches so no customer appears twice in a round, keeping their order: the
-    second match of a customer sees the first one's ledger row (cooldown, open task)."""
-    rounds: list[list[tuple[int, Match]]] = []
-    seen: list[set[str]] = []
-    for item in matches:
-        cid = item[1].customer_id
-        n = 0
-        while n < len(rounds) and cid in seen[n]:
-            n += 1
-        if n == len(rounds):
-            rounds.append([])
-            seen.append(set())
-        rounds[n].append(item)
-        seen[n].add(cid)
-    return rounds
-
 
 def _utc(moment: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None:
         return moment
     return moment.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def _aware(moment: dt.datetime, settings: Settings) -> dt.datetime:
-    if moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=dt.UTC).astimezone(settings.timezone)

@@ -42,6 +42,8 @@ class Decision:
     effects: tuple[Effect, ...]
     suppressed: tuple[tuple[str | None, str], ...]  # (action kind or None for all, reason)
     held_out: bool = False  # in the playbook's holdout group: recorded, nothing done
+    # the ledger window when it is the customer's own (event matches), else the run's
+    window: str | None = None
 
 
 @dataclass
@@ -89,7 +91,7 @@ class RecordingSink:
 
 
 class StoreSink:
-    """Writes ledger + outbox + tasks, one transaction per batch."""
+    """Writes ledger + outbox + tasks, one transaction per batch, one statement per table."""
 
     mask = False
 
@@ -105,32 +107,31 @@ class StoreSink:
         if not acting and not held:
             return lost
         with self.engine.begin() as conn:
+            ledger_ids = self._ledger(conn, info, acting)
+            outbox_rows: list[dict[str, Any]] = []
+            task_rows: list[dict[str, Any]] = []
             for decision in acting:
-                ledger_id = conn.execute(
-                    self._insert(action_ledger)
-                    .values(
-                        playbook_id=info.playbook_id,
-                        customer_id=decision.customer_id,
-                        window=info.window,
-                        run_id=info.run_id,
-                        content_hash=info.content_hash,
-                        created_at=info.now_utc,
-                        held_out=decision.held_out,
-                    )
-                    .on_conflict_do_nothing(index_elements=["playbook_id", "customer_id", "window"])
-                    .returning(action_ledger.c.id)
-                ).scalar()
+                window = decision.window or info.window
+                ledger_id = ledger_ids.get((decision.customer_id, window))
                 if ledger_id is None:  # another run got here first
                     lost.add(decision.customer_id)
                     continue
                 for effect in decision.effects:
-                    self._effect(conn, info, ledger_id, effect)
+                    row = self._effect(conn, info, ledger_id, effect, window)
+                    if row is not None:
+                        (outbox_rows if effect.target == "outbox" else task_rows).append(row)
+            # one statement per table and batch (executemany: multi-row on both drivers)
+            if outbox_rows:
+                conn.execute(self._insert(outbox).on_conflict_do_nothing(), outbox_rows)
+            if task_rows:
+                # an open task for the same customer, kind and reason wins (partial unique index)
+                conn.execute(self._insert(tasks).on_conflict_do_nothing(), task_rows)
             rows = [
                 {
                     "run_id": info.run_id,
                     "playbook_id": info.playbook_id,
                     "customer_id": d.customer_id,
-                    "window": info.window,
+                    "window": d.window or info.window,
                     "action": kind,
                     "reason": reason,
                     "created_at": info.now_utc,
@@ -144,7 +145,37 @@ class StoreSink:
                 conn.execute(suppressions.insert(), rows)
         return lost
 
-    def _displace(self, conn: Any, info: RunInfo, effect: Effect) -> bool:
+    def _ledger(
+        self, conn: Any, info: RunInfo, acting: Sequence[Decision]
+    ) -> dict[tuple[str, str], int]:
+        """Insert the batch's ledger rows in one statement; the ids of those that landed, by
+        (customer, window). A row another run inserted first is left out: its customer is
+        done already, and none of its effects are written again."""
+        if not acting:
+            return {}
+        rows = [
+            {
+                "playbook_id": info.playbook_id,
+                "customer_id": d.customer_id,
+                "window": d.window or info.window,
+                "run_id": info.run_id,
+                "content_hash": info.content_hash,
+                "created_at": info.now_utc,
+                "held_out": d.held_out,
+            }
+            for d in acting
+        ]
+        # the same order in every transaction: two runs racing for the same rows wait for
+        # each other instead of deadlocking
+        rows.sort(key=lambda r: (r["customer_id"], r["window"]))
+        stmt = (
+            self._insert(action_ledger)
+            .on_conflict_do_nothing(index_elements=["playbook_id", "customer_id", "window"])
+            .returning(action_ledger.c.id, action_ledger.c.customer_id, action_ledger.c.window)
+        )
+        return {(r[1], r[2]): int(r[0]) for r in conn.execute(stmt, rows)}
+
+    def _displace(self, conn: Any, info: RunInfo, effect: Effect, window: str) -> bool:
         """Cancel the lower-priority message this one displaces, and record why against the
         run that queued it. False when a dispatcher took it meanwhile (it is being sent, so
         the cap is full after all): this message is then held back by the cap instead."""
@@ -169,7 +200,7 @@ class StoreSink:
             "run_id": victim.run_id if won else info.run_id,
             "playbook_id": victim.playbook_id if won else info.playbook_id,
             "customer_id": effect.customer_id,
-            "window": victim.window if won else info.window,
+            "window": victim.window if won else window,
             "action": victim.kind if won else effect.kind,
             "reason": DISPLACED if won else frequency_cap(victim.kind),
             "created_at": info.now_utc,
@@ -178,7 +209,11 @@ class StoreSink:
             conn.execute(suppressions.insert().values(**held))
         return won
 
-    def _effect(self, conn: Any, info: RunInfo, ledger_id: int, effect: Effect) -> None:
+    def _effect(
+        self, conn: Any, info: RunInfo, ledger_id: int, effect: Effect, window: str
+    ) -> dict[str, Any] | None:
+        """The outbox or task row of one effect (written by the caller, batched); tag
+        changes are applied here, in order."""
         common = {
             "ledger_id": ledger_id,
             "action_index": effect.action_index,
@@ -188,51 +223,40 @@ class StoreSink:
         }
         row = effect.row
         if effect.target == "outbox":
-            if effect.displaces is not None and not self._displace(conn, info, effect):
-                return
-            key = idempotency_key(
-                info.playbook_id, effect.customer_id, info.window, effect.action_index
-            )
-            conn.execute(
-                self._insert(outbox)
-                .values(
-                    **common,
-                    channel=row["channel"],
-                    recipient=row["recipient"],
-                    subject=row.get("subject"),
-                    body=row["body"],
-                    status="pending",
-                    attempts=0,
-                    not_before=effect.not_before or info.not_before_utc,
-                    expires_at=effect.expires_at,
-                    idempotency_key=key,
-                    purpose=info.category,
-                    priority=info.priority,
-                )
-                .on_conflict_do_nothing()
-            )
-        elif effect.target == "tasks":
-            # an open task for the same customer, kind and reason wins (partial unique index)
-            conn.execute(
-                self._insert(tasks)
-                .values(
-                    **common,
-                    assignee_id=row["assignee_id"],
-                    assignee_role=row["assignee_role"],
-                    queue=row.get("queue"),
-                    kind=row["kind"],
-                    reason=row["reason"],
-                    title=row["title"],
-                    body=row.get("body"),
-                    checklist=row.get("checklist"),
-                    priority=row["priority"],
-                    due_at=row["due_at"],
-                    status="open",
-                    escalation_level=0,
-                )
-                .on_conflict_do_nothing()
-            )
-        elif row["op"] == "add":
+            if effect.displaces is not None and not self._displace(conn, info, effect, window):
+                return None
+            key = idempotency_key(info.playbook_id, effect.customer_id, window, effect.action_index)
+            return {
+                **common,
+                "channel": row["channel"],
+                "recipient": row["recipient"],
+                "subject": row.get("subject"),
+                "body": row["body"],
+                "status": "pending",
+                "attempts": 0,
+                "not_before": effect.not_before or info.not_before_utc,
+                "expires_at": effect.expires_at,
+                "idempotency_key": key,
+                "purpose": info.category,
+                "priority": info.priority,
+            }
+        if effect.target == "tasks":
+            return {
+                **common,
+                "assignee_id": row["assignee_id"],
+                "assignee_role": row["assignee_role"],
+                "queue": row.get("queue"),
+                "kind": row["kind"],
+                "reason": row["reason"],
+                "title": row["title"],
+                "body": row.get("body"),
+                "checklist": row.get("checklist"),
+                "priority": row["priority"],
+                "due_at": row["due_at"],
+                "status": "open",
+                "escalation_level": 0,
+            }
+        if row["op"] == "add":
             conn.execute(
                 self._insert(engine_tags)
                 .values(
@@ -250,3 +274,4 @@ class StoreSink:
                     engine_tags.c.tag == row["tag"],
                 )
             )
+        return None

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine import __version__
 from engine.commands import authoring, delivery, importing, preview
+from engine.commands import bench as bench_commands
 from engine.commands import daemon as daemon_commands
 from engine.commands import events as event_commands
 from engine.commands import store as store_commands
@@ -42,6 +43,7 @@ COMMANDS: tuple[click.Command, ...] = (
     importing.import_,
     importing.check_mapping,
     event_commands.events,
+    bench_commands.bench,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.actions.base import Effect
@@ -88,7 +89,15 @@ class RecordingSink:
 
 
 class StoreSink:
-    """Writes ledger + outbox + tasks, one transaction per batch."""
+    """Writes ledger + outbox + tasks, one transaction per batch, a few statements per batch.
+
+    The ledger rows of a whole batch go in as one multi-row ``INSERT … ON CONFLICT DO NOTHING
+    RETURNING id, customer_id``: a customer whose row is not returned was done by another run
+    (a rerun, a second daemon) and gets nothing else. The outbox, task and tag rows of the
+    customers that won then go in with one ``executemany`` per table. Row by row this cost a
+    round trip per row (about 250 customers/s); the guarantee is the same, it rests on the
+    ledger's unique key either way.
+    """
 
     mask = False
 
@@ -98,32 +107,19 @@ class StoreSink:
         self._insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
     def write(self, info: RunInfo, decisions: Sequence[Decision]) -> set[str]:
-        lost: set[str] = set()
         acting = [d for d in decisions if d.effects or d.held_out]
         held = [d for d in decisions if any(r not in NOT_STORED for _, r in d.suppressed)]
         if not acting and not held:
-            return lost
+            return set()
         with self.engine.begin() as conn:
-            for decision in acting:
-                ledger_id = conn.execute(
-                    self._insert(action_ledger)
-                    .values(
-                        playbook_id=info.playbook_id,
-                        customer_id=decision.customer_id,
-                        window=info.window,
-                        run_id=info.run_id,
-                        content_hash=info.content_hash,
-                        created_at=info.now_utc,
-                        held_out=decision.held_out,
-                    )
-                    .on_conflict_do_nothing(index_elements=["playbook_id", "customer_id", "window"])
-                    .returning(action_ledger.c.id)
-                ).scalar()
-                if ledger_id is None:  # another run got here first
-                    lost.add(decision.customer_id)
-                    continue
-                for effect in decision.effects:
-                    self._effect(conn, info, ledger_id, effect)
+            won = self._ledger(conn, info, acting)
+            lost = {d.customer_id for d in acting if d.customer_id not in won}
+            effects = [
+                (won[d.customer_id], e) for d in acting if d.customer_id in won for e in d.effects
+            ]
+            self._outbox(conn, info, [(lid, e) for lid, e in effects if e.target == "outbox"])
+            self._tasks(conn, info, [(lid, e) for lid, e in effects if e.target == "tasks"])
+            self._tags(conn, info, [e for _, e in effects if e.target not in ("outbox", "tasks")])
             rows = [
                 {
                     "run_id": info.run_id,
@@ -143,73 +139,111 @@ class StoreSink:
                 conn.execute(suppressions.insert(), rows)
         return lost
 
-    def _effect(self, conn: Any, info: RunInfo, ledger_id: int, effect: Effect) -> None:
-        common = {
-            "ledger_id": ledger_id,
-            "action_index": effect.action_index,
-            "playbook_id": info.playbook_id,
-            "customer_id": effect.customer_id,
-            "created_at": info.now_utc,
-        }
-        row = effect.row
-        if effect.target == "outbox":
+    def _ledger(self, conn: Any, info: RunInfo, acting: Sequence[Decision]) -> dict[str, int]:
+        """customer id -> ledger id, for the customers whose ledger row this batch inserted."""
+        if not acting:
+            return {}
+        rows = [
+            {
+                "playbook_id": info.playbook_id,
+                "customer_id": d.customer_id,
+                "window": info.window,
+                "run_id": info.run_id,
+                "content_hash": info.content_hash,
+                "created_at": info.now_utc,
+                "held_out": d.held_out,
+            }
+            for d in acting
+        ]
+        statement = (
+            self._insert(action_ledger)
+            .on_conflict_do_nothing(index_elements=["playbook_id", "customer_id", "window"])
+            .returning(action_ledger.c.customer_id, action_ledger.c.id)
+        )
+        # one statement per chunk of rows (SQLAlchemy's insertmanyvalues), rows by customer id
+        return {str(cid): int(lid) for cid, lid in conn.execute(statement, rows)}
+
+    def _outbox(self, conn: Any, info: RunInfo, effects: Sequence[tuple[int, Effect]]) -> None:
+        if not effects:
+            return
+        rows = []
+        for ledger_id, effect in effects:
+            row = effect.row
             key = idempotency_key(
                 info.playbook_id, effect.customer_id, info.window, effect.action_index
             )
-            conn.execute(
-                self._insert(outbox)
-                .values(
-                    **common,
-                    channel=row["channel"],
-                    recipient=row["recipient"],
-                    subject=row.get("subject"),
-                    body=row["body"],
-                    status="pending",
-                    attempts=0,
-                    not_before=effect.not_before or info.not_before_utc,
-                    expires_at=effect.expires_at,
-                    idempotency_key=key,
-                    purpose=info.category,
-                    priority=info.priority,
-                )
-                .on_conflict_do_nothing()
+            rows.append(
+                {
+                    **_common(info, ledger_id, effect),
+                    "channel": row["channel"],
+                    "recipient": row["recipient"],
+                    "subject": row.get("subject"),
+                    "body": row["body"],
+                    "status": "pending",
+                    "attempts": 0,
+                    "not_before": effect.not_before or info.not_before_utc,
+                    "expires_at": effect.expires_at,
+                    "idempotency_key": key,
+                    "purpose": info.category,
+                    "priority": info.priority,
+                }
             )
-        elif effect.target == "tasks":
-            # an open task for the same customer, kind and reason wins (partial unique index)
-            conn.execute(
-                self._insert(tasks)
-                .values(
-                    **common,
-                    assignee_id=row["assignee_id"],
-                    assignee_role=row["assignee_role"],
-                    queue=row.get("queue"),
-                    kind=row["kind"],
-                    reason=row["reason"],
-                    title=row["title"],
-                    body=row.get("body"),
-                    checklist=row.get("checklist"),
-                    priority=row["priority"],
-                    due_at=row["due_at"],
-                    status="open",
-                    escalation_level=0,
+        conn.execute(self._insert(outbox).on_conflict_do_nothing(), rows)
+
+    def _tasks(self, conn: Any, info: RunInfo, effects: Sequence[tuple[int, Effect]]) -> None:
+        if not effects:
+            return
+        rows = [
+            {
+                **_common(info, ledger_id, effect),
+                "assignee_id": effect.row["assignee_id"],
+                "assignee_role": effect.row["assignee_role"],
+                "queue": effect.row.get("queue"),
+                "kind": effect.row["kind"],
+                "reason": effect.row["reason"],
+                "title": effect.row["title"],
+                "body": effect.row.get("body"),
+                "checklist": effect.row.get("checklist"),
+                "priority": effect.row["priority"],
+                "due_at": effect.row["due_at"],
+                "status": "open",
+                "escalation_level": 0,
+            }
+            for ledger_id, effect in effects
+        ]
+        # an open task for the same customer, kind and reason wins (partial unique index)
+        conn.execute(self._insert(tasks).on_conflict_do_nothing(), rows)
+
+    def _tags(self, conn: Any, info: RunInfo, effects: Sequence[Effect]) -> None:
+        """Tag adds and removes in their order: each run of one operation is one statement."""
+        for op, group in itertools.groupby(effects, key=lambda e: e.row["op"]):
+            items = list(group)
+            if op == "add":
+                rows = [
+                    {
+                        "customer_id": e.customer_id,
+                        "tag": e.row["tag"],
+                        "playbook_id": info.playbook_id,
+                        "set_at": info.now_utc,
+                    }
+                    for e in items
+                ]
+                conn.execute(self._insert(engine_tags).on_conflict_do_nothing(), rows)
+            else:
+                conn.execute(
+                    delete(engine_tags).where(
+                        engine_tags.c.customer_id == bindparam("cid"),
+                        engine_tags.c.tag == bindparam("t"),
+                    ),
+                    [{"cid": e.customer_id, "t": e.row["tag"]} for e in items],
                 )
-                .on_conflict_do_nothing()
-            )
-        elif row["op"] == "add":
-            conn.execute(
-                self._insert(engine_tags)
-                .values(
-                    customer_id=effect.customer_id,
-                    tag=row["tag"],
-                    playbook_id=info.playbook_id,
-                    set_at=info.now_utc,
-                )
-                .on_conflict_do_nothing()
-            )
-        else:
-            conn.execute(
-                delete(engine_tags).where(
-                    engine_tags.c.customer_id == effect.customer_id,
-                    engine_tags.c.tag == row["tag"],
-                )
-            )
+
+
+def _common(info: RunInfo, ledger_id: int, effect: Effect) -> dict[str, Any]:
+    return {
+        "ledger_id": ledger_id,
+        "action_index": effect.action_index,
+        "playbook_id": info.playbook_id,
+        "customer_id": effect.customer_id,
+        "created_at": info.now_utc,
+    }

@@ -58,6 +58,7 @@ def measure(url: str, repeats: int, sections: list[str]) -> dict[str, Any]:
                 "wall_s": round(time.perf_counter() - started, 2),
                 "peak_rss_mb": peak_mb(),
             }
+            print(f"  {name}: {out[name]['wall_s']} s", file=sys.stderr, flush=True)
     finally:
         lab.store.dispose()
     return out

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.bench import handwritten
-from engine.bench.figures import ratio, repeat
+from engine.bench.figures import cpu_ratio, ratio, repeat
 from engine.bench.lab import Lab
 from engine.execution import BATCH_SIZE
 from engine.playbook import Playbook
@@ -52,6 +52,7 @@ def measure(lab: Lab, repeats: int) -> list[dict[str, Any]]:
             hand, hand_ids = repeat(lambda s=sql: _hand_ids(lab, s), repeats)  # type: ignore[misc]
             entry["hand"] = hand.as_dict()
             entry["ratio"] = ratio(engine, hand)
+            entry["cpu_ratio"] = cpu_ratio(engine, hand)
             entry["same_customers"] = hand_ids == ids
         out.append(entry)
     return out

@@ -9,7 +9,7 @@ from typing import Any
 
 import jinja2
 
-from engine.bench.figures import ratio, repeat
+from engine.bench.figures import cpu_ratio, ratio, repeat
 from engine.bench.lab import Lab
 from engine.execution import BATCH_SIZE
 from engine.rendering import FILTERS, template_context
@@ -87,6 +87,7 @@ def measure(lab: Lab, repeats: int) -> dict[str, Any]:
         "engine": engine.as_dict(),
         "plain": base.as_dict(),
         "ratio": ratio(engine, base),
+        "cpu_ratio": cpu_ratio(engine, base),
         "same_texts": texts == plain_texts,
         "target_ratio": 1.5,
     }

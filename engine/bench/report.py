@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-Row = tuple[str, str, str, str, str, str]  # section, what, engine, baseline, ratio, target
+Row = tuple[
+    str, str, str, str, str, str, str
+]  # section, what, engine, baseline, ratio, cpu, target
 
 
 def _t(d: dict[str, Any] | None) -> str:
@@ -24,7 +26,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
     s = result["sections"]
     for name, section in s.items():
         if "error" in section["result"]:
-            out.append((name, "failed", section["result"]["error"], "", "", ""))
+            out.append((name, "failed", section["result"]["error"], "", "", "", ""))
     p = s.get("pack", {}).get("result", {})
     if "dry_run" in p:
         n = len(p["playbooks"])
@@ -35,6 +37,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
                 _t(p["dry_run"]),
                 _t(p["scan"]),
                 f"{p['dry_run_ratio']:.2f}×",
+                f"{p['dry_run_cpu_ratio']:.2f}×",
                 _ok(p["dry_run_ratio"], 5),
             )
         )
@@ -45,6 +48,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
                 _t(p["run"]),
                 _t(p["scan"]),
                 f"{p['run_ratio']:.2f}×",
+                f"{p['run_cpu_ratio']:.2f}×",
                 _ok(p["run_ratio"], 5),
             )
         )
@@ -53,6 +57,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
             continue
         hand = a.get("hand")
         ratio = f"{a['ratio']:.2f}×" if hand else "—"
+        cpu = f"{a['cpu_ratio']:.2f}×" if hand else "—"
         same = "" if not hand else ("" if a.get("same_customers") else " DIFFERENT ROWS")
         out.append(
             (
@@ -61,6 +66,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
                 _t(a["engine"]),
                 _t(hand) if hand else a.get("note", ""),
                 ratio,
+                cpu,
                 _ok(a["ratio"], 1.5) if hand else "",
             )
         )
@@ -73,6 +79,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
                 _t(r["engine"]),
                 _t(r["plain"]),
                 f"{r['ratio']:.2f}×",
+                f"{r['cpu_ratio']:.2f}×",
                 _ok(r["ratio"], 1.5),
             )
         )
@@ -85,6 +92,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
                 _t(w["sink"]),
                 _t(w["bare"]),
                 f"{w['ratio']:.2f}×",
+                f"{w['cpu_ratio']:.2f}×",
                 _ok(w["ratio"], 2),
             )
         )
@@ -99,6 +107,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
                 f"{d['dispatcher_msgs_per_s']:,}/s ({lo:,}–{hi:,})",
                 f"{d['straight_msgs_per_s']:,}/s ({blo:,}–{bhi:,})",
                 f"{d['share_of_straight']:.0%}",
+                "",
                 _ok(d["dispatcher_msgs_per_s"], 2000, lower_is_better=False),
             )
         )
@@ -114,6 +123,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
                 f"{e['raw_events_per_s']:,}/s ({blo:,}–{bhi:,})",
                 f"{e['share_of_raw']:.0%}",
                 "",
+                "",
             )
         )
     pack_peak = s.get("pack", {}).get("peak_rss_mb")
@@ -124,13 +134,22 @@ def rows(result: dict[str, Any]) -> list[Row]:
             f"{pack_peak} MB / {result['peak_rss_mb']} MB",
             "",
             "",
+            "",
             _ok(result["peak_rss_mb"], 500),
         )
     )
     return out
 
 
-HEADERS = ("section", "what", "engine: median (min–max)", "baseline", "ratio", "target")
+HEADERS = (
+    "section",
+    "what",
+    "engine: median (min–max)",
+    "baseline",
+    "ratio",
+    "cpu ratio",
+    "target",
+)
 
 
 def print_report(report: dict[str, Any]) -> None:

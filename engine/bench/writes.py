@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from engine.actions.base import Effect
-from engine.bench.figures import ratio, repeat
+from engine.bench.figures import cpu_ratio, ratio, repeat
 from engine.bench.lab import Lab
 from engine.bench.stores import wipe_engine_rows
 from engine.execution import BATCH_SIZE
@@ -204,6 +204,7 @@ def measure(lab: Lab, repeats: int) -> dict[str, Any]:
         "bare_rows_per_s": round(rows / bare.median),
         "sink_customers_per_s": round(len(ids) / sink.median),
         "ratio": ratio(sink, bare),
+        "cpu_ratio": cpu_ratio(sink, bare),
         "lost_first_time": lost,
         "lost_on_rerun": again,
         "target_ratio": 2.0,

@@ -26,7 +26,10 @@ def _engine_ids(lab: Lab, playbook: Playbook) -> list[str]:
 def _hand_ids(lab: Lab, sql: str) -> list[str]:
     raw = lab.store.raw_connection()
     try:
-        cursor = raw.cursor()
+        # streamed as the engine streams (a server-side cursor on PostgreSQL), not buffered
+        postgres = lab.store.dialect.name == "postgresql"
+        driver: Any = raw.driver_connection
+        cursor = driver.cursor(name="bench_hand") if postgres else raw.cursor()
         cursor.execute(sql)
         ids: list[str] = []
         while rows := cursor.fetchmany(BATCH_SIZE):

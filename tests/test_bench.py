@@ -75,3 +75,25 @@ def test_bench_at_300_customers_reports_every_section(tmp_path: Path) -> None:
     assert report["scaling"] and _positive(report["scaling"][0]["dry_run_s"])
     text = markdown.read_text(encoding="utf-8")
     assert "| 1 pack |" in text and "| 4 writes |" in text
+
+
+def test_bench_refuses_to_build_over_a_store_that_is_not_its_own(tmp_path: Path) -> None:
+    """Building the demo data drops every table the engine knows: a bank's store named with
+    --db must never be wiped by a benchmark."""
+    import sqlite3
+
+    path = tmp_path / "bank.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id TEXT)")
+        conn.execute("INSERT INTO customers VALUES ('C1')")
+    proc = subprocess.run(
+        [sys.executable, "runner.py", "bench", "--db", f"sqlite:///{path}", "--customers", "300",
+         "--repeat", "1", "--sections", "pack", "--out", str(tmp_path / "out.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "error[E0104]" in proc.stderr and "no benchmark store" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT id FROM customers").fetchall() == [("C1",)]
+    assert not (tmp_path / "out.json").exists()

@@ -20,7 +20,7 @@ from engine.bench.figures import peak_mb, reset_peak
 from engine.bench.lab import AS_OF, Lab
 from engine.bench.stores import ensure
 from engine.config import Settings
-from engine.errors import describe_failure
+from engine.errors import EngineError, describe_failure
 from engine.store.db import open_store
 
 SECTIONS: dict[str, Callable[[Lab, int], Any]] = {
@@ -33,10 +33,10 @@ SECTIONS: dict[str, Callable[[Lab, int], Any]] = {
 }
 
 
-def build(url: str, customers: int) -> dict[str, Any]:
+def build(url: str, customers: int, given: bool) -> dict[str, Any]:
     store = open_store(url)
     try:
-        seconds = ensure(store, customers, AS_OF)
+        seconds = ensure(store, customers, AS_OF, given=given)
     finally:
         store.dispose()
     return {"built_s": None if seconds is None else round(seconds, 2)}
@@ -67,7 +67,11 @@ def measure(url: str, repeats: int, sections: list[str]) -> dict[str, Any]:
 def main(argv: list[str]) -> None:
     mode, url, customers, result_path = argv[0], argv[1], int(argv[2]), Path(argv[3])
     if mode == "build":
-        data = build(url, customers)
+        try:
+            data = build(url, customers, given=argv[4:] == ["given"])
+        except EngineError as exc:
+            print(exc.render(), file=sys.stderr)
+            sys.exit(1)
     else:
         data = measure(url, int(argv[4]), argv[5].split(","))
     result_path.write_text(json.dumps(data, ensure_ascii=False, default=str), encoding="utf-8")

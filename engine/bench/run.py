@@ -22,6 +22,7 @@ from typing import Any
 
 from engine.bench import pg
 from engine.bench.child import SECTIONS
+from engine.errors import StoreError
 
 SCALING_SIZES = (10_000, 100_000)
 SMALL_SECTIONS = ("pack",)
@@ -88,7 +89,11 @@ def _child(root: Path, args: list[str]) -> tuple[dict[str, Any], float]:
         _pid, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
-            raise RuntimeError(f"benchmark child {args[0]} exited with {proc.returncode}")
+            raise StoreError(
+                f"the benchmark's {args[0]} step failed (exit {proc.returncode})",
+                code="E0105",
+                hint="its error is printed above",
+            )
         data = json.loads(result.read_text(encoding="utf-8"))
     return data, round(usage.ru_maxrss / 1024, 1)  # kB on Linux
 
@@ -125,7 +130,8 @@ def run(plan: Plan, progress: Any = print) -> dict[str, Any]:
             for size in plan.sizes:
                 url = urls[size]
                 progress(f"{backend} {size:,} customers: demo store")
-                built, build_rss = _child(plan.root, ["build", url, str(size)])
+                given = ["given"] if plan.db_url is not None else []
+                built, build_rss = _child(plan.root, ["build", url, str(size), *given])
                 top = size == max(plan.sizes)
                 sections = (
                     plan.sections if top else tuple(s for s in plan.sections if s in SMALL_SECTIONS)

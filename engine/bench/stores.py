@@ -13,6 +13,7 @@ import time
 
 from sqlalchemy import Engine, inspect, text
 
+from engine.errors import StoreError
 from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES, metadata
 
 MARKER = "bench_demo"
@@ -28,9 +29,20 @@ def built(store: Engine) -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
-def ensure(store: Engine, customers: int, as_of: dt.date) -> float | None:
-    """Build the demo store unless it is already there; seconds taken, None when reused."""
-    if built(store) == (customers, as_of.isoformat()):
+def ensure(store: Engine, customers: int, as_of: dt.date, *, given: bool = False) -> float | None:
+    """Build the demo store unless it is already there; seconds taken, None when reused.
+
+    ``given``: the store was named with ``--db``. Building drops every table the engine
+    knows, so a given store is only rebuilt when it is empty or a bench store already."""
+    found = built(store)
+    if given and found is None and inspect(store).get_table_names():
+        raise StoreError(
+            "the store given with --db holds tables but is no benchmark store; "
+            "building the demo data would drop them",
+            code="E0104",
+            hint="point --db at an empty database (the bench fills it) or leave --db out",
+        )
+    if found == (customers, as_of.isoformat()):
         for table in CUSTOMER_TABLES:  # indexes added to the models since the store was built
             for index in table.indexes:
                 index.create(store, checkfirst=True)

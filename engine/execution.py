@@ -232,9 +232,11 @@ class Executor:
         self, conn: Connection, query: Select[*tuple[Any, ...]], size: int
     ) -> Generator[list[dict[str, Any]], None, None]:
         result = conn.execution_options(yield_per=size).execute(query)
+        keys = list(result.keys())
         try:
-            for partition in result.mappings().partitions(size):
-                yield [dict(r) for r in partition]
+            # rows zipped with the keys read once: a RowMapping per row rebuilt its key list
+            for partition in result.partitions(size):
+                yield [dict(zip(keys, r, strict=True)) for r in partition]
         finally:
             result.close()
 

@@ -287,9 +287,10 @@ class Executor:
                 found = {name: by_customer.get(cid, []) for name, by_customer in related.items()}
                 decision = self._act(playbook, run, row, cid, gate, mask, found)
                 # the holdout is drawn last, among the customers who would be acted on, so it
-                # is a random share of the treated arm's kind; the held out use up nothing
+                # is a random share of the would-be treated. What the gate reserved for this
+                # customer is theirs alone and read for no one else; dropping the effects is
+                # enough: no outbox row, no task, no cap room, nothing displaced
                 if decision.effects and held_out(playbook.id, cid, playbook.holdout_percent):
-                    gate.release(decision.effects)
                     decision = Decision(cid, (), (), held_out=True)
                 decisions.append(decision)
         return decisions

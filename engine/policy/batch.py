@@ -10,10 +10,6 @@ When a frequency cap is full but a message of a lower-priority playbook is still
 outbox (queued in the cap period, not yet claimed by a dispatcher), the higher-priority message
 displaces it: the effect carries the queued row, and the sink cancels that row
 (``displaced_by_priority``) in the same transaction that queues the new one.
-
-:meth:`BatchGate.release` takes back what admitting a customer's effects reserved (a planned
-message under the caps, an open-task slot, a displaced row): a customer who passes every gate
-and then falls in the holdout group gets nothing, so they must not use up anyone's room.
 """
 
 from __future__ import annotations
@@ -136,28 +132,6 @@ class BatchGate:
         if self.category == "marketing":
             self.planned[(cid, channel)] += 1
         return timed
-
-    def release(self, effects: Iterable[Effect]) -> None:
-        """Undo :meth:`admit` for effects that will not go out (a held-out customer's)."""
-        for effect in effects:
-            cid = effect.customer_id
-            if effect.target == "tasks":
-                self.open.discard((cid, str(effect.row["kind"]), str(effect.row["reason"])))
-                continue
-            channel = effect.channel
-            if channel is None:
-                continue
-            if self.category == "marketing":
-                self.planned[(cid, channel)] -= 1
-            victim = effect.displaces
-            if victim is not None:
-                waiting = self.queued.setdefault((cid, channel), [])
-                waiting.append(victim)
-                # back in its place: lowest priority first, then the newest
-                waiting.sort(key=lambda q: (q.priority, -q.created_at.timestamp(), -q.outbox_id))
-                for cap in self.policy.caps_for(channel, self.category):
-                    if victim.created_at >= self._since(cap):
-                        self.contacts[cap][cid] += 1
 
     def _used(self, cap: Cap, cid: str, channel: str) -> int:
         return self.contacts[cap][cid] + self.planned[(cid, channel)]

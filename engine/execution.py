@@ -2,8 +2,9 @@
 
 The audience runs inside the database as one parameterised query and is streamed in
 batches; each batch gets the contact policy from a few set-based queries (window, cooldown,
-holdout, run cap, then per action: consent, open tasks, frequency caps, quiet hours), its
-actions are rendered and handed to the sink.
+run cap, then per action: consent, address, open tasks, frequency caps, quiet hours, and last
+the holdout bucket for a customer with something left to do), its actions are rendered and
+handed to the sink. Held-out customers take a slot of the run cap, like the acted on.
 """
 
 from __future__ import annotations
@@ -304,14 +305,19 @@ class Executor:
                 decisions.append(Decision(cid, (), ((None, ALREADY_DONE),)))
             elif cid in cooling:
                 decisions.append(Decision(cid, (), ((None, COOLDOWN),)))
-            elif held_out(playbook.id, cid, playbook.holdout_percent):
-                decisions.append(Decision(cid, (), (), held_out=True))
-            elif cap is not None and outcome.acted + _acting(decisions) >= cap:
+            elif cap is not None and outcome.acted + outcome.held_out + _taken(decisions) >= cap:
                 decisions.append(Decision(cid, (), ((None, MAX_PER_RUN),)))
             else:
                 found = {name: by_customer.get(cid, []) for name, by_customer in related.items()}
                 extra = variables.get(cid) if variables is not None else None
-                decisions.append(self._act(playbook, run, row, cid, gate, mask, found, extra))
+                decision = self._act(playbook, run, row, cid, gate, mask, found, extra)
+                # the holdout is drawn last, among the customers who would be acted on, so it
+                # is a random share of the would-be treated. What the gate reserved for this
+                # customer is theirs alone and read for no one else; dropping the effects is
+                # enough: no outbox row, no task, no cap room, nothing displaced
+                if decision.effects and held_out(playbook.id, cid, playbook.holdout_percent):
+                    decision = Decision(cid, (), (), held_out=True)
+                decisions.append(decision)
         if windows is not None:
             decisions = [replace(d, window=windows[d.customer_id]) for d in decisions]
         return decisions
@@ -445,5 +451,6 @@ class Executor:
                 )
 
 
-def _acting(decisions: Sequence[Decision]) -> int:
-    return sum(1 for d in decisions if d.effects)
+def _taken(decisions: Sequence[Decision]) -> int:
+    """Slots of ``max_per_run`` these decisions take: acted on or held out."""
+    return sum(1 for d in decisions if d.effects or d.held_out)

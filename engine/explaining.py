@@ -138,10 +138,13 @@ class Explainer:
                     p.audience, values, self.dictionary, clock, related[customer_id], shown
                 )
                 assert entry.window is not None
+                d = entry.decision
+                reached = d is not None and (bool(d.effects) or d.held_out)
                 entry.gates = customer_gates(
-                    conn, self.executor.policy, clock, p, customer_id, entry.window, before
+                    conn, self.executor.policy, clock, p, customer_id, entry.window, before, reached
                 )
-                entry.gates.insert(3, _cap_gate(p, sizes.get(p.id, 0), entry.decision))
+                # after already_done and cooldown, before the per-action gates, as executed
+                entry.gates.insert(2, _cap_gate(p, sizes.get(p.id, 0), d))
         return Explanation(customer_id, moment, shown, mask, explained, whole)
 
     def customer_values(

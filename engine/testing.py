@@ -440,16 +440,21 @@ def _check(wanted: Any, decision: Decision | None, holdout: float = 0) -> list[s
 def _held_out(
     decision: Decision | None, effects: Mapping[str, Any], reasons: set[str], holdout: float
 ) -> list[str]:
-    """``held_out``: matched, and drawn into the holdout group (recorded, given nothing)."""
+    """``held_out``: matched, would be acted on, and drawn into the holdout group (recorded,
+    given nothing)."""
     if decision is None:
         return ["expected to be held out, but did not match the audience"]
     if decision.held_out:
         return []
     if not holdout:
         return ["expected to be held out, but the playbook has no holdout group (holdout_percent)"]
-    got = ", ".join(sorted(effects)) or (
-        f"held back: {', '.join(sorted(reasons))}" if reasons else "nothing"
-    )
+    if not effects:  # the holdout is drawn only among customers who would be acted on
+        why = ", ".join(sorted(reasons)) or "nothing to do"
+        return [
+            f"expected to be held out, but the customer is held back ({why}) before the "
+            "holdout group is drawn: only customers who would be acted on can be held out"
+        ]
+    got = ", ".join(sorted(effects))
     return [
         f"expected to be held out, but the customer is not in the {holdout:g}% holdout group "
         f"(got {got})"

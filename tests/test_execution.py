@@ -175,11 +175,18 @@ def test_withdrawn_consent_gets_the_task_but_no_sms(
 
 def test_max_per_run_caps_customers(executor: Executor, store: Engine, tmp_path: Path) -> None:
     source = (SETTINGS.playbooks_dir / "vip_inactive_60d.yaml").read_text(encoding="utf-8")
-    capped = playbook_from_text(tmp_path, source.replace("max_per_run: 500", "max_per_run: 3"))
+    capped = playbook_from_text(tmp_path, source.replace("max_per_run: 500", "max_per_run: 20"))
     outcome = run(executor, capped, AS_OF, store)
-    assert outcome.acted == 3 and outcome.held_out > 0  # the holdout is drawn before the cap
-    assert outcome.suppressed["max_per_run"] == outcome.matched_count - 3 - outcome.held_out
-    assert count(store, action_ledger) == 3 + outcome.held_out
+    # a held-out customer is decided like an acted one: both take a slot of the cap
+    assert outcome.acted + outcome.held_out == 20
+    assert outcome.acted > 0 and outcome.held_out > 0
+    assert count(store, action_ledger) == 20
+    assert outcome.held_back_by["max_per_run"] > 0
+    # customers held back for their own reasons (no consent…) take none
+    taken = [d for d in outcome.decisions if d.effects or d.held_out]
+    assert len(taken) == 20
+    last = outcome.decisions.index(taken[-1])
+    assert all((None, "max_per_run") in d.suppressed for d in outcome.decisions[last + 1 :])
 
 
 def test_windows_follow_the_schedule(vip: Playbook) -> None:

@@ -160,6 +160,15 @@ def check_agreement(
             assert entry.agrees
             mine = [d for d in o.decisions if d.customer_id == cid]
             assert summary(entry.decision) == summary(mine[0] if mine else None), (cid, p.id)
+            # the gates in the executor's order, the holdout bucket last and only when reached
+            names = [g.name for g in entry.gates]
+            assert names[:3] == ["already_done", "cooldown", "max_per_run"], names
+            hold = entry.gates[-1]
+            assert hold.name == "holdout" and names.count("holdout") == 1, names
+            d = entry.decision
+            assert (hold.verdict == "fail") is bool(d is not None and d.held_out), (cid, p.id)
+            if d is None or not (d.effects or d.held_out):
+                assert hold.verdict == "n/a", (cid, p.id, hold)
             seen[outcome_of(entry)["verdict"]] += 1
             reasons.update(r for _, r in (entry.decision.suppressed if entry.decision else ()))
     return seen, reasons, whole

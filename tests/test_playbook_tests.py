@@ -95,6 +95,17 @@ def test_held_out_expectation_passes_only_for_the_holdout_group(tmp_path: Path) 
             text.replace("C4: not_matched        # gold, not VIP", "C4: held_out"),
             "C4: expected to be held out, but did not match the audience",
         ),
+        # a customer in the bucket with nothing left to do (no consent for the SMS nor for
+        # the call) is held back for that, never held out
+        "held-back": (
+            text.replace(
+                'last_active_at: "2026-09-01 10:00"}\n    expect:\n      C1: held_out',
+                'last_active_at: "2026-09-01 10:00",'
+                " consents: {phone: withdrawn, sms: withdrawn}}\n    expect:\n      C1: held_out",
+            ),
+            "C1: expected to be held out, but the customer is held back (no_consent_phone,"
+            " no_consent_sms) before the holdout group is drawn",
+        ),
         # a held-out customer expected to get actions
         "expects-actions": (
             text.replace("      C1: held_out", "      C1: {task: {}}"),

@@ -189,6 +189,81 @@ def test_held_out_customers_are_recorded_and_get_nothing(store: Engine, tmp_path
     assert again.suppressed["already_done"] == first.acted + first.held_out
 
 
+def test_the_holdout_is_drawn_only_among_customers_who_would_be_acted_on(
+    store: Engine, tmp_path: Path
+) -> None:
+    """Consent and every other gate first, the holdout bucket last: the held out are a random
+    share of the would-be treated, so both arms have the same consent mix."""
+    percent = 30
+    measured = playbook(tmp_path, "measured", SMS + CALL, holdout_percent=percent)
+    plain = playbook(tmp_path, "measured", SMS + CALL)  # the same id: the same buckets
+    ex = executor(store)
+    would = run(ex, plain, AS_OF, RecordingSink())
+    outcome = run(ex, measured, AS_OF)
+    assert outcome.matched == would.matched
+    acted_without = {d.customer_id for d in would.decisions if d.effects}
+    held = {d.customer_id for d in outcome.decisions if d.held_out}
+    treated = {d.customer_id for d in outcome.decisions if d.effects}
+    # customers with nothing left (no consent for either action…) whose bucket is in the
+    # holdout: the old order held them out; now they are held back, in neither arm
+    left_alone = {d.customer_id for d in would.decisions if not d.effects}
+    assert {c for c in left_alone if held_out("measured", c, percent)}, "the test needs them"
+    assert not held & left_alone and not treated & left_alone
+    assert held == {c for c in acted_without if held_out("measured", c, percent)}
+    assert treated == acted_without - held
+    assert outcome.matched_count == outcome.acted + outcome.held_out + outcome.customers_suppressed
+    # the consent mix of the two arms: no held-out customer lacks what the treated have
+    with store.connect() as conn:
+        sms = {
+            r[0]
+            for r in conn.execute(
+                select(consents.c.customer_id).where(
+                    consents.c.channel == "sms",
+                    consents.c.purpose == "marketing",
+                    consents.c.given_at.is_not(None),
+                    consents.c.withdrawn_at.is_(None),
+                )
+            )
+        }
+    no_sms = {d.customer_id for d in would.decisions if ("sms", "no_consent_sms") in d.suppressed}
+    assert no_sms & {c for c in would.matched if held_out("measured", c, percent)}
+    assert not held & no_sms - acted_without  # without consent and nothing else: not held out
+    share = {arm: len(ids & sms) / len(ids) for arm, ids in (("held", held), ("treated", treated))}
+    assert abs(share["held"] - share["treated"]) < 0.15, share
+
+
+def test_held_out_customers_use_up_no_cap_and_displace_nothing(
+    store: Engine, tmp_path: Path
+) -> None:
+    low = playbook(tmp_path, "low", SMS, priority=20)
+    high = playbook(tmp_path, "high", SMS, priority=90, holdout_percent=40)
+    ex = executor(store)
+    queued = {d.customer_id for d in run(ex, low, AS_OF).decisions if d.effects}
+    outcome = run(ex, high, AS_OF)
+    held = {d.customer_id for d in outcome.decisions if d.held_out}
+    treated = {d.customer_id for d in outcome.decisions if d.effects}
+    assert held and treated and held <= queued
+    with store.connect() as conn:
+        status = {
+            (r.playbook_id, r.customer_id): r.status
+            for r in conn.execute(
+                select(outbox.c.playbook_id, outbox.c.customer_id, outbox.c.status)
+            )
+        }
+    # the treated displaced the low playbook's waiting SMS; the held out left it waiting
+    assert {status[("low", c)] for c in held} == {"pending"}
+    assert {status[("low", c)] for c in treated & queued} == {"cancelled"}
+    assert not any(("high", c) in status for c in held)
+    # and in a preview, a held-out customer leaves room under the cap for a later playbook
+    clear_engine_tables(store)
+    shared: Counter[tuple[str, str]] = Counter()
+    preview = {
+        p.id: run(ex, p, AS_OF, RecordingSink(contacts=shared)) for p in by_priority([low, high])
+    }
+    got_low = {d.customer_id for d in preview["low"].decisions if d.effects}
+    assert got_low == {d.customer_id for d in preview["high"].decisions if d.held_out}
+
+
 def test_frequency_cap_lets_the_higher_priority_playbook_win(store: Engine, tmp_path: Path) -> None:
     low = playbook(tmp_path, "low", SMS, priority=20)
     high = playbook(tmp_path, "high", SMS, priority=90)

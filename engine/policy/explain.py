@@ -61,9 +61,12 @@ def customer_gates(
     customer_id: str,
     window: str,
     planned: Counter[tuple[str, str]],
+    reached: bool,
 ) -> list[Gate]:
-    """Every gate of ``playbook`` for one customer. ``planned`` holds the marketing messages
-    earlier playbooks of the same preview would send (frequency caps count them)."""
+    """Every gate of ``playbook`` for one customer, in the executor's order. ``planned`` holds
+    the marketing messages earlier playbooks of the same preview would send (frequency caps
+    count them); ``reached``: the executor found something left to do for this customer after
+    every other gate (acted on or held out), so the holdout bucket decides."""
     ids = [customer_id]
     gates: list[Gate] = []
     done = customer_id in already_done(conn, playbook.id, window, ids)
@@ -76,24 +79,26 @@ def customer_gates(
         )
     )
     gates.append(_cooldown(conn, clock, playbook, customer_id))
-    percent = playbook.holdout_percent
-    bucket = holdout_bucket(playbook.id, customer_id)
-    out = held_out(playbook.id, customer_id, percent)
-    gates.append(
-        Gate(
-            "holdout",
-            "对照组 holdout",
-            FAIL if out else (PASS if percent > 0 else SKIP),
-            f"holdout_percent {percent:g}: bucket {bucket} of 10000, held out below "
-            f"{round(percent * 100)}"
-            if percent > 0
-            else "no holdout group",
-        )
-    )
     for index, action in enumerate(playbook.actions):
         gates += _action_gates(conn, policy, clock, playbook, action.kind, index, customer_id)
         gates += _message_gates(policy, clock, playbook, action.kind, customer_id, conn, planned)
+    gates.append(holdout_gate(playbook, customer_id, reached))
     return gates
+
+
+def holdout_gate(playbook: Playbook, customer_id: str, reached: bool) -> Gate:
+    """The last gate: only a customer who would be acted on is tested against the bucket, so
+    the holdout group is a random share of the would-be treated."""
+    percent = playbook.holdout_percent
+    if percent <= 0:
+        return Gate("holdout", "对照组 holdout", SKIP, "no holdout group")
+    bucket = holdout_bucket(playbook.id, customer_id)
+    rule = f"holdout_percent {percent:g}: bucket {bucket} of 10000, held out below "
+    rule += str(round(percent * 100))
+    if not reached:
+        return Gate("holdout", "对照组 holdout", SKIP, f"{rule}; not reached: nothing left to do")
+    out = held_out(playbook.id, customer_id, percent)
+    return Gate("holdout", "对照组 holdout", FAIL if out else PASS, rule)
 
 
 def _cooldown(conn: Connection, clock: Clock, playbook: Playbook, customer_id: str) -> Gate:

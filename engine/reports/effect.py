@@ -7,10 +7,11 @@ customers against the holdout group with the lift and its 95% interval
 (:mod:`engine.reports.lift`).
 
 Who is measured: each customer once, from their first ledger row of the playbook in the
-period (acted on, or held out). Their goal window runs from that row's moment to ``within``
-later; customers whose window has not ended by ``as_of`` are counted as pending, not as
-failures. Everything is counted in SQL, grouped by the recorded moment (one query per run):
-no customer table is read into Python.
+period (acted on, or held out). The executor draws the holdout among customers who passed
+every other gate, so the two arms are alike but for the playbook. Their goal window runs from
+that row's moment to ``within`` later; customers whose window has not ended by ``as_of`` are
+counted as pending, not as failures. Everything is counted in SQL, grouped by the recorded
+moment (one query per run): no customer table is read into Python.
 """
 
 from __future__ import annotations

@@ -26,9 +26,10 @@ from sqlalchemy import Connection, Engine, String, cast, column, func, select, t
 
 from engine.conditions.ast import EVERYONE
 from engine.conditions.clock import Clock
-from engine.conditions.explain import Malformed, Step, trace
+from engine.conditions.explain import Implausible, Malformed, Step, trace
 from engine.conditions.facts import load_related
 from engine.conditions.sql import CHECKED_TYPES, SqlCompiler
+from engine.conditions.validity import why_implausible
 from engine.config import Settings
 from engine.dictionary import DataDictionary
 from engine.errors import EngineError
@@ -117,9 +118,9 @@ class Explainer:
                 if c is not None and p.limits.max_per_run is not None
             }
         whole = any(sizes[p.id] > (p.limits.max_per_run or 0) for p, _ in plans if p.id in sizes)
-        values, malformed = read
+        values, damaged = read
         shown = mask_values(values, self.dictionary) if mask else dict(values)
-        shown |= {k: Malformed(v) for k, v in malformed.items()}
+        shown |= damaged
         previewed: Counter[tuple[str, str]] = Counter()
         explained = []
         for p, clock in plans:
@@ -153,32 +154,40 @@ class Explainer:
 
     def _read(
         self, conn: Connection, customer_id: str, clock: Clock
-    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """(values, field → stored text of each value that was malformed and reads as empty)."""
+    ) -> tuple[dict[str, Any], dict[str, Malformed | Implausible]] | None:
+        """(values, field → what was stored for each value that reads as empty although it
+        is not: malformed, with its stored text, or implausible, with why)."""
         compiler = SqlCompiler(self.dictionary, clock)
         query = compiler.audience(EVERYONE, self.executor.scalar_fields)
-        # the stored values too, as text, to tell a malformed value from an empty one
-        raw = [
-            cast(compiler.raw_field(f), String()).label(f"_raw_{f.key}")
+        # the stored values too, as text, to tell a malformed value from an empty one, and
+        # well formed, to tell an implausible one
+        checked = [
+            f
             for f in self.executor.scalar_fields
             if f.column is not None and f.type in CHECKED_TYPES
         ]
-        query = query.add_columns(*raw)
+        query = query.add_columns(
+            *(cast(compiler.raw_field(f), String()).label(f"_raw_{f.key}") for f in checked),
+            *(compiler.stored(f).label(f"_stored_{f.key}") for f in checked if f.valid),
+        )
         row = conn.execute(query.where(compiler.key == customer_id)).mappings().first()
         if row is None:
             return None
-        values = {k: v for k, v in row.items() if k != "_key" and not k.startswith("_raw_")}
-        malformed = {
-            k[len("_raw_") :]: v
-            for k, v in row.items()
-            if k.startswith("_raw_") and v is not None and row[k[len("_raw_") :]] is None
-        }
+        values = {k: v for k, v in row.items() if not k.startswith("_")}
+        damaged: dict[str, Malformed | Implausible] = {}
+        for f in checked:
+            stored = row.get(f"_stored_{f.key}")
+            why = why_implausible(f, stored, clock)
+            if why is not None:
+                damaged[f.key] = Implausible(stored, why)
+            elif row[f"_raw_{f.key}"] is not None and row[f.key] is None:
+                damaged[f.key] = Malformed(row[f"_raw_{f.key}"])
         for f in self.executor.tag_fields:
             assert f.tags is not None
             t = table(f.tags.table, column(f.tags.key), column(f.tags.column))
             found = conn.execute(select(t.c[f.tags.column]).where(t.c[f.tags.key] == customer_id))
             values[f.key] = sorted(str(r[0]) for r in found)
-        return values, malformed
+        return values, damaged
 
     # --- the decision, from the executor ----------------------------------------------------
 

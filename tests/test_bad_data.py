@@ -22,6 +22,7 @@ from engine.conditions.clock import Clock
 from engine.conditions.evaluate import evaluate
 from engine.conditions.facts import load_related
 from engine.conditions.sql import SqlCompiler
+from engine.dictionary import DictionaryError, Validity, load_dictionary
 from engine.execution import Executor, by_priority
 from engine.explaining import Explainer
 from engine.loading import load_text
@@ -278,3 +279,43 @@ def test_explain_says_why_an_implausible_value_is_not_used(store: Engine) -> Non
         entry = exp.playbooks[0]
         assert entry.agrees and entry.audience is not None and not entry.audience.holds
         assert shown in entry.audience.detail + " ".join(s.detail for s in entry.audience.children)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("{type: date, column: d, valid: {min: 0}}", "not_before and/or not_after"),
+        ("{type: money, column: m, valid: {not_after: today}}", "min and/or max"),
+        ("{type: money, column: m, valid: {min: zero}}", "valid.min must be a number"),
+        ("{type: money, column: m, valid: {min: 5, max: 1}}", "valid.min 5 is above"),
+        ("{type: date, column: d, valid: {not_after: tomorrow}}", "a date (2000-01-01) or today"),
+        ("{type: date, column: d, valid: {not_before: today}}", "a date (1900-01-01)"),
+        ("{type: string, column: s, valid: {min: 0}}", "not on a string field"),
+        ("{type: money, sql: '1', valid: {min: 0}}", "put the bound into the expression"),
+    ],
+)
+def test_wrong_bounds_are_a_located_dictionary_error(
+    tmp_path: Any, spec: str, expected: str
+) -> None:
+    path = tmp_path / "data_dictionary.yaml"
+    path.write_text(f"fields:\n  x: {spec}\n", encoding="utf-8")
+    with pytest.raises(DictionaryError) as caught:
+        load_dictionary(path)
+    assert caught.value.code == "E0216"
+    assert expected in str(caught.value)
+    assert caught.value.where == f"{path}: fields.x.valid"
+
+
+def test_bounds_are_read_from_the_dictionary(tmp_path: Any) -> None:
+    path = tmp_path / "data_dictionary.yaml"
+    path.write_text(
+        "fields:\n"
+        "  born: {type: date, column: b, valid: {not_before: 1900-01-01, not_after: today}}\n"
+        "  level: {type: integer, column: l, valid: {min: 1, max: 5}}\n",
+        encoding="utf-8",
+    )
+    d = load_dictionary(path)
+    assert d.fields["born"].valid == Validity(not_before=dt.date(1900, 1, 1), not_after="today")
+    assert d.fields["level"].valid == Validity(min=1.0, max=5.0)
+    assert DICTIONARY.fields["aum"].valid == Validity(min=0.0)
+    assert DICTIONARY.fields["birth_date"].valid == Validity(not_after="today")

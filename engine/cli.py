@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine import __version__
 from engine.commands import authoring, delivery, explain, importing, preview
+from engine.commands import bench as bench_commands
 from engine.commands import daemon as daemon_commands
 from engine.commands import events as event_commands
 from engine.commands import report as report_commands
@@ -46,6 +47,7 @@ COMMANDS: tuple[click.Command, ...] = (
     event_commands.events,
     report_commands.report,
     report_commands.demo_outcomes,
+    bench_commands.bench,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

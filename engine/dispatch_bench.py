@@ -57,8 +57,8 @@ def measure(
     with tempfile.TemporaryDirectory() as tmp, LoopbackGateway() as gateway:
         url = db_url or f"sqlite:///{tmp}/bench.db"
         queue_messages(url, messages)
-        raw_httpx = _timed(messages, concurrency, _httpx_poster(gateway.url(), concurrency))
-        raw_stdlib = _timed(messages, concurrency, _stdlib_poster(gateway.url(), concurrency))
+        raw = baselines(gateway.url(), messages, concurrency)
+        raw_httpx, raw_stdlib = raw["httpx"], raw["http_client"]
         before = _stats(gateway)
         rate, sent = _dispatch(url, gateway.url(), concurrency, batch_size)
         after = _stats(gateway)
@@ -151,6 +151,16 @@ def _dispatch(db_url: str, url: str, concurrency: int, batch_size: int) -> tuple
 
 
 Poster = tuple[Callable[[int], int], Callable[[], None]]  # (post message i, close)
+
+
+def baselines(url: str, n: int, concurrency: int) -> dict[str, float]:
+    """Messages per second posting ``n`` SMS bodies straight to ``url`` from ``concurrency``
+    threads, with httpx and with ``http.client`` (what the SMS adapter uses): the ceiling
+    the client and the gateway allow on this machine."""
+    return {
+        "httpx": _timed(n, concurrency, _httpx_poster(url, concurrency)),
+        "http_client": _timed(n, concurrency, _stdlib_poster(url, concurrency)),
+    }
 
 
 def _timed(n: int, concurrency: int, make: Callable[[], Poster]) -> float:

@@ -12,7 +12,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Generator, Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +39,7 @@ from engine.policy import (
     MAX_PER_RUN,
     Policy,
     already_done,
+    done_in_windows,
     held_out,
     in_cooldown,
     load_policy,
@@ -151,11 +152,19 @@ class Executor:
         evaluator: str = "sql",
         customer_ids: Sequence[str] | None = None,
         window: str | None = None,
+        windows: Mapping[str, str] | None = None,
+        variables: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Outcome:
         """``evaluator="python"`` scans every customer in batches and decides the audience
         with the reference evaluator instead of SQL, to compare the two (slow; reports the
         SQL all the same). ``customer_ids`` restricts the audience to those customers and
-        ``window`` replaces the schedule slot as the ledger's window (event playbooks)."""
+        ``window`` replaces the schedule slot as the ledger's window (event playbooks).
+        ``windows`` gives each customer their own ledger window and restricts the audience to
+        them: one run acts on a whole batch of event matches, each exactly once.
+        ``variables``: per customer, more template variables (``event`` of a match)."""
+        if windows is not None:
+            customer_ids = list(windows)
+            window = window or next(iter(windows.values()), None)
         query = self.audience_query(playbook, clock, customer_ids)
         scan = query
         if evaluator == "python":
@@ -197,7 +206,15 @@ class Executor:
                         batch = filter_batch(gate, self.dictionary, playbook.audience, clock, batch)
                     planned = sink.contacts if isinstance(sink, RecordingSink) else None
                     decisions = self._decide(
-                        playbook, clock, gate, batch, outcome, sink.mask, planned
+                        playbook,
+                        clock,
+                        gate,
+                        batch,
+                        outcome,
+                        sink.mask,
+                        planned,
+                        windows,
+                        variables,
                     )
                     gate.rollback()  # end the read snapshot; the next batch sees new writes
                     lost = sink.write(info, decisions)
@@ -216,9 +233,11 @@ class Executor:
         self, conn: Connection, query: Select[*tuple[Any, ...]], size: int
     ) -> Generator[list[dict[str, Any]], None, None]:
         result = conn.execution_options(yield_per=size).execute(query)
+        keys = list(result.keys())
         try:
-            for partition in result.mappings().partitions(size):
-                yield [dict(r) for r in partition]
+            # rows zipped with the keys read once: a RowMapping per row rebuilt its key list
+            for partition in result.partitions(size):
+                yield [dict(zip(keys, r, strict=True)) for r in partition]
         finally:
             result.close()
 
@@ -243,9 +262,14 @@ class Executor:
         outcome: Outcome,
         mask: bool,
         planned: Counter[tuple[str, str]] | None = None,
+        windows: Mapping[str, str] | None = None,
+        variables: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[Decision]:
         ids = [str(r["_key"]) for r in rows]
-        done = already_done(conn, playbook.id, outcome.window, ids)
+        if windows is None:
+            done = already_done(conn, playbook.id, outcome.window, ids)
+        else:
+            done = done_in_windows(conn, playbook.id, {c: windows[c] for c in ids})
         cooling: set[str] = set()
         if playbook.limits.once_per_customer:
             since = clock.utc_naive() - playbook.limits.once_per_customer
@@ -287,7 +311,10 @@ class Executor:
                 decisions.append(Decision(cid, (), ((None, MAX_PER_RUN),)))
             else:
                 found = {name: by_customer.get(cid, []) for name, by_customer in related.items()}
-                decisions.append(self._act(playbook, run, row, cid, gate, mask, found))
+                extra = variables.get(cid) if variables is not None else None
+                decisions.append(self._act(playbook, run, row, cid, gate, mask, found, extra))
+        if windows is not None:
+            decisions = [replace(d, window=windows[d.customer_id]) for d in decisions]
         return decisions
 
     def _act(
@@ -299,6 +326,7 @@ class Executor:
         gate: BatchGate,
         mask: bool,
         rows: Mapping[str, list[dict[str, Any]]],
+        extra: Mapping[str, Any] | None = None,
     ) -> Decision:
         values = {k: v for k, v in row.items() if k != "_key"}
         if mask:
@@ -317,6 +345,8 @@ class Executor:
             now=run.clock.now,
             rows=rows,
         )
+        if extra:
+            context.update(extra)
         subject = Subject(customer_id=cid, values=values, context=context)
         effects: list[Effect] = []
         suppressed: list[tuple[str | None, str]] = []

@@ -299,8 +299,19 @@ CATALOG: dict[str, tuple[str, str]] = {
     "PB0121": ("template syntax error: {problem}", "模板语法错误:{problem}"),
     "PB0122": ("template uses an unknown variable: {problem}", "模板使用了未知变量:{problem}"),
     "PB0122.hint": (
-        "variables: customer.<field of the data dictionary>, playbook, bank, today",
-        "可用变量:customer.<数据字典中的字段>、playbook、bank、today",
+        "variables: customer.<field of the data dictionary>, playbook, bank, today, now; "
+        "in event playbooks also event.<field of the event>",
+        "可用变量:customer.<数据字典中的字段>、playbook、bank、today、now;"
+        "事件剧本中还有 event.<事件的字段>",
+    ),
+    "PB0122.event": (
+        "template uses an unknown variable: event '{type}' has no field '{name}'",
+        "模板使用了未知变量:事件 '{type}' 没有字段 '{name}'",
+    ),
+    "PB0122.event.hint": ("the event carries: {known}", "该事件包含:{known}"),
+    "PB0122.event.guess": (
+        "did you mean '{name}'? the event carries: {known}",
+        "您是不是想写 '{name}'?该事件包含:{known}",
     ),
     "PB0122.label": ("label: unknown field '{name}'", "label:未知字段 '{name}'"),
     "PB0123": ("template not allowed: {problem}", "模板不允许这样做:{problem}"),
@@ -327,6 +338,16 @@ CATALOG: dict[str, tuple[str, str]] = {
         "邮件主题有 {length} 个字;最多 {limit} 个",
     ),
     "PB0127.hint": ("shorten the subject", "请缩短主题"),
+    "PB0128": (
+        "'event' is only available in event playbooks: this playbook runs on a schedule, "
+        "there is no event to show",
+        "'event' 只能用于事件剧本:本剧本按计划运行,没有可显示的事件",
+    ),
+    "PB0128.hint": (
+        "use trigger: {{event: …}} for a playbook that acts on an event, or take event.… out "
+        "of the template",
+        "要对事件做出反应请用 trigger: {{event: …}},否则请从模板中去掉 event.…",
+    ),
     "template.at": ("{message} ({where})", "{message}({where})"),
     "template.join": ("{first}{second}", "{first}{second}"),
     # --- across files 跨文件 ----------------------------------------------------------------

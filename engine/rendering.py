@@ -110,7 +110,7 @@ def cn_date(value: Any) -> str:
 
 
 def cn_datetime(value: Any) -> str:
-    """2026-11-22 10:00 → ``2026年11月22日 10:00``"""
+    """2026-11-22 10:00 → ``2026年11月22日 10:00`` (a due time, an event's ``occurred_at``)"""
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     return f"{cn_date(value)} {value.hour:02d}:{value.minute:02d}"
@@ -176,6 +176,15 @@ FILTERS = {
 }
 
 
+class EventFields(dict[str, Any]):
+    """``event`` in the templates of an event playbook: the match's first event (envelope,
+    the type's fields, ``type_label``). Its own type, so a typo in ``event.<field>`` is told
+    apart from one in ``customer.<field>`` and answered with the event's fields."""
+
+
+NO_EVENT = "'event' is undefined"
+
+
 class Renderer:
     """Renders template files from ``templates/`` and inline texts from playbooks."""
 
@@ -230,11 +239,30 @@ class Renderer:
         try:
             return template.render(context).strip()
         except jinja2.UndefinedError as exc:
+            message = str(exc.message)
+            if message == NO_EVENT:
+                raise TemplateError(
+                    t("PB0128"), code="PB0128", where=template.name, hint=t("PB0128.hint")
+                ) from exc
+            event = context.get("event")
+            if isinstance(event, EventFields) and f"{_EVENT_REPR} has no attribute '" in message:
+                wrong = message.split("has no attribute '")[1].rstrip("'")
+                close = difflib.get_close_matches(wrong, list(event), n=1)
+                known = ", ".join(sorted(event))
+                hint = t("PB0122.event.hint", known=known)
+                if close:
+                    hint = t("PB0122.event.guess", name=f"event.{close[0]}", known=known)
+                raise TemplateError(
+                    t("PB0122.event", type=event.get("type"), name=wrong),
+                    code="PB0122",
+                    where=template.name,
+                    hint=hint,
+                ) from exc
             raise TemplateError(
-                t("PB0122", problem=exc.message),
+                t("PB0122", problem=message),
                 code="PB0122",
                 where=template.name,
-                hint=self._variable_hint(str(exc.message)),
+                hint=self._variable_hint(message),
             ) from exc
         except jinja2.exceptions.SecurityError as exc:
             raise TemplateError(t("PB0123", problem=exc), code="PB0123") from exc
@@ -303,3 +331,6 @@ def template_context(
         "today": now.date(),
         "now": now,
     }
+
+
+_EVENT_REPR = f"'{EventFields.__module__}.{EventFields.__name__} object'"

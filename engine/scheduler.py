@@ -42,9 +42,10 @@ from engine.conditions.clock import Clock
 from engine.config import Settings
 from engine.dictionary import DataDictionary
 from engine.errors import EngineError
+from engine.events.host import EventHost
 from engine.execution import Executor
 from engine.observability import DEAD_LETTER_STATUSES, LOGGER, Metrics, error_text, event
-from engine.policy import load_policy
+from engine.policy.watch import PolicyWatch
 from engine.reload import Changes, PlaybookFolder, Version
 from engine.rendering import Renderer
 from engine.sinks import Decision, RunInfo, StoreSink
@@ -83,6 +84,8 @@ class DaemonConfig:
     metrics_interval: float = 15.0
     metrics_file: Path | None = None
     metrics_port: int | None = None
+    events: bool = True  # host the event playbooks (engine/events/host.py)
+    event_interval: float = 1.0  # seconds between reads of newly stored events
 
 
 class Interrupted(EngineError):
@@ -130,9 +133,22 @@ class Daemon:
         self.log = logging.getLogger(LOGGER)
         self.metrics = Metrics()
         self.stopping = threading.Event()
+        self.events: EventHost | None = None
+        if self.config.events:
+            self.events = EventHost(
+                store,
+                settings,
+                dictionary,
+                owner=self.owner,
+                clock=self.time.now,
+                lease=self.config.lease,
+                log=self.log,
+            )
+
+        self.policy = PolicyWatch(settings.policy_path)
 
         def make_executor(renderer: Renderer) -> Executor:
-            return Executor(store, settings, dictionary, renderer)
+            return Executor(store, settings, dictionary, renderer, self.policy.current)
 
         self.folder = PlaybookFolder(settings, dictionary, make_executor)
         self._guard = threading.Lock()  # protects the three dicts below and folder swaps
@@ -145,6 +161,7 @@ class Daemon:
                 "default": ThreadPoolExecutor(4),
                 "runs": ThreadPoolExecutor(self.config.workers),
                 "dispatch": ThreadPoolExecutor(1),
+                "events": ThreadPoolExecutor(1),
             },
             # APScheduler only wakes us; lateness and catch-up are decided from the claims
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -155,6 +172,7 @@ class Daemon:
     def start(self) -> None:
         # a broken deployment file (the contact policy) stops the start with one clear error,
         # instead of every reload failing quietly later
+        self.policy.load()
         self.folder.make_executor(Renderer(self.settings.templates_dir, self.dictionary))
         now = _wall_now()
         with self.store.begin() as conn:
@@ -176,6 +194,15 @@ class Daemon:
         add(self.heartbeat, "interval", seconds=self._heartbeat_every(), id="heartbeat")
         add(self.publish_metrics, "interval", seconds=cfg.metrics_interval, id="metrics")
         add(self.escalate, "interval", seconds=cfg.escalate_interval, id="escalate")
+        if self.events is not None:
+            add(
+                self.events.cycle,
+                "interval",
+                seconds=cfg.event_interval,
+                id="events",
+                executor="events",
+                next_run_time=dt.datetime.now(dt.UTC),
+            )
         if self.dispatch is not None:
             add(
                 self.dispatch_once,
@@ -203,6 +230,8 @@ class Daemon:
         """Finish the batch in hand, leave the rest of the slot to the next daemon, and stop."""
         event(self.log, "daemon.stopping", owner=self.owner)
         self.stopping.set()
+        if self.events is not None:
+            self.events.stop()
         self.scheduler.shutdown(wait=True)
         try:
             with self.store.begin() as conn:
@@ -231,6 +260,7 @@ class Daemon:
         """Apply what changed under playbooks/ and templates/ (everything, on start)."""
         if self.stopping.is_set():
             return None
+        policy_changed = self._reload_policy()
         before = self.folder.state()
         try:
             changes = self.folder.poll()
@@ -241,6 +271,8 @@ class Daemon:
             event(self.log, "reload.error", logging.ERROR, error=error_text(exc))
             return None
         if changes is None:
+            if policy_changed:
+                self._save_state()
             return None
         for version in changes.replaced:
             event(
@@ -272,10 +304,41 @@ class Daemon:
                     content_hash=problem.kept.playbook.content_hash[:12],
                 )
         self._reschedule(changes)
+        if self.events is not None:
+            self.events.offer([(v.playbook, v.executor) for v in self.folder.active().values()])
         self.metrics.invalid_files.set(len(changes.problems))
         self.metrics.active.set(len(self._active))
         self._save_state()
         return changes
+
+    def _reload_policy(self) -> bool:
+        """Apply an edit of config/policy.yaml to every loaded version (validated first; an
+        invalid edit keeps the last good policy, is logged and shown by ``status``)."""
+        had_problem = self.policy.problem
+        try:
+            policy = self.policy.poll()
+        except Exception as exc:  # unreadable now: keep what runs, try again next time
+            event(self.log, "policy.error", logging.ERROR, error=error_text(exc))
+            return False
+        if policy is not None:
+            for version in self.folder.versions.values():
+                version.executor.policy = policy
+            event(self.log, "policy.reloaded", file=str(self.settings.policy_path))
+            return True
+        problem = self.policy.problem
+        if problem is not None and problem != had_problem:
+            self.metrics.reload_failures.inc()
+            event(
+                self.log,
+                "policy.invalid",
+                logging.ERROR,
+                where=problem.where,
+                code=problem.code,
+                message=problem.message,
+            )
+            event(self.log, "policy.kept_last_good", logging.WARNING)
+            return True
+        return False
 
     def _record_schedules(self, changes: Changes, initial: bool) -> None:
         """Note in the store since when each playbook is enabled, and which ones stopped."""
@@ -357,6 +420,8 @@ class Daemon:
             "clock": "wall" if self.time.is_wall else f"rehearsal x{self.time.speed:g}",
             "heartbeat_seconds": self._heartbeat_every(),
             "dispatcher": self.dispatch is not None,
+            "events": self.events.state() if self.events is not None else None,
+            "policy_error": self.policy.problem.as_dict() if self.policy.problem else None,
         }
         try:
             with self.store.begin() as conn:
@@ -628,15 +693,16 @@ class Daemon:
             event(self.log, "metrics.error", logging.ERROR, error=error_text(exc))
 
     def escalate(self) -> int:
-        """Give tasks overdue by ``tasks.escalate_after`` (config/policy.yaml, read each time
-        so an edit applies without a restart) to the next role up, as of the schedule
-        clock. Several daemons may do it at once: each level of a task has a unique key, so
-        it is written once. Returns the escalation tasks this call created."""
+        """Give tasks overdue by ``tasks.escalate_after`` to the next role up, as of the
+        schedule clock. The ladder is config/policy.yaml as the policy watch last loaded it:
+        an edit applies without a restart, a broken one keeps the last good ladder. Several
+        daemons may do it at once: each level of a task has a unique key, so it is written
+        once. Returns the escalation tasks this call created."""
         if self.stopping.is_set():
             return 0
         try:
-            policy = load_policy(self.settings.policy_path).tasks
-            created = escalate_overdue(self.store, policy, self.time.now())
+            current = self.policy.current or self.policy.load()
+            created = escalate_overdue(self.store, current.tasks, self.time.now())
         except Exception as exc:  # a locked store or a broken policy edit: try next time
             event(self.log, "escalate.error", logging.ERROR, error=error_text(exc))
             return 0

@@ -34,6 +34,7 @@ from engine.diagnostics import Diagnostic, PathPart
 from engine.diagnostics import dotted as _dotted
 from engine.dictionary import DataDictionary
 from engine.durations import DurationError, parse_duration
+from engine.events.model import sample_event
 from engine.events.parse import parse_event_trigger
 from engine.events.trigger import EventTrigger
 from engine.loading import Document, load_file
@@ -163,7 +164,7 @@ class _FileCheck:
         trigger = self._trigger(data)
         limits = self._limits(data)
         context = self._context(data)
-        actions = self._actions(data, context)
+        actions = self._actions(data, context, trigger)
         goal = self._goal(data)
         if any(d.is_error for d in self.diagnostics):
             return None
@@ -338,14 +339,19 @@ class _FileCheck:
 
         return parse_context(data.get("context"), self.v.dictionary, self.report, parser)
 
-    def _actions(self, data: Mapping[str, Any], context: tuple[Selection, ...]) -> list[Any]:
+    def _actions(
+        self,
+        data: Mapping[str, Any],
+        context: tuple[Selection, ...],
+        trigger: Schedule | EventTrigger | None,
+    ) -> list[Any]:
         raw = data.get("actions")
         if not isinstance(raw, list):
             return []
         rows = {s.name: [self.v.sample_row(s.source)] for s in context}
 
         def sample(rows: Mapping[str, Any]) -> dict[str, Any]:
-            return template_context(
+            found = template_context(
                 self.v.sample_customer,
                 playbook_id=str(data.get("id", "sample")),
                 playbook_title=str(data.get("title", "")),
@@ -353,6 +359,10 @@ class _FileCheck:
                 now=dt.datetime(2026, 1, 31, 9, 30),
                 rows=rows,
             )
+            if isinstance(trigger, EventTrigger):
+                # templates see the match's first event: a typed sample of its type(s)
+                found["event"] = sample_event(trigger.first.types, self.v.settings.timezone)
+            return found
 
         ctx = ParseContext(
             report=self.report,

@@ -190,6 +190,9 @@ def test_kill_9_daemon_and_run_at_random_moments_every_action_exactly_once(
             return all(s in got and got[s].status == "done" for s in expected)
 
         wait_for("every slot done", all_done, timeout=120, every=0.3)
+        # the killed daemons may have finished every slot already: a SIGTERM while the final
+        # one is still importing would end it before its handler exists
+        _wait_logged(log, timeout=30, needles=("daemon.started", f":{final.pid}:"))
         assert stop(final) == 0  # SIGTERM: a graceful stop exits 0
         claims = claims_by_slot(store, pid)
         assert sorted(claims) == expected  # no slot before enabling, none missed, none twice

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jsonschema
 import pytest
@@ -110,11 +112,11 @@ class _FailingOnceHost(RulesHost):
 
     failed = False
 
-    def _matched(self, action_json: str, message: dict[str, Any]) -> bool:
+    def _matched(self, action_json: str, message: str, event_id: Any) -> bool:
         if not self.failed:
             self.failed = True
             raise ValueError("boom")
-        return super()._matched(action_json, message)
+        return super()._matched(action_json, message, event_id)
 
 
 def test_event_action_error_is_surfaced_not_swallowed() -> None:
@@ -227,3 +229,75 @@ def test_event_reader_reads_local_time_and_never_raises() -> None:
         "complaint_resolved",
         "referral",
     }
+
+
+# --- event.* in templates ----------------------------------------------------------------
+
+EVENT_PLAYBOOK = """id: big-out
+title: 大额转出
+category: service
+trigger:
+  event: [withdrawal, transfer_out]
+  where: {{amount: {{gte: 500000}}}}
+audience: everyone
+actions:
+  - task:
+      assignee: manager
+      kind: call
+      title: "{title}"
+"""
+
+
+def _diagnostics(tmp_path: Path, text: str) -> list[Any]:
+    from support import validator
+
+    path = tmp_path / "p.yaml"
+    path.write_text(text, encoding="utf-8")
+    return validator().validate_paths([path]).errors
+
+
+def test_event_fields_in_templates_are_render_checked_with_did_you_mean(tmp_path: Path) -> None:
+    good = EVENT_PLAYBOOK.format(
+        title="{{ event.amount | wan }} {{ event.occurred_at | cn_datetime }}"
+    )
+    assert _diagnostics(tmp_path, good) == []
+    [typo] = _diagnostics(tmp_path, EVENT_PLAYBOOK.format(title="{{ event.amuont | wan }}"))
+    assert typo.code == "PB0122" and (typo.line, typo.path[-1]) == (12, "title")
+    assert "event 'withdrawal' has no field 'amuont'" in typo.message
+    assert typo.hint is not None and "did you mean 'event.amount'?" in typo.hint
+    # product_type is a field of purchase/redemption, not of withdrawal or transfer_out
+    [other] = _diagnostics(tmp_path, EVENT_PLAYBOOK.format(title="{{ event.product_type }}"))
+    assert other.code == "PB0122" and "product_type" in other.message
+
+
+def test_event_variable_in_a_scheduled_playbook_is_a_clear_error(tmp_path: Path) -> None:
+    text = EVENT_PLAYBOOK.format(title="{{ event.amount }}").replace(
+        "  event: [withdrawal, transfer_out]\n  where: {amount: {gte: 500000}}\n",
+        '  schedule: "0 9 * * 1-5"\n',
+    )
+    [d] = _diagnostics(tmp_path, text)
+    assert d.code == "PB0128" and d.line == 11
+    assert "only available in event playbooks" in d.message
+
+
+def test_event_values_reach_the_rendered_task(tmp_path: Path) -> None:
+    """At run time ``event`` is the match's first event, in bank time; an optional field the
+    event left out is None, not a failure."""
+    from engine.rendering import Renderer
+
+    tz = ZoneInfo("Asia/Shanghai")
+    raw = {
+        "id": "W-9",
+        "type": "withdrawal",
+        "customer_id": "C1",
+        "occurred_at": "2026-11-23T09:30:00+08:00",
+        "amount": 600000,
+    }
+    event = read_event(raw, tz, dt.datetime(2026, 11, 24))
+    assert not isinstance(event, Rejected)
+    values = event.template_values(tz)
+    renderer = Renderer(tmp_path)
+    text = "{{ event.type_label }} {{ event.amount | wan }} {{ event.occurred_at | cn_datetime }}"
+    shown = renderer.render(renderer.inline(text), {"event": values})
+    assert shown == "取款 60.00万元 2026年11月23日 09:30"
+    assert values["channel"] is None

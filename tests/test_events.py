@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, text
 from support import (
     BACKENDS,
@@ -203,6 +205,102 @@ actions:
     assert [(x.match.customer_id, x.match.events) for x in report.handled] == [
         (burst, ("A1", "A2", "A3"))
     ]
+
+
+def _batch_outcome(store: Engine, items: list[tuple[str, Any]], now: dt.datetime, size: int) -> Any:
+    clear_engine_tables(store)
+    p = processor(store, shipped(), now)
+    report = ingest(p, iter(items), lambda: now, batch=size)
+    with store.connect() as conn:
+        ledger = sorted(conn.execute(select(action_ledger.c.customer_id, action_ledger.c.window)))
+        opened = sorted(conn.execute(select(tasks.c.customer_id, tasks.c.title)))
+        recorded = sorted(
+            conn.execute(select(event_matches.c.match_key, event_matches.c.outcome)).all()
+        )
+    results = sorted((h.match.key, h.result) for h in report.handled)
+    return results, recorded, ledger, opened
+
+
+def test_event_matches_acted_on_in_one_batch_equal_one_by_one(store: Engine) -> None:
+    """A batch of matches is acted on with one run per playbook (one audience query, one
+    ledger transaction); each match keeps its own window and outcome, and a customer's second
+    match sees the first one's cooldown, exactly as when the events come one at a time."""
+    twice, once = valued_customers(store, 2)
+    with store.connect() as conn:
+        outside = conn.execute(
+            text("SELECT id FROM customers WHERE tier = 'mass' ORDER BY id LIMIT 1")
+        ).scalar_one()
+    now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
+    at = now - dt.timedelta(hours=2)
+    items = [
+        ev("W-1", "withdrawal", twice, at, amount=700000.0),
+        ev("W-2", "transfer_out", twice, at + dt.timedelta(minutes=5), amount=900000.0),
+        ev("W-3", "withdrawal", once, at, amount=500000.0),
+        ev("W-4", "withdrawal", "C9999999999", at, amount=800000.0),
+        ev("W-5", "withdrawal", outside, at, amount=800000.0),
+        ev("W-6", "withdrawal", once, at, amount=400000.0),  # below the threshold
+    ]
+    batched = _batch_outcome(store, items, now, size=len(items))
+    one_by_one = _batch_outcome(store, items, now, size=1)
+    assert batched == one_by_one
+    results, recorded, ledger, opened = batched
+    assert (
+        results
+        == recorded
+        == [
+            ("W-1", "acted"),
+            ("W-2", "suppressed"),  # once_per_customer: 1d
+            ("W-3", "acted"),
+            ("W-4", "unknown_customer"),
+            ("W-5", "not_in_audience"),
+        ]
+    )
+    assert ledger == sorted([(twice, ledger_window("W-1")), (once, ledger_window("W-3"))])
+    assert [c for c, _title in opened] == sorted([twice, once])
+
+
+@pytest.fixture(scope="module")
+def sqlite_demo(tmp_path_factory: Any) -> Iterator[Engine]:
+    from engine.store.demo import generate
+
+    engine = open_store(f"sqlite:///{tmp_path_factory.mktemp('prop') / 'demo.db'}")
+    generate(engine, customers=300, seed=3, as_of=dt.date(2026, 11, 23))
+    yield engine
+    engine.dispose()
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_event_batches_of_any_size_act_as_one_by_one(sqlite_demo: Engine, data: Any) -> None:
+    """Whatever the chunk size, the same events give the same matches, outcomes, ledger and
+    tasks as one event per chunk: the batched run per playbook (rounds per customer,
+    cooldowns, unknown and out-of-audience customers) is the one-at-a-time meaning."""
+    store = sqlite_demo
+    with store.connect() as conn:
+        ids = [r[0] for r in conn.execute(text("SELECT id FROM customers ORDER BY id LIMIT 12"))]
+    people = st.sampled_from([*ids, "C9999999999"])
+    now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
+    raw = data.draw(
+        st.lists(
+            st.tuples(
+                people,
+                st.sampled_from(["withdrawal", "transfer_out", "redemption", "deposit"]),
+                st.sampled_from([1000.0, 60000.0, 499999.0, 500000.0, 900000.0]),
+                st.integers(min_value=1, max_value=3 * 24 * 60),  # minutes before now
+            ),
+            min_size=1,
+            max_size=25,
+        )
+    )
+    items = []
+    for n, (cid, kind, amount, ago) in enumerate(raw):
+        extra = {"product_type": "wealth"} if kind == "redemption" else {}
+        at = now - dt.timedelta(minutes=ago)
+        items.append(ev(f"P-{n}", kind, cid, at, amount=amount, **extra))
+    size = data.draw(st.integers(min_value=2, max_value=30))
+    assert _batch_outcome(store, items, now, size) == _batch_outcome(store, items, now, 1)
 
 
 def test_event_for_unknown_customer_is_recorded_not_acted(store: Engine) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import signal
 import threading
 from collections.abc import Mapping
@@ -16,8 +17,9 @@ import click
 from engine.commands import common
 from engine.dictionary import load_dictionary
 from engine.durations import DurationError, parse_duration
-from engine.errors import UsageError
-from engine.observability import setup_logging
+from engine.errors import EngineError, UsageError
+from engine.events.server import TOKEN_ENV, EventServer
+from engine.observability import LOGGER, event, setup_logging
 from engine.reports.status import gather, render_text
 from engine.scheduler import Daemon, DaemonConfig, Dispatch
 from engine.slots import TimeSource
@@ -91,6 +93,33 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
     help="seconds between escalations of overdue tasks (config/policy.yaml tasks:)",
 )
 @click.option(
+    "--events/--no-events",
+    "host_events",
+    default=True,
+    show_default=True,
+    help="host the event playbooks: process stored events, close absence windows",
+)
+@click.option(
+    "--event-every",
+    default=1.0,
+    show_default=True,
+    callback=_seconds,
+    help="seconds between reads of newly stored events",
+)
+@click.option(
+    "--events-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="also accept events over HTTP on this port (POST /events, bearer token from "
+    "CARE_EVENTS_TOKEN), as `events serve` does",
+)
+@click.option(
+    "--events-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="address the HTTP endpoint listens on",
+)
+@click.option(
     "--metrics-file",
     type=click.Path(path_type=Path),
     default=None,
@@ -146,6 +175,10 @@ def daemon(
     dispatch: bool,
     dispatch_every: float,
     escalate_every: float,
+    host_events: bool,
+    event_every: float,
+    events_port: int | None,
+    events_host: str,
     metrics_file: Path | None,
     metrics_port: int | None,
     metrics_every: float,
@@ -193,7 +226,17 @@ def daemon(
         metrics_interval=metrics_every,
         metrics_file=metrics_file,
         metrics_port=metrics_port,
+        events=host_events,
+        event_interval=event_every,
     )
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if events_port is not None and (not host_events or len(token) < 16):
+        raise UsageError(
+            f"--events-port needs --events and {TOKEN_ENV} set to the bearer token clients "
+            "must send (at least 16 characters)",
+            code="E0704",
+            hint="e.g. export CARE_EVENTS_TOKEN=$(openssl rand -hex 24)",
+        )
     dictionary = load_dictionary(settings.dictionary_path)
     store = common.store(settings, db_url)
     require_tables(store, CUSTOMER_TABLES + ENGINE_TABLES)
@@ -214,9 +257,31 @@ def daemon(
     runner = Daemon(
         store, settings, dictionary, config=config, time_source=time_source, dispatch=hook
     )
+    server = None
+    runner.start()  # playbooks loaded before the endpoint takes its first event
     try:
-        runner.serve(stop)
+        if events_port is not None and runner.events is not None:
+            try:
+                server = EventServer(
+                    (events_host, events_port), runner.events, token, runner.time.now
+                )
+            except OSError as exc:
+                raise EngineError(
+                    f"cannot listen on {events_host}:{events_port}: {exc.strerror}", code="E0705"
+                ) from exc
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            bound_host, bound_port = server.server_address[:2]
+            event(
+                logging.getLogger(LOGGER),
+                "events.serving",
+                url=f"http://{bound_host!s}:{bound_port}/events",
+            )
+        stop.wait()
     finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        runner.stop()
         if closer is not None:
             closer()
         store.dispose()

@@ -83,10 +83,22 @@ def events() -> None:
 @common.db_option
 @click.option("--as-of", "as_of", default=None, help="processing moment (default: now)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def ingest_command(file: Path, db_url: str | None, as_of: str | None, fmt: str) -> None:
+@click.option(
+    "--store-only",
+    is_flag=True,
+    help="check and store the events, act on nothing: the running daemon processes them",
+)
+def ingest_command(
+    file: Path, db_url: str | None, as_of: str | None, fmt: str, store_only: bool
+) -> None:
     """Store and process the events of a JSON Lines file; act on every match."""
     settings, processor, playbooks = _processor(db_url, (), persist=True)
     clock = _clock(as_of, settings)
+    if store_only:
+        report = ingest(processor, read_jsonl(_file(file)), clock, store_only=True)
+        processor.store.dispose()
+        _print_report(report, fmt)
+        return
     processor.restore(playbooks, clock())
     report = ingest(processor, read_jsonl(_file(file)), clock)
     processor.store.dispose()

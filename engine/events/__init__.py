@@ -9,7 +9,10 @@ Modules, in the order an event travels through them:
 - ``windows``: counts, sequences and absence within a time window, per customer.
 - ``store``: the engine's event tables (dedup by id, matches, rejections).
 - ``processor``: the entry point the CLI and the daemon use.
+- ``acting``: matches acted on through the shared executor, a batch at a time.
 - ``ingest`` / ``server``: JSONL files and the HTTP endpoint.
+- ``cursor`` / ``host``: the daemon's processing cursor and lease, and the loop that hosts
+  event playbooks in the daemon.
 - ``schema``: JSON Schema pieces (the trigger in the playbook schema; the event format).
 - ``bench``: throughput against raw durable-rules, for the benchmark.
 

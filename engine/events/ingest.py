@@ -41,17 +41,26 @@ def ingest(
     items: Iterator[tuple[str, Any]],
     clock: Callable[[], dt.datetime],
     batch: int = BATCH,
+    *,
+    store_only: bool = False,
 ) -> Report:
-    """Feed items through the processor in batches; ``clock`` gives each batch's moment."""
+    """Feed items through the processor in batches; ``clock`` gives each batch's moment.
+    ``store_only``: check and store them, match nothing (the daemon does that)."""
+
+    def step(chunk: list[tuple[str, Any]]) -> Report:
+        if store_only:
+            return processor.accept(chunk, clock())[0]
+        return processor.process(chunk, clock())
+
     total = Report()
     chunk: list[tuple[str, Any]] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= batch:
-            total.merge(processor.process(chunk, clock()))
+            total.merge(step(chunk))
             chunk = []
     if chunk:
-        total.merge(processor.process(chunk, clock()))
+        total.merge(step(chunk))
     return total
 
 

@@ -22,7 +22,9 @@ from engine.events.catalog import (
     MAX_CUSTOMER_ID_LENGTH,
     MAX_ID_LENGTH,
     MAX_STRING_LENGTH,
+    common_fields,
 )
+from engine.rendering import EventFields
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 # clocks of the bank's systems drift; an event a little "in the future" is still accepted
@@ -47,6 +49,22 @@ class Event:
         """What conditions see: the type and the type's fields."""
         return {"type": self.type, **self.fields}
 
+    def template_values(self, tz: ZoneInfo) -> EventFields:
+        """``event`` for templates: every field the type declares (None when this event left
+        an optional one out, so a template that passed validation never fails on it), its
+        Chinese type label, and ``occurred_at`` in bank time."""
+        spec = EVENT_TYPES[self.type]
+        values = EventFields(
+            id=self.id,
+            type=self.type,
+            type_label=spec.label,
+            customer_id=self.customer_id,
+            occurred_at=self.occurred_at.replace(tzinfo=dt.UTC).astimezone(tz),
+        )
+        for name in spec.fields:
+            values[name] = self.fields.get(name)
+        return values
+
     def as_json(self, tz: ZoneInfo) -> dict[str, Any]:
         local = self.occurred_at.replace(tzinfo=dt.UTC).astimezone(tz)
         return {
@@ -56,6 +74,30 @@ class Event:
             "occurred_at": local.isoformat(),
             **self.fields,
         }
+
+
+def sample_event(types: tuple[str, ...], tz: ZoneInfo) -> EventFields:
+    """The typed stand-in ``event`` templates are render-checked against at validate time:
+    the first type's envelope and the fields every one of ``types`` carries (what a template
+    may rely on whichever of them arrives)."""
+    common = common_fields(types)
+    fields: dict[str, Any] = {}
+    for name, f in common.items():
+        if f.type == "money":
+            fields[name] = 123456.78
+        elif f.type == "integer":
+            fields[name] = 3.0
+        elif f.type == "enum":
+            fields[name] = f.values[0]
+        else:
+            fields[name] = "示例"
+    moment = dt.datetime(2026, 1, 31, 1, 30)  # naive UTC: 09:30 in the bank's time zone
+    event = Event("SAMPLE-1", types[0], "C0000000001", moment, fields)
+    values = event.template_values(tz)
+    return EventFields({k: v for k, v in values.items() if k in common or k in _ENVELOPE_KEYS})
+
+
+_ENVELOPE_KEYS = ("id", "type", "type_label", "customer_id", "occurred_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +114,7 @@ def read_event(raw: Any, tz: ZoneInfo, now_utc: dt.datetime) -> Event | Rejected
     event_id = raw.get("id")
     shown_id = event_id if isinstance(event_id, str) and len(event_id) <= MAX_ID_LENGTH else None
     for key in ENVELOPE:
-        if key not in raw or raw[key] in (None, ""):
+        if raw.get(key) in (None, ""):
             return Rejected("missing_field", f"missing '{key}'", shown_id)
     if (
         not isinstance(event_id, str)
@@ -149,6 +191,9 @@ def _moment(value: Any, tz: ZoneInfo) -> dt.datetime | None:
 
 
 def _value(kind: str, values: tuple[str, ...], value: Any) -> Any:
+    exact = type(value)
+    if kind == "money" and (exact is float or exact is int) and math.isfinite(value):
+        return float(value)  # the common case, checked first (bool is not int here)
     if kind in ("money", "integer"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None

@@ -15,58 +15,54 @@ ledger window is ``event:<that id>``, so a replay, a retry or a second daemon ac
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, select
 
-from engine.conditions.clock import Clock
-from engine.conditions.sql import SqlCompiler
 from engine.config import Settings
 from engine.dictionary import DataDictionary
 from engine.events import store as event_store
+from engine.events.acting import (
+    ACTED,
+    ALREADY_DONE,
+    BEFORE_LOAD,
+    NOT_IN_AUDIENCE,
+    SUPPRESSED,
+    UNKNOWN_CUSTOMER,
+    Actor,
+    Handled,
+    ledger_window,
+)
 from engine.events.model import Event, Rejected, read_event
 from engine.events.rules import SESSION, RulesHost
 from engine.events.trigger import EventTrigger
 from engine.events.windows import Match, Window
-from engine.execution import Executor, Outcome
+from engine.execution import Executor
 from engine.playbook import Playbook
 from engine.policy import Policy
 from engine.rendering import Renderer
-from engine.sinks import RecordingSink, StoreSink
 
-# single-event playbooks still replay a day on restart: an event stored just before a crash
-# and never acted on is acted on after it
+__all__ = [
+    "ACTED",
+    "ALREADY_DONE",
+    "BEFORE_LOAD",
+    "NOT_IN_AUDIENCE",
+    "SUPPRESSED",
+    "UNKNOWN_CUSTOMER",
+    "EventProcessor",
+    "Handled",
+    "Report",
+    "ledger_window",
+]
+
+# a restart replays at least a day of occurrences, and every event that *arrived* in the last
+# day whatever its own time: an event stored just before a crash (a backfill of last month
+# included) and never acted on is acted on after it
 MIN_REPLAY = dt.timedelta(days=1)
-# outcomes recorded per match
-ACTED, SUPPRESSED, NOT_IN_AUDIENCE, UNKNOWN_CUSTOMER = (
-    "acted",
-    "suppressed",
-    "not_in_audience",
-    "unknown_customer",
-)
-BEFORE_LOAD = "before_load"  # completed before its playbook (version) was loaded: not acted on
-
-
-def ledger_window(key: str) -> str:
-    """The ledger window of a match: ``event:<first event id>`` (hashed when too long for
-    the ledger's 40 characters)."""
-    window = f"event:{key}"
-    if len(window) <= 40:
-        return window
-    return "event:#" + hashlib.sha256(key.encode()).hexdigest()[:33]
-
-
-@dataclass
-class Handled:
-    """One match and what became of it."""
-
-    match: Match
-    playbook: Playbook
-    result: str  # acted / suppressed / not_in_audience / unknown_customer / before_load
-    outcome: Outcome | None = None
+PRUNE_EVERY = dt.timedelta(minutes=1)
 
 
 @dataclass
@@ -111,6 +107,7 @@ class _Compiled:
     first: str  # ruleset names in the host
     second: str | None
     second_types: frozenset[str]
+    executor: Executor | None = None  # the loaded version's; None: the processor's own
 
 
 class EventProcessor:
@@ -140,11 +137,17 @@ class EventProcessor:
         self.mask = mask
         self.keep_details = keep_details
         self.executor = Executor(store, settings, dictionary, renderer, policy)
+        self.actor = Actor(
+            store, settings, dictionary, self.executor, mask=mask, keep_details=keep_details
+        )
         self.host = RulesHost()
         self._compiled: dict[str, _Compiled] = {}
         self._by_type: dict[str, list[_Compiled]] = {}
         self._seen: set[str] = set()  # dry-run dedup
-        self._unknown: dict[str, bool] = {}
+        self._pruned_at: dt.datetime | None = None
+        self.replayed_to = 0  # the last seq a replay read
+        self.replayed_after: list[int] = []  # the seqs it read after ``after_seq``
+        self.replay_handled: list[Handled] = []  # what the last replay handled
 
     # --- playbooks ---------------------------------------------------------------------
 
@@ -152,31 +155,54 @@ class EventProcessor:
     def playbooks(self) -> list[Playbook]:
         return [c.playbook for c in self._compiled.values()]
 
-    def restore(self, playbooks: Sequence[Playbook], now: dt.datetime) -> int:
+    def restore(
+        self,
+        playbooks: Sequence[Playbook],
+        now: dt.datetime,
+        *,
+        after_seq: int | None = None,
+        executors: Mapping[str, Executor] | None = None,
+    ) -> int:
         """Start: load the event playbooks and replay stored events within the longest window
         (twice over, for follow-ups that came before their first event), so partial patterns
         and pending absences survive a restart. Matches the previous process completed but
         never recorded (it stopped in between) are acted on now; recorded ones are not.
-        Returns the number of events replayed."""
-        fresh = self._load(playbooks)
-        return self._replay(fresh, now, act=True)
+        ``after_seq``: events stored after this point (the daemon's cursor) are replayed
+        whatever their age, so none stored before a crash goes unprocessed. ``executors``:
+        per playbook, the executor of its loaded version (the daemon's template snapshot).
+        Returns the number of events replayed; :attr:`replayed_to` is the last seq read."""
+        fresh = self._load(playbooks, executors)
+        return self._replay(fresh, now, act=True, after_seq=after_seq)
 
-    def reload(self, playbooks: Sequence[Playbook], now: dt.datetime) -> list[str]:
+    def reload(
+        self,
+        playbooks: Sequence[Playbook],
+        now: dt.datetime,
+        *,
+        executors: Mapping[str, Executor] | None = None,
+        until_seq: int | None = None,
+    ) -> list[str]:
         """Hot reload: new or changed playbooks get new versioned rulesets (durable-rules
         cannot replace one in place) and their windows are rebuilt from stored events;
         matches that completed before they were loaded are recorded as ``before_load`` and
-        not acted on. Unchanged playbooks keep their state. Returns the ids (re)loaded."""
-        fresh = self._load(playbooks)
-        self._replay(fresh, now, act=False)
+        not acted on. Unchanged playbooks keep their state. ``until_seq``: only events stored
+        up to there came before the load (the daemon's cursor; later ones are still to be
+        processed, and count as new). Returns the ids (re)loaded."""
+        fresh = self._load(playbooks, executors)
+        self._replay(fresh, now, act=False, until_seq=until_seq)
         return [c.playbook.id for c in fresh]
 
-    def _load(self, playbooks: Sequence[Playbook]) -> list[_Compiled]:
+    def _load(
+        self, playbooks: Sequence[Playbook], executors: Mapping[str, Executor] | None = None
+    ) -> list[_Compiled]:
         wanted = {p.id: p for p in playbooks if isinstance(p.trigger, EventTrigger) and p.enabled}
         for pid in list(self._compiled):
             old = self._compiled[pid].playbook
             if pid not in wanted or wanted[pid].content_hash != old.content_hash:
                 self._unload(pid)
         fresh = [self._compile(p) for pid, p in wanted.items() if pid not in self._compiled]
+        for pid, c in self._compiled.items():  # a template edit: same rules, new rendering
+            c.executor = (executors or {}).get(pid, self.executor)
         self._route()
         return fresh
 
@@ -212,6 +238,14 @@ class EventProcessor:
         """Check, store and match a batch of ``(source, decoded JSON or Rejected)`` items,
         then close due windows and act on every match. Bad events are rejected with a reason
         and counted; they never stop the batch."""
+        report, new = self.accept(items, now)
+        report.handled += self.act_on(new, now)
+        return report
+
+    def accept(
+        self, items: Iterable[tuple[str, Any]], now: dt.datetime
+    ) -> tuple[Report, list[Event]]:
+        """Check and store a batch; the events that were new (not duplicates), in order."""
         report = Report()
         now_utc = _utc(now)
         accepted: list[Event] = []
@@ -231,21 +265,29 @@ class EventProcessor:
                 ids.add(event.id)
                 accepted.append(event)
         new = self._store(accepted, report, now_utc)
+        report.accepted += len(new)
+        return report, new
+
+    def act_on(self, new: Sequence[Event], now: dt.datetime) -> list[Handled]:
+        """Match stored events (each once: the caller stores or polls them), act on every
+        match, then close due windows."""
         matches: list[tuple[_Compiled, Match]] = []
         for event in new:
             matches += self._feed(event)
-        report.accepted += len(new)
-        report.handled += self._handle(matches, now, act=True)
-        report.handled += self.tick(now)
-        return report
+        return self._handle(matches, now, act=True) + self.tick(now)
 
     def tick(self, now: dt.datetime) -> list[Handled]:
         """Close absence windows that ended by ``now``, act on them, and forget old state."""
         now_utc = _utc(now)
         matches = []
+        # forgetting walks every customer: once a minute is plenty (memory only, no verdicts)
+        prune = self._pruned_at is None or now_utc - self._pruned_at >= PRUNE_EVERY
         for c in self._compiled.values():
             matches += [(c, m) for m in c.window.tick(now_utc)]
-            c.window.prune(now_utc)
+            if prune:
+                c.window.prune(now_utc)
+        if prune:
+            self._pruned_at = now_utc
         return self._handle(matches, now, act=True)
 
     def held(self) -> int:
@@ -271,22 +313,35 @@ class EventProcessor:
         targets = self._by_type.get(event.type, ())
         if not targets:
             return []
-        message = {"sid": SESSION, "id": event.id, "type": event.type, **event.fields}
+        # encoded once for every ruleset it goes to
+        message = json.dumps(
+            {"sid": SESSION, "id": event.id, "type": event.type, **event.fields},
+            ensure_ascii=False,
+        )
+        post = self.host.post_json
         out = []
         for c in targets:
             if only is not None and c not in only:
                 continue
-            first = event.type in c.trigger.first.types and self.host.post(c.first, message)
+            first = event.type in c.trigger.first.types and post(c.first, message, event.id)
             second = (
                 c.second is not None
                 and event.type in c.second_types
-                and self.host.post(c.second, message)
+                and post(c.second, message, event.id)
             )
             if first or second:
                 out += [(c, m) for m in c.window.add(event, first, second)]
         return out
 
-    def _replay(self, targets: list[_Compiled], now: dt.datetime, *, act: bool) -> int:
+    def _replay(
+        self,
+        targets: list[_Compiled],
+        now: dt.datetime,
+        *,
+        act: bool,
+        after_seq: int | None = None,
+        until_seq: int | None = None,
+    ) -> int:
         if not targets or not self.persist:
             return 0
         longest = max([2 * c.trigger.window for c in targets] + [MIN_REPLAY])
@@ -294,13 +349,22 @@ class EventProcessor:
         done = self._handled_events(targets, since - longest)
         replayed = 0
         matches: list[tuple[_Compiled, Match]] = []
-        for event, _received in event_store.stored_events(self.store, since):
+        for seq, event in event_store.stored_events(
+            self.store,
+            since,
+            after_seq=after_seq,
+            until_seq=until_seq,
+            received_since=_utc(now) - MIN_REPLAY,
+        ):
             replayed += 1
+            self.replayed_to = max(self.replayed_to, seq)
+            if after_seq is not None and seq > after_seq:
+                self.replayed_after.append(seq)
             todo = [c for c in targets if event.id not in done.get(c.playbook.id, ())]
             matches += self._feed(event, todo)
         for c in targets:
             matches += [(c, m) for m in c.window.tick(_utc(now))]
-        self._handle(matches, now, act=act)
+        self.replay_handled = self._handle(matches, now, act=act)
         return replayed
 
     def _handled_events(self, targets: list[_Compiled], since: dt.datetime) -> dict[str, set[str]]:
@@ -327,69 +391,30 @@ class EventProcessor:
     ) -> list[Handled]:
         if not matches:
             return []
-        done: dict[str, set[str]] = {}
-        if self.persist:
-            keys: dict[str, list[str]] = {}
-            for c, m in matches:
-                keys.setdefault(c.playbook.id, []).append(m.key)
-            with self.store.connect() as conn:
-                done = {pid: event_store.handled(conn, pid, ks) for pid, ks in keys.items()}
-        out = []
-        for c, match in matches:
-            if match.key in done.get(c.playbook.id, ()):
-                continue
-            if not act:
-                handled = Handled(match, c.playbook, BEFORE_LOAD)
-            else:
-                handled = self._execute(c.playbook, match, now)
-            out.append(handled)
-            if self.persist:
-                # recorded after acting: a crash in between acts again after the restart,
-                # and the ledger's unique window turns that into a no-op
-                run_id = handled.outcome.run_id if handled.outcome else None
-                with self.store.begin() as conn:
-                    event_store.record_match(conn, match, handled.result, run_id, _utc(now))
-        return out
-
-    def _execute(self, playbook: Playbook, match: Match, now: dt.datetime) -> Handled:
-        clock = Clock.at(_aware(now, self.settings), self.settings.timezone)
-        sink = StoreSink(self.store) if self.persist else RecordingSink(mask=self.mask)
-        outcome = self.executor.execute(
-            playbook,
-            clock,
-            sink,
-            keep_details=self.keep_details,
-            customer_ids=[match.customer_id],
-            window=ledger_window(match.key),
-        )
-        if outcome.acted:
-            result = ACTED
-        elif outcome.matched_count:
-            result = SUPPRESSED
-        elif self._known(match.customer_id, clock):
-            result = NOT_IN_AUDIENCE
-        else:
-            result = UNKNOWN_CUSTOMER
-        return Handled(match, playbook, result, outcome)
-
-    def _known(self, customer_id: str, clock: Clock) -> bool:
-        compiler = SqlCompiler(self.dictionary, clock)
+        if not self.persist:
+            return [self.actor.act_one(c.playbook, m, now) for c, m in matches]
+        keys: dict[str, list[str]] = {}
+        for c, m in matches:
+            keys.setdefault(c.playbook.id, []).append(m.key)
         with self.store.connect() as conn:
-            found = conn.execute(
-                select(compiler.key)
-                .select_from(compiler.customers)
-                .where(compiler.key == customer_id)
-            ).first()
-        return found is not None
+            done = {pid: event_store.handled(conn, pid, ks) for pid, ks in keys.items()}
+        todo: list[tuple[_Compiled, Match]] = []
+        for c, m in matches:
+            if m.key not in done[c.playbook.id]:
+                done[c.playbook.id].add(m.key)  # a key twice in one batch is handled once
+                todo.append((c, m))
+        if act:
+            out = self.actor.act_batch([(c.playbook, c.executor, m) for c, m in todo], now)
+        else:
+            out = [Handled(m, c.playbook, BEFORE_LOAD) for c, m in todo]
+        # recorded after acting, in one statement: a crash in between acts again after the
+        # restart, and the ledger's unique window turns that into a no-op
+        with self.store.begin() as conn:
+            event_store.record_matches(conn, out, _utc(now))
+        return out
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None:
         return moment
     return moment.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def _aware(moment: dt.datetime, settings: Settings) -> dt.datetime:
-    if moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=dt.UTC).astimezone(settings.timezone)

@@ -16,8 +16,10 @@ third withdrawal, so joins stay in our code, where they are tested and bounded.
 
 The durable-rules traps handled here:
 
-- an event no rule matches raises ``MessageNotHandledException``: that is "no match";
-- ``MessageObservedException`` (an id seen before) is "no match" too: we dedup upstream;
+- an event no rule matches is result code 1 (``MessageNotHandledException`` in durable's
+  Python layer): that is "no match";
+- code 2 (``MessageObservedException``, an id seen before) is "no match" too: we dedup
+  upstream;
 - an exception inside an action is swallowed by durable's Python layer (it lands in the
   session state): we drive the action lifecycle ourselves and raise any error;
 - a ruleset cannot be replaced in place: every registration gets a new versioned name;
@@ -35,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from durable import engine as durable_engine
-from durable.engine import MessageNotHandledException, MessageObservedException, Ruleset
+from durable.engine import Ruleset
 
 from engine.errors import EngineError
 from engine.events.trigger import FieldTest, Step
@@ -43,6 +45,8 @@ from engine.events.trigger import FieldTest, Step
 SESSION = "0"  # single-event rules keep no state between events: one session is enough
 ACTION = "match"
 _ENGINE: Any = durable_engine.durable_rules_engine  # the C extension durable.engine wraps
+# result codes of the C engine's assert_event (durable.engine.Ruleset._handle_result)
+_NOT_HANDLED, _OBSERVED, _QUEUED = 1, 2, 3
 
 
 class RuleError(EngineError):
@@ -120,17 +124,24 @@ class RulesHost:
         Python ``Promise`` layer, which would swallow an exception into the session state and
         costs a third of the throughput. An error surfaces as :class:`RuleError`.
         """
-        ruleset = self._rulesets[name]
-        try:
-            state = ruleset.assert_event(message)
-        except (MessageNotHandledException, MessageObservedException):
+        return self.post_json(name, json.dumps(message, ensure_ascii=False), message.get("id"))
+
+    def post_json(self, name: str, message: str, event_id: Any) -> bool:
+        """:meth:`post` for an event already serialised: the processor encodes each event
+        once for every ruleset it goes to, and calls the C engine directly. durable's Python
+        ``assert_event`` would encode it again per ruleset and, for the common "no match",
+        build a ``MessageNotHandledException`` that encodes it a third time."""
+        handle = self._rulesets[name]._handle
+        code, state = _ENGINE.assert_event(handle, message)
+        if code in (_NOT_HANDLED, _OBSERVED):
             return False
-        handle = ruleset._handle
+        if code == _QUEUED:
+            state = 0
         fired = False
         try:
             result = _ENGINE.start_action_for_state(handle, state)
             while result:
-                fired = fired or self._matched(result[1], message)
+                fired = fired or self._matched(result[1], message, event_id)
                 following = _ENGINE.complete_and_start_action(handle, state)
                 result = (None, following) if following else None
         except Exception as exc:
@@ -144,13 +155,16 @@ class RulesHost:
             ) from exc
         return fired
 
-    def _matched(self, action_json: str, message: dict[str, Any]) -> bool:
-        # {"r": {"m": {...the event...}}}: the one rule, the one event we just posted
+    def _matched(self, action_json: str, message: str, event_id: Any) -> bool:
+        # {"r": {"m": {...the event...}}}: the one rule, the one event we just posted, which
+        # the C engine echoes as it was given (a substring test instead of parsing it back)
+        if message in action_json:
+            return True
         matched = json.loads(action_json)
         got = next(iter(matched.values()))["m"].get("id")
-        if got != message.get("id"):
+        if got != event_id:
             raise RuleError(
-                f"durable-rules reported event {got!r} while {message.get('id')!r} was posted",
+                f"durable-rules reported event {got!r} while {event_id!r} was posted",
                 code="E0701",
             )
         return True

@@ -18,13 +18,13 @@ import datetime as dt
 import hmac
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 from engine.events.model import Rejected
-from engine.events.processor import EventProcessor
+from engine.events.processor import Handled, Report
 
 MAX_BODY = 1024 * 1024
 MAX_EVENTS = 10_000
@@ -32,8 +32,17 @@ TOKEN_ENV = "CARE_EVENTS_TOKEN"
 JSON_TYPES = ("application/json", "application/x-ndjson", "application/jsonl")
 
 
+class Processing(Protocol):
+    """What the endpoint drives: an :class:`EventProcessor`, or the daemon's
+    :class:`~engine.events.host.EventHost`."""
+
+    def process(self, items: Iterable[tuple[str, Any]], now: dt.datetime) -> Report: ...
+
+    def tick(self, now: dt.datetime) -> list[Handled]: ...
+
+
 class EventServer(ThreadingHTTPServer):
-    """The endpoint around one :class:`EventProcessor`; requests are processed one at a time
+    """The endpoint around one event processor; requests are processed one at a time
     (the processor is not thread-safe), connections are handled in threads."""
 
     daemon_threads = True
@@ -41,7 +50,7 @@ class EventServer(ThreadingHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
-        processor: EventProcessor,
+        processor: Processing,
         token: str,
         clock: Callable[[], dt.datetime],
         max_body: int = MAX_BODY,

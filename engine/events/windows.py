@@ -33,6 +33,7 @@ class Match:
     events: tuple[str, ...]  # ids of the events that made it
     at: dt.datetime  # when it completed (naive UTC): the last event's time, or the deadline
     completed_by: str | None  # the event that completed it; None when a window closed
+    first: Event | None = field(default=None, compare=False)  # for templates: ``event``
 
 
 @dataclass
@@ -97,7 +98,7 @@ class Window:
                 if not blocked:
                     deadline = first.occurred_at + follow.within
                     matches.append(
-                        Match(self.playbook_id, cid, first.id, (first.id,), deadline, None)
+                        Match(self.playbook_id, cid, first.id, (first.id,), deadline, None, first)
                     )
         return matches
 
@@ -121,7 +122,7 @@ class Window:
         self, first: Event, events: tuple[Event, ...], at: dt.datetime, by: str | None
     ) -> Match:
         ids = tuple(e.id for e in events)
-        return Match(self.playbook_id, first.customer_id, first.id, ids, at, by)
+        return Match(self.playbook_id, first.customer_id, first.id, ids, at, by, first)
 
     def _count(self, state: _Customer, event: Event) -> list[Match]:
         assert self.trigger.count is not None

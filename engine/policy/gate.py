@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection, and_, func, or_, select
 
@@ -47,6 +47,20 @@ def already_done(
         )
     )
     return {r[0] for r in rows}
+
+
+def done_in_windows(conn: Connection, playbook_id: str, windows: Mapping[str, str]) -> set[str]:
+    """:func:`already_done` when every customer has their own window (event matches)."""
+    if not windows:
+        return set()
+    rows = conn.execute(
+        select(action_ledger.c.customer_id, action_ledger.c.window).where(
+            action_ledger.c.playbook_id == playbook_id,
+            action_ledger.c.customer_id.in_(list(windows)),
+            action_ledger.c.window.in_(sorted(set(windows.values()))),
+        )
+    )
+    return {cid for cid, window in rows if windows.get(cid) == window}
 
 
 def in_cooldown(

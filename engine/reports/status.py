@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, func, select
 from engine.claims import DONE, FAILED, MISSED, RUNNING
 from engine.observability import DEAD_LETTER_STATUSES
 from engine.slots import cron_of, local_naive, next_slot
-from engine.store.models import daemons, outbox, run_claims, runs, tasks
+from engine.store.models import daemons, event_cursors, events, outbox, run_claims, runs, tasks
 from engine.validation import Catalog
 
 RECENT = 10
@@ -46,12 +46,35 @@ def gather(store: Engine, catalog: Catalog, now: dt.datetime, tz: Any) -> dict[s
             "daemons": [{k: v for k, v in d.items() if k != "state"} for d in live],
             "playbooks": playbooks,
             "reload_errors": _errors(catalog, running),
+            "policy_errors": [
+                {"daemon": d["id"], **d["state"]["policy_error"]}
+                for d in live
+                if d["alive"] and d["state"].get("policy_error")
+            ],
+            "events": _events(conn, live, wall, tz),
             "missed": _claims(conn, MISSED, tz),
             "failed": _claims(conn, FAILED, tz),
             "outbox": _outbox(conn, tz),
             "tasks": {"open": _count(conn, select(func.count()).where(tasks.c.status == "open"))},
         }
     return doc
+
+
+def _events(
+    conn: Connection, live: list[dict[str, Any]], wall: dt.datetime, tz: Any
+) -> dict[str, Any]:
+    """Who hosts the event playbooks (the cursor's lease) and how far it got."""
+    row = conn.execute(select(event_cursors)).first()
+    stored = conn.execute(select(func.max(events.c.seq))).scalar()
+    holder = None
+    if row is not None and row.owner and row.lease_until and row.lease_until >= wall:
+        holder = row.owner
+    return {
+        "host": holder,
+        "processed_seq": row.last_seq if row is not None else 0,
+        "stored_seq": int(stored or 0),
+        "updated_at": _local(row.updated_at, tz) if row is not None else None,
+    }
 
 
 def _count(conn: Connection, query: Any) -> int:
@@ -279,6 +302,18 @@ def render_text(doc: Mapping[str, Any]) -> str:
             lines.append(
                 f"  {e['file']}:{e['line']}:{e['col']}: [{e['code']}] {e['message']}{kept}"
             )
+    for p in doc["policy_errors"]:
+        lines += [
+            "",
+            f"Contact policy has an error (daemon {p['daemon']} keeps the last good policy; "
+            "fix and save, no restart needed):",
+            f"  {p['where'] or 'config/policy.yaml'}: [{p['code']}] {p['message']}",
+        ]
+    ev = doc["events"]
+    if ev["stored_seq"] or ev["host"]:
+        behind = max(ev["stored_seq"] - ev["processed_seq"], 0)
+        host = ev["host"] or "no daemon (start one: absence windows close only while one runs)"
+        lines += ["", f"Events: hosted by {host}; {behind} stored event(s) not yet processed"]
     for key, title in (
         ("missed", "Missed slots (not run within the grace period)"),
         ("failed", "Failed slots"),

@@ -117,6 +117,7 @@ def require_tables(engine: Engine, tables: Iterable[Table] = CUSTOMER_TABLES) ->
         raise StoreError(
             f"the store has no table(s) {', '.join(missing)}",
             code="E0104",
-            hint="create the demo store with `python runner.py demo-data`, "
+            hint="create the demo store with `python runner.py demo-data`, add the engine's "
+            "own tables to a bank's store with `python runner.py init-db --engine-only`, "
             "or point --db at a store that has them",
         )

@@ -59,6 +59,10 @@ managers = Table(
     # manager / senior_manager / branch_leader
     Column("role", String(20), nullable=False),
     Column("branch_id", String(16), ForeignKey("branches.id"), nullable=False),
+    # the dictionary's senior_manager_id / branch_leader_id look up MIN(id) per branch and
+    # role for every audience row; without it each lookup walks the managers in id order
+    # (2,500 of them at 1M customers)
+    Index("ix_managers_branch_role", "branch_id", "role", "id"),
 )
 
 customers = Table(
@@ -410,6 +414,7 @@ events = Table(
     Column("received_at", DateTime, nullable=False),  # UTC
     Column("payload", JSON, nullable=False),  # the type's own fields
     Index("ix_events_occurred", "occurred_at"),
+    Index("ix_events_received", "received_at"),  # restarts replay recent arrivals
     Index("ix_events_customer", "customer_id", "occurred_at"),
 )
 
@@ -445,7 +450,20 @@ event_rejections = Table(
     Index("ix_event_rejections_time", "received_at"),
 )
 
-EVENT_TABLES = (events, event_matches, event_rejections)
+event_cursors = Table(
+    "event_cursors",
+    metadata,
+    # How far the daemons have processed the events table (by seq), and which daemon holds
+    # the lease to do so: one daemon at a time hosts the event playbooks, the others stand by
+    # and take over (rebuilding the windows from stored events) when its lease lapses.
+    Column("name", String(40), primary_key=True),
+    Column("last_seq", Integer, nullable=False, default=0),
+    Column("owner", String(120)),
+    Column("lease_until", DateTime),  # UTC (wall clock)
+    Column("updated_at", DateTime, nullable=False),  # UTC (wall clock)
+)
+
+EVENT_TABLES = (events, event_matches, event_rejections, event_cursors)
 
 run_data_issues = Table(
     "run_data_issues",

@@ -1,0 +1,234 @@
+"""The benchmark's figures as rows: printed as rich tables, written as Markdown for
+``BENCHMARKS.md``. The JSON report is the source; these only arrange it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Row = tuple[
+    str, str, str, str, str, str, str
+]  # section, what, engine, baseline, ratio, cpu, target
+
+
+def _t(d: dict[str, Any] | None) -> str:
+    if not d:
+        return "—"
+    return f"{d['median_s']:.3f} s ({d['min_s']:.3f}–{d['max_s']:.3f})"
+
+
+def _ok(value: float, target: float, lower_is_better: bool = True) -> str:
+    good = value <= target if lower_is_better else value >= target
+    return f"{'≤' if lower_is_better else '≥'} {target:g} {'✓' if good else '✗'}"
+
+
+def rows(result: dict[str, Any]) -> list[Row]:
+    out: list[Row] = []
+    s = result["sections"]
+    for name, section in s.items():
+        if "error" in section["result"]:
+            out.append((name, "failed", section["result"]["error"], "", "", "", ""))
+    p = s.get("pack", {}).get("result", {})
+    if "dry_run" in p:
+        n = len(p["playbooks"])
+        out.append(
+            (
+                "1 pack",
+                f"dry-run, {n} playbooks vs one scan",
+                _t(p["dry_run"]),
+                _t(p["scan"]),
+                f"{p['dry_run_ratio']:.2f}×",
+                f"{p['dry_run_cpu_ratio']:.2f}×",
+                _ok(p["dry_run_ratio"], 5),
+            )
+        )
+        out.append(
+            (
+                "1 pack",
+                "real run vs one scan",
+                _t(p["run"]),
+                _t(p["scan"]),
+                f"{p['run_ratio']:.2f}×",
+                f"{p['run_cpu_ratio']:.2f}×",
+                _ok(p["run_ratio"], 5),
+            )
+        )
+    for a in s.get("audiences", {}).get("result", []) if "audiences" in s else []:
+        if not isinstance(a, dict):
+            continue
+        hand = a.get("hand")
+        ratio = f"{a['ratio']:.2f}×" if hand else "—"
+        cpu = f"{a['cpu_ratio']:.2f}×" if hand else "—"
+        same = "" if not hand else ("" if a.get("same_customers") else " DIFFERENT ROWS")
+        out.append(
+            (
+                "2 audience",
+                f"{a['id']} ({a['rows']:,} rows){same}",
+                _t(a["engine"]),
+                _t(hand) if hand else a.get("note", ""),
+                ratio,
+                cpu,
+                _ok(a["ratio"], 1.5) if hand else "",
+            )
+        )
+    r = s.get("render", {}).get("result", {})
+    if "ratio" in r:
+        out.append(
+            (
+                "3 render",
+                f"{r['renders']:,} texts, sandbox vs plain Jinja",
+                _t(r["engine"]),
+                _t(r["plain"]),
+                f"{r['ratio']:.2f}×",
+                f"{r['cpu_ratio']:.2f}×",
+                _ok(r["ratio"], 1.5),
+            )
+        )
+    w = s.get("writes", {}).get("result", {})
+    if "ratio" in w:
+        out.append(
+            (
+                "4 writes",
+                f"{w['rows']:,} rows ({w['sink_customers_per_s']:,} customers/s)",
+                _t(w["sink"]),
+                _t(w["bare"]),
+                f"{w['ratio']:.2f}×",
+                f"{w['cpu_ratio']:.2f}×",
+                _ok(w["ratio"], 2),
+            )
+        )
+    d = s.get("dispatch", {}).get("result", {})
+    if "dispatcher_msgs_per_s" in d:
+        lo, hi = d["dispatcher_min_max"]
+        blo, bhi = d["straight_min_max"]
+        out.append(
+            (
+                "5 dispatch",
+                f"{d['messages']:,} SMS, msgs/s vs httpx straight",
+                f"{d['dispatcher_msgs_per_s']:,}/s ({lo:,}–{hi:,})",
+                f"{d['straight_msgs_per_s']:,}/s ({blo:,}–{bhi:,})",
+                f"{d['share_of_straight']:.0%}",
+                "",
+                _ok(d["dispatcher_msgs_per_s"], 2000, lower_is_better=False),
+            )
+        )
+    e = s.get("events", {}).get("result", {})
+    if "engine_events_per_s" in e:
+        lo, hi = e["engine_min_max"]
+        blo, bhi = e["raw_min_max"]
+        out.append(
+            (
+                "6 events",
+                f"{e['events']:,} events/s vs raw durable-rules",
+                f"{e['engine_events_per_s']:,}/s ({lo:,}–{hi:,})",
+                f"{e['raw_events_per_s']:,}/s ({blo:,}–{bhi:,})",
+                f"{e['share_of_raw']:.0%}",
+                "",
+                "",
+            )
+        )
+    pack_peak = s.get("pack", {}).get("peak_rss_mb")
+    out.append(
+        (
+            "7 memory",
+            "peak RSS: pack section / whole child",
+            f"{pack_peak} MB / {result['peak_rss_mb']} MB",
+            "",
+            "",
+            "",
+            _ok(result["peak_rss_mb"], 500),
+        )
+    )
+    return out
+
+
+HEADERS = (
+    "section",
+    "what",
+    "engine: median (min–max)",
+    "baseline",
+    "ratio",
+    "cpu ratio",
+    "target",
+)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    m = report["machine"]
+    console.print(
+        f"[bold]machine[/]: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, "
+        f"load {m['load_at_start']} → {m.get('load_at_end')}"
+    )
+    for result in report["results"]:
+        if set(result["sections"]) <= {"pack"} and result is not report["results"][-1]:
+            continue
+        table = Table(
+            title=f"{result['backend']}, {result['customers']:,} customers, "
+            f"{report['repeats']} runs each"
+        )
+        for h in HEADERS:
+            table.add_column(h)
+        for row in rows(result):
+            table.add_row(*row)
+        console.print(table)
+    growth = Table(title="growth: the whole pack (dry-run) by store size")
+    for h in (
+        "backend",
+        "customers",
+        "dry-run s",
+        "run s",
+        "scan s",
+        "pack peak MB",
+        "time growth / customer growth",
+        "memory growth",
+    ):
+        growth.add_column(h)
+    for g in report["scaling"]:
+        growth.add_row(
+            g["backend"],
+            f"{g['customers']:,}",
+            f"{g['dry_run_s']:.3f}",
+            f"{g['run_s']:.3f}",
+            f"{g['scan_s']:.3f}",
+            f"{g['pack_peak_rss_mb']}",
+            str(g.get("time_growth_per_customer_growth", "")),
+            str(g.get("memory_growth", "")),
+        )
+    console.print(growth)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        f"Measured {report['started_at']} on {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB"
+        f" ({m['os']}, Python {m['python']}, SQLite {m['sqlite']}); load average at start "
+        f"{m['load_at_start']}, at end {m.get('load_at_end')}. Median of {report['repeats']} "
+        "runs, min–max in brackets.",
+        "",
+    ]
+    for result in report["results"]:
+        if set(result["sections"]) <= {"pack"} and result is not report["results"][-1]:
+            continue
+        lines += [f"### {result['backend']}, {result['customers']:,} customers", ""]
+        lines += ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+        lines += [
+            "| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows(result)
+        ]
+        lines.append("")
+    lines += [
+        "### Growth (whole pack, dry-run)",
+        "",
+        "| backend | customers | dry-run s | run s | scan s | pack peak MB | time growth ÷ "
+        "customer growth | memory growth |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for g in report["scaling"]:
+        lines.append(
+            f"| {g['backend']} | {g['customers']:,} | {g['dry_run_s']:.3f} | {g['run_s']:.3f} | "
+            f"{g['scan_s']:.3f} | {g['pack_peak_rss_mb']} | "
+            f"{g.get('time_growth_per_customer_growth', '')} | {g.get('memory_growth', '')} |"
+        )
+    return "\n".join(lines) + "\n"

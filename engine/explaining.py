@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,11 +33,13 @@ from engine.conditions.validity import why_implausible
 from engine.config import Settings
 from engine.dictionary import DataDictionary
 from engine.errors import EngineError
+from engine.events.model import sample_event
+from engine.events.trigger import EventTrigger
 from engine.execution import Executor, by_priority, slot_on
 from engine.playbook import Playbook, Schedule
 from engine.policy import MAX_PER_RUN, Policy
 from engine.policy.explain import FAIL, PASS, SKIP, Gate, customer_gates
-from engine.rendering import Renderer, mask_values
+from engine.rendering import EventFields, Renderer, mask_values
 from engine.sinks import Decision, RecordingSink
 
 EVENT_WINDOW = "event:explain"  # event playbooks: as if a matching event arrived now
@@ -203,6 +205,10 @@ class Explainer:
     ) -> None:
         p = entry.playbook
         sink = RecordingSink(mask=mask, contacts=previewed)
+        variables = None
+        if isinstance(p.trigger, EventTrigger):
+            event = sample_event(p.trigger.first.types, self.settings.timezone)
+            variables = _SampleEvents(event, clock.as_of)
         outcome = self.executor.execute(
             p,
             clock,
@@ -210,6 +216,7 @@ class Explainer:
             keep_details=True,
             customer_ids=None if whole else [customer_id],
             window=None if _scheduled(p) else EVENT_WINDOW,
+            variables=variables,
         )
         entry.evaluated_at = clock.as_of
         entry.window = outcome.window
@@ -220,6 +227,26 @@ class Explainer:
     def _audience_size(self, conn: Connection, playbook: Playbook, clock: Clock) -> int:
         query = self.executor.audience_query(playbook, clock).order_by(None).subquery()
         return int(conn.execute(select(func.count()).select_from(query)).scalar_one())
+
+
+class _SampleEvents(Mapping[str, Mapping[str, Any]]):
+    """``event`` for every customer an explained event playbook acts on (with a cap, the
+    whole audience runs): as if a matching event arrived now, the validator's stand-in with
+    the customer's id and the explained moment."""
+
+    def __init__(self, event: EventFields, at: dt.datetime) -> None:
+        self.event, self.at = event, at
+
+    def __getitem__(self, customer_id: str) -> Mapping[str, Any]:
+        event = EventFields(self.event)
+        event.update(customer_id=customer_id, occurred_at=self.at)
+        return {"event": event}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 def _cap_gate(playbook: Playbook, size: int, decision: Decision | None) -> Gate:

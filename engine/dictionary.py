@@ -7,6 +7,7 @@ column or expression) and the template checker (which variables exist) all read 
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,22 @@ class TagSource:
     column: str
 
 
+TODAY = "today"
+
+
+@dataclass(frozen=True)
+class Validity:
+    """Plausibility bounds of a field (``valid:``), all inclusive: a value outside them is
+    stored and well formed but cannot be true (a birthday in the future, a negative AUM), so
+    it reads as empty, like a malformed one. ``not_after: today`` means on or before the
+    run's date (``as_of`` in the bank's time zone), never the database's clock."""
+
+    min: float | None = None
+    max: float | None = None
+    not_before: dt.date | None = None
+    not_after: dt.date | Literal["today"] | None = None
+
+
 @dataclass(frozen=True)
 class Field:
     """One customer field a playbook may use."""
@@ -61,6 +78,7 @@ class Field:
     # for a date field: the enum field saying which calendar the customer keeps it by
     # (solar / lunar), used by ``anniversary: {calendar: customer}``
     calendar_field: str | None = None
+    valid: Validity | None = None
 
     @property
     def is_numeric(self) -> bool:
@@ -313,6 +331,7 @@ def _parse_field(path: Path, key: str, spec: Any, section: str = "fields") -> Fi
             code="E0210",
             where=where,
         )
+    valid = _parse_validity(spec.get("valid"), ftype, spec, where)
     return Field(
         key=key,
         type=ftype,
@@ -324,4 +343,77 @@ def _parse_field(path: Path, key: str, spec: Any, section: str = "fields") -> Fi
         values={str(k): str(v) for k, v in values.items()},
         pii=pii,
         calendar_field=spec.get("calendar_field"),
+        valid=valid,
     )
+
+
+VALID_KEYS = {"number": ("min", "max"), "date": ("not_before", "not_after")}
+
+
+def _parse_validity(raw: Any, ftype: str, spec: Mapping[str, Any], where: str) -> Validity | None:
+    """``valid: {min: 0}`` on a number, ``valid: {not_after: today}`` on a date."""
+    if raw is None:
+        return None
+    family = "number" if ftype in NUMERIC_TYPES else "date" if ftype in TEMPORAL_TYPES else None
+    if family is None:
+        raise DictionaryError(
+            f"'valid' bounds belong on number, money, integer, date or datetime fields, "
+            f"not on a {ftype} field",
+            code="E0216",
+            where=f"{where}.valid",
+        )
+    allowed = VALID_KEYS[family]
+    example = "{min: 0}" if family == "number" else "{not_after: today}"
+    if not isinstance(raw, dict) or not raw or any(k not in allowed for k in raw):
+        raise DictionaryError(
+            f"'valid' on a {ftype} field is a mapping of {' and/or '.join(allowed)}, "
+            f"e.g. valid: {example}",
+            code="E0216",
+            where=f"{where}.valid",
+        )
+    if not spec.get("column"):
+        raise DictionaryError(
+            "'valid' bounds apply to stored columns; a 'sql' field computes its value, so put "
+            "the bound into the expression",
+            code="E0216",
+            where=f"{where}.valid",
+        )
+    if family == "number":
+        bounds = {}
+        for k in allowed:
+            v = raw.get(k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+                raise DictionaryError(
+                    f"valid.{k} must be a number, not {v!r}", code="E0216", where=f"{where}.valid"
+                )
+            bounds[k] = None if v is None else float(v)
+        low, high = bounds["min"], bounds["max"]
+        if low is not None and high is not None and low > high:
+            raise DictionaryError(
+                f"valid.min {low:g} is above valid.max {high:g}",
+                code="E0216",
+                where=f"{where}.valid",
+            )
+        return Validity(min=low, max=high)
+    dates: dict[str, dt.date | Literal["today"] | None] = {}
+    for k in allowed:
+        v = raw.get(k)
+        if isinstance(v, dt.datetime):
+            v = v.date()
+        if v == TODAY and k == "not_after":
+            dates[k] = "today"
+        elif v is None or isinstance(v, dt.date):
+            dates[k] = v
+        else:
+            hint = "a date (2000-01-01) or today" if k == "not_after" else "a date (1900-01-01)"
+            raise DictionaryError(
+                f"valid.{k} must be {hint}, not {v!r}", code="E0216", where=f"{where}.valid"
+            )
+    before, after = dates["not_before"], dates["not_after"]
+    if isinstance(before, dt.date) and isinstance(after, dt.date) and before > after:
+        raise DictionaryError(
+            f"valid.not_before {before} is after valid.not_after {after}",
+            code="E0216",
+            where=f"{where}.valid",
+        )
+    return Validity(not_before=before if isinstance(before, dt.date) else None, not_after=after)

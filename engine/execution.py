@@ -78,7 +78,8 @@ class Outcome:
     actions_held_back: Counter[tuple[str, str]] = field(default_factory=Counter)
     effects: Counter[str] = field(default_factory=Counter)
     run_id: int | None = None
-    # field -> {"empty": n, "malformed": m}: customers decided without a usable value
+    # field -> {"empty": n, "malformed": m, "implausible": k}: customers decided without a
+    # usable value
     data_issues: dict[str, dict[str, int]] = field(default_factory=dict)
 
 

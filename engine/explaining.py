@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,17 +26,20 @@ from sqlalchemy import Connection, Engine, String, cast, column, func, select, t
 
 from engine.conditions.ast import EVERYONE
 from engine.conditions.clock import Clock
-from engine.conditions.explain import Malformed, Step, trace
+from engine.conditions.explain import Implausible, Malformed, Step, trace
 from engine.conditions.facts import load_related
 from engine.conditions.sql import CHECKED_TYPES, SqlCompiler
+from engine.conditions.validity import why_implausible
 from engine.config import Settings
 from engine.dictionary import DataDictionary
 from engine.errors import EngineError
+from engine.events.model import sample_event
+from engine.events.trigger import EventTrigger
 from engine.execution import Executor, by_priority, slot_on
 from engine.playbook import Playbook, Schedule
 from engine.policy import MAX_PER_RUN, Policy
 from engine.policy.explain import FAIL, PASS, SKIP, Gate, customer_gates
-from engine.rendering import Renderer, mask_values
+from engine.rendering import EventFields, Renderer, mask_values
 from engine.sinks import Decision, RecordingSink
 
 EVENT_WINDOW = "event:explain"  # event playbooks: as if a matching event arrived now
@@ -117,9 +120,9 @@ class Explainer:
                 if c is not None and p.limits.max_per_run is not None
             }
         whole = any(sizes[p.id] > (p.limits.max_per_run or 0) for p, _ in plans if p.id in sizes)
-        values, malformed = read
+        values, damaged = read
         shown = mask_values(values, self.dictionary) if mask else dict(values)
-        shown |= {k: Malformed(v) for k, v in malformed.items()}
+        shown |= damaged
         previewed: Counter[tuple[str, str]] = Counter()
         explained = []
         for p, clock in plans:
@@ -156,32 +159,40 @@ class Explainer:
 
     def _read(
         self, conn: Connection, customer_id: str, clock: Clock
-    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """(values, field → stored text of each value that was malformed and reads as empty)."""
+    ) -> tuple[dict[str, Any], dict[str, Malformed | Implausible]] | None:
+        """(values, field → what was stored for each value that reads as empty although it
+        is not: malformed, with its stored text, or implausible, with why)."""
         compiler = SqlCompiler(self.dictionary, clock)
         query = compiler.audience(EVERYONE, self.executor.scalar_fields)
-        # the stored values too, as text, to tell a malformed value from an empty one
-        raw = [
-            cast(compiler.raw_field(f), String()).label(f"_raw_{f.key}")
+        # the stored values too, as text, to tell a malformed value from an empty one, and
+        # well formed, to tell an implausible one
+        checked = [
+            f
             for f in self.executor.scalar_fields
             if f.column is not None and f.type in CHECKED_TYPES
         ]
-        query = query.add_columns(*raw)
+        query = query.add_columns(
+            *(cast(compiler.raw_field(f), String()).label(f"_raw_{f.key}") for f in checked),
+            *(compiler.stored(f).label(f"_stored_{f.key}") for f in checked if f.valid),
+        )
         row = conn.execute(query.where(compiler.key == customer_id)).mappings().first()
         if row is None:
             return None
-        values = {k: v for k, v in row.items() if k != "_key" and not k.startswith("_raw_")}
-        malformed = {
-            k[len("_raw_") :]: v
-            for k, v in row.items()
-            if k.startswith("_raw_") and v is not None and row[k[len("_raw_") :]] is None
-        }
+        values = {k: v for k, v in row.items() if not k.startswith("_")}
+        damaged: dict[str, Malformed | Implausible] = {}
+        for f in checked:
+            stored = row.get(f"_stored_{f.key}")
+            why = why_implausible(f, stored, clock)
+            if why is not None:
+                damaged[f.key] = Implausible(stored, why)
+            elif row[f"_raw_{f.key}"] is not None and row[f.key] is None:
+                damaged[f.key] = Malformed(row[f"_raw_{f.key}"])
         for f in self.executor.tag_fields:
             assert f.tags is not None
             t = table(f.tags.table, column(f.tags.key), column(f.tags.column))
             found = conn.execute(select(t.c[f.tags.column]).where(t.c[f.tags.key] == customer_id))
             values[f.key] = sorted(str(r[0]) for r in found)
-        return values, malformed
+        return values, damaged
 
     # --- the decision, from the executor ----------------------------------------------------
 
@@ -197,6 +208,10 @@ class Explainer:
     ) -> None:
         p = entry.playbook
         sink = RecordingSink(mask=mask, contacts=previewed)
+        variables = None
+        if isinstance(p.trigger, EventTrigger):
+            event = sample_event(p.trigger.first.types, self.settings.timezone)
+            variables = _SampleEvents(event, clock.as_of)
         outcome = self.executor.execute(
             p,
             clock,
@@ -204,6 +219,7 @@ class Explainer:
             keep_details=True,
             customer_ids=None if whole else [customer_id],
             window=None if _scheduled(p) else EVENT_WINDOW,
+            variables=variables,
         )
         entry.evaluated_at = clock.as_of
         entry.window = outcome.window
@@ -214,6 +230,26 @@ class Explainer:
     def _audience_size(self, conn: Connection, playbook: Playbook, clock: Clock) -> int:
         query = self.executor.audience_query(playbook, clock).order_by(None).subquery()
         return int(conn.execute(select(func.count()).select_from(query)).scalar_one())
+
+
+class _SampleEvents(Mapping[str, Mapping[str, Any]]):
+    """``event`` for every customer an explained event playbook acts on (with a cap, the
+    whole audience runs): as if a matching event arrived now, the validator's stand-in with
+    the customer's id and the explained moment."""
+
+    def __init__(self, event: EventFields, at: dt.datetime) -> None:
+        self.event, self.at = event, at
+
+    def __getitem__(self, customer_id: str) -> Mapping[str, Any]:
+        event = EventFields(self.event)
+        event.update(customer_id=customer_id, occurred_at=self.at)
+        return {"event": event}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 def _cap_gate(playbook: Playbook, size: int, decision: Decision | None) -> Gate:

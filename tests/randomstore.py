@@ -4,7 +4,9 @@ Deterministic per seed; every value is drawn near the anchor date so conditions 
 fields, 29 February and lunar 30ths and leap months as birthdays, births before 1900 (no lunar
 date) and in the future, year ends, timestamps a second either side of midnight, negative
 and zero AUM, withdrawals of exactly 50,000, complaints due to the minute, snapshots on the
-cut-off day, contacts by every role and by nobody.
+cut-off day, contacts by every role and by nobody. Some values break the dictionary's
+``valid:`` bounds (births and account openings after the run date, negative amounts,
+relationship levels outside 1-5), so bounds are checked on both sides too.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from engine.store.models import (
 ROLES = ("manager", "senior_manager", "branch_leader")
 TAGS = ("高净值", "代发工资", "已流失", "Vip", "vip")
 OCCUPATIONS = ("教师", "Engineer", "engineer", "退休", "私营企业主", None)
-AMOUNTS = (0.0, 0.01, 49_999.99, 50_000.0, 50_000.01, 120_000.5, 1_000_000.0)
+AMOUNTS = (0.0, 0.01, 49_999.99, 50_000.0, 50_000.01, 120_000.5, 1_000_000.0, -0.01, -50_000.0)
 
 
 def _moment(r: random.Random, day: dt.date) -> dt.datetime:
@@ -68,7 +70,8 @@ def _birth(r: random.Random, anchor: dt.date) -> dt.date | None:
     if x < 0.55:
         return dt.date(1899, 12, r.randint(1, 31))  # before the lunar range
     if x < 0.6:
-        return anchor + dt.timedelta(days=r.randint(0, 400))  # malformed: in the future
+        future = r.randint(-1, 4) if r.random() < 0.5 else r.randint(5, 400)
+        return anchor + dt.timedelta(days=future)  # around the run date or after it
     near = anchor + dt.timedelta(days=r.randint(-3, 10))
     try:
         return near.replace(year=anchor.year - years_back)
@@ -102,13 +105,13 @@ def rows(seed: int, anchor: dt.date, n: int = 60) -> dict[str, list[dict[str, An
             "email": r.choice(("a@Example.com", "b@example.com", None)),
             "branch_id": "B1", "manager_id": r.choice((*staff, None)),
             "tier": r.choice(("mass", "gold", "vip", "private")), "aum": aum,
-            "avg_daily_deposit": round(r.uniform(0, 100_000), 2),
+            "avg_daily_deposit": r.choice((-1.0, round(r.uniform(0, 100_000), 2))),
             "risk_level": r.choice(("C1", "C3", "C5", None)),
             "occupation": r.choice(OCCUPATIONS),
             "opened_on": _birth(r, anchor) or anchor - dt.timedelta(days=r.randint(0, 4000)),
             "last_active_at": None if r.random() < 0.1 else _moment(r, anchor + dt.timedelta(days=r.randint(-70, 3))),  # noqa: E501
             "lifecycle_stage": r.choice(("new", "growth", "mature", "dormant", "churned")),
-            "relationship_level": r.choice((1, 3, 5, None)),
+            "relationship_level": r.choice((0, 1, 3, 5, 6, None)),
             "preferred_channel": r.choice(("sms", "email", None)),
         })  # fmt: skip
         for tag in r.sample(TAGS, r.randint(0, 2)):
@@ -117,7 +120,7 @@ def rows(seed: int, anchor: dt.date, n: int = 60) -> dict[str, list[dict[str, An
             out["holdings"].append({
                 "customer_id": cid, "product_type": r.choice(("wealth", "fund", "time_deposit")),
                 "product_name": "产品", "amount": r.choice(AMOUNTS),
-                "opened_on": anchor - dt.timedelta(days=r.randint(0, 900)),
+                "opened_on": anchor - dt.timedelta(days=r.randint(-3, 900)),
                 "maturity_date": None if r.random() < 0.3 else anchor + dt.timedelta(days=r.randint(-3, 12)),  # noqa: E501
             })  # fmt: skip
         for _ in range(r.randint(0, 5)):

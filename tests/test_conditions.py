@@ -19,7 +19,7 @@ import pytest
 import randomstore
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, select
 from support import AS_OF, BACKENDS, TZ, demo_store_url, dictionary
 
 from engine.calendar import FESTIVALS, YearsFilter
@@ -62,7 +62,7 @@ def store(demo_url: str) -> Iterator[Engine]:
 @pytest.fixture(scope="module")
 def customers(store: Engine) -> list[dict[str, Any]]:
     """Every customer's values, read once (fine for a 1,500-customer test store)."""
-    query = SqlCompiler(DICTIONARY, Clock(AS_OF)).audience(EVERYONE, SCALARS)
+    query = stored_values(Clock(AS_OF))
     with store.connect() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
         tags: dict[str, set[str]] = {}
@@ -71,6 +71,18 @@ def customers(store: Engine) -> list[dict[str, Any]]:
     for r in rows:
         r["tags"] = tags.get(r["_key"], set())
     return rows
+
+
+def stored_values(clock: Clock) -> Select[Any]:
+    """Every customer's values, well formed but with no ``valid:`` bounds applied: the
+    property tests move the clock after reading, and the evaluator applies the bounds
+    against the clock it is given, as SQL does."""
+    compiler = SqlCompiler(DICTIONARY, clock)
+    return (
+        select(compiler.key.label("_key"), *(compiler.stored(f).label(f.key) for f in SCALARS))
+        .select_from(compiler.customers)
+        .order_by(compiler.key)
+    )
 
 
 def sql_ids(store: Engine, condition: Condition, clock: Clock) -> list[str]:
@@ -226,6 +238,40 @@ def test_empty_field_semantics(store: Engine, customers: list[dict[str, Any]]) -
     assert not no_email & set(sql_ids(store, FieldTest("email", "contains", "@"), clock))
 
 
+def test_valid_bounds_use_the_clock_as_bound_parameters(store: Engine) -> None:
+    """``not_after: today`` is the run's date, bound; never the database's clock."""
+    clock = Clock.at(dt.datetime(2031, 5, 6, 9), TZ)
+    compiled = (
+        SqlCompiler(DICTIONARY, clock)
+        .audience(
+            All((FieldTest("birth_date", "is_null", False), FieldTest("aum", "gte", 1.0))), []
+        )
+        .compile(store)
+    )
+    sql = str(compiled).lower()
+    assert "now" not in sql and "current_" not in sql and "'now'" not in sql
+    params = list(compiled.params.values())
+    assert dt.date(2031, 5, 7) in params  # the first day after the bound
+    assert 0.0 in params  # aum: valid: {min: 0}
+
+
+def test_random_stores_hold_implausible_values(random_stores: list[RandomStore]) -> None:
+    """The property test below is only worth something if bounds are actually crossed."""
+    rows = [r for s in random_stores for r in s.rows]
+    anchors = {r["_key"]: s.anchor for s in random_stores for r in s.rows}
+    assert any(r["birth_date"] and r["birth_date"] > anchors[r["_key"]] for r in rows)
+    assert any(r["opened_on"] and r["opened_on"] > anchors[r["_key"]] for r in rows)
+    assert any(r["aum"] is not None and r["aum"] < 0 for r in rows)
+    assert any(r["relationship_level"] in (0, 6) for r in rows)
+    amounts = [
+        row["amount"]
+        for s in random_stores
+        for per in s.facts.values()
+        for row in per.get("holdings", [])
+    ]
+    assert any(a is not None and a < 0 for a in amounts)
+
+
 def test_values_are_bound_parameters_not_sql_text(store: Engine) -> None:
     query = SqlCompiler(DICTIONARY, Clock(AS_OF)).audience(
         FieldTest("occupation", "eq", "'; DROP TABLE customers; --"), []
@@ -285,7 +331,7 @@ def random_stores(request: Any, tmp_path_factory: Any) -> Iterator[list[RandomSt
         engine = open_store(url)
         randomstore.build(engine, seed, anchor)
         clock = Clock.at(dt.datetime.combine(anchor, dt.time(9)), TZ)
-        query = SqlCompiler(DICTIONARY, clock).audience(EVERYONE, SCALARS)
+        query = stored_values(clock)
         with engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(query).mappings()]
             tags: dict[str, set[str]] = {}

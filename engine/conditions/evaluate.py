@@ -34,6 +34,7 @@ from engine.conditions.ast import (
 )
 from engine.conditions.bounds import calendar_holds, change_cutoff, relative_range
 from engine.conditions.clock import Clock
+from engine.conditions.validity import usable
 from engine.dictionary import DataDictionary
 
 Rows = Sequence[Mapping[str, Any]]
@@ -70,18 +71,23 @@ def _test(t: Test, values: Mapping[str, Any], dictionary: DataDictionary, clock:
     f = dictionary.fields[t.field]
     value = values.get(t.field)
     if f.type == "tags":
-        tags = set(value or ())
-        if t.op in ("contains", "eq"):
-            return t.value in tags
-        if t.op == "in":
-            return bool(tags & set(t.value))
-        if t.op == "not_in":
-            return not (tags & set(t.value))
-        return False
+        return _tags(t, value)
+    value = usable(f, value, clock)  # outside its valid: bounds, a value reads as empty
     if t.op == "anniversary":
         flag = values.get(f.calendar_field) if f.calendar_field else None
         return _anniversary(value, t.value, flag, clock)
     return compare(value, f.type, t.op, t.value, clock)
+
+
+def _tags(t: Test, value: Any) -> bool:
+    tags = set(value or ())
+    if t.op in ("contains", "eq"):
+        return t.value in tags
+    if t.op == "in":
+        return bool(tags & set(t.value))
+    if t.op == "not_in":
+        return not (tags & set(t.value))
+    return False
 
 
 def compare(value: Any, kind: str, op: str, v: Any, clock: Clock) -> bool:
@@ -159,8 +165,10 @@ def related_aggregate(
     if r.aggregate in ("exists", "none", "count"):
         return len(matching), len(matching)
     assert r.of is not None
-    kind = rel.columns[r.of].type
-    present = [row[r.of] for row in matching if row.get(r.of) is not None]
+    col = rel.columns[r.of]
+    kind = col.type
+    read = (usable(col, row.get(r.of), clock) for row in matching)
+    present = [x for x in read if x is not None]
     value: Any
     if r.aggregate == "sum":
         value = math.fsum(float(x) for x in present)
@@ -210,7 +218,7 @@ def change_measure(
     if not earlier:
         return None
     then_raw = max(earlier, key=lambda r: r["at"])["value"]
-    now_raw = values.get(series.current)
+    now_raw = usable(dictionary.fields[series.current], values.get(series.current), clock)
     if then_raw is None or now_raw is None:
         return None
     then, now = float(then_raw), float(now_raw)

@@ -56,6 +56,16 @@ class Malformed:
 
 
 @dataclass(frozen=True)
+class Implausible:
+    """Shown in place of a well-formed value outside its field's ``valid:`` bounds (a
+    birthday in the future, a negative AUM): the evaluator read it as empty too
+    (:mod:`engine.conditions.validity`); ``why`` says which bound it broke."""
+
+    value: Any
+    why: str
+
+
+@dataclass(frozen=True)
 class Step:
     """One node of the trace. ``label`` says what was tested, ``detail`` why it came out so."""
 
@@ -233,6 +243,8 @@ def show_value(value: Any, f: Field) -> str:
         return "empty 空"
     if isinstance(value, Malformed):
         return f"malformed 格式错误 {value.raw!r}, read as empty"
+    if isinstance(value, Implausible):
+        return f"implausible 不合理 {show_value(value.value, f)} ({value.why}), read as empty"
     if f.type == "enum":
         label = f.values.get(str(value))
         return f"{value} {label}" if label else str(value)
@@ -253,7 +265,7 @@ def _test_detail(t: Test, f: Field, shown: Mapping[str, Any], clock: Clock, hold
         return _anniversary_detail(t, f, shown, clock)
     if t.op == "is_null":
         return f"value 值: {text}"
-    if value is None or isinstance(value, Malformed):
+    if value is None or isinstance(value, Malformed | Implausible):
         why = (
             "an empty field is not any value"
             if t.op in ("ne", "not_in")

@@ -54,7 +54,8 @@ def load_related(
         rel = dictionary.related[name]
         sub = SqlCompiler(rel.scope, clock)
         link = literal_column(f"{rel.table}.{rel.link}", String())
-        columns = [sub.field(f).label(key) for key, f in rel.columns.items()]
+        # bounds are the evaluator's to apply, against the clock it is given
+        columns = [sub.stored(f).label(key) for key, f in rel.columns.items()]
         query = select(link.label("_owner"), *columns).select_from(table(rel.table))
         for row in conn.execute(query.where(link.in_(list(ids)))).mappings():
             values = dict(row)

@@ -58,6 +58,7 @@ from engine.conditions.ast import (
 )
 from engine.conditions.bounds import calendar_holds, change_cutoff, relative_range
 from engine.conditions.clock import Clock
+from engine.conditions.validity import bounded
 from engine.dictionary import DataDictionary, Field
 
 _SQL_TYPES: dict[str, TypeEngine[Any]] = {
@@ -182,8 +183,14 @@ class SqlCompiler:
 
     def field(self, f: Field) -> ColumnElement[Any]:
         """The column or expression behind a scalar field, typed for binding; a malformed
-        value in a column reads as empty (:func:`checked`). ``sql:`` expressions compute
-        their values, so they are taken as they come (checking one would evaluate it twice)."""
+        value in a column reads as empty (:func:`checked`), and so does one outside the
+        field's ``valid:`` bounds (:func:`engine.conditions.validity.bounded`). ``sql:``
+        expressions compute their values, so they are taken as they come (checking one would
+        evaluate it twice)."""
+        return bounded(self.stored(f), f, self.clock)
+
+    def stored(self, f: Field) -> ColumnElement[Any]:
+        """The well-formed stored value, bounds not applied (to count implausible rows)."""
         raw = self.raw_field(f)
         return checked(raw, f.type) if f.column is not None else raw
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.actions.base import Effect
+from engine.conditions.quality import KINDS as ISSUE_KINDS
 from engine.execution import Outcome
 
 REASONS: dict[str, tuple[str, str]] = {
@@ -166,7 +167,7 @@ def _issue_lines(o: Outcome) -> list[str]:
         return []
     parts = []
     for key, counts in sorted(o.data_issues.items()):
-        found = [f"{counts[k]:,} {k}" for k in ("empty", "malformed") if counts.get(k)]
+        found = [f"{counts[k]:,} {k}" for k in ISSUE_KINDS if counts.get(k)]
         parts.append(f"{key} {', '.join(found)}")
     return [f"  ! no usable value 无可用值: {'; '.join(parts)}"]
 

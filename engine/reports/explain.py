@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from engine.conditions.explain import Step, show_value
+from engine.conditions.explain import Implausible, Malformed, Step, show_value
 from engine.dictionary import DataDictionary
 from engine.explaining import Explanation, PlaybookExplanation
 from engine.policy.explain import FAIL, PASS
@@ -151,6 +151,10 @@ def _tf(value: bool) -> str:
 
 
 def _json_value(value: Any) -> Any:
+    if isinstance(value, Malformed):
+        return {"malformed": str(value.raw)}
+    if isinstance(value, Implausible):
+        return {"implausible": _json_value(value.value), "why": value.why}
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, list | tuple):

@@ -468,12 +468,14 @@ EVENT_TABLES = (events, event_matches, event_rejections, event_cursors)
 run_data_issues = Table(
     "run_data_issues",
     metadata,
-    # Per run and field the audience tests: customers with no value, or a value that is not
-    # one of the field's type. Their conditions were false; the run counts them, never fails.
+    # Per run and field the audience tests: customers with no value, a value that is not
+    # one of the field's type, or one outside the field's valid: bounds (implausible). Their
+    # conditions were false; the run counts them, never fails.
     Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
     Column("field", String(64), primary_key=True),
     Column("empty", Integer, nullable=False),
     Column("malformed", Integer, nullable=False),
+    Column("implausible", Integer, nullable=False, server_default="0"),
 )
 
 ENGINE_TABLES = (

@@ -39,7 +39,7 @@ from support import REPO
 from engine.events.processor import ledger_window
 from engine.store.db import open_store
 from engine.store.demo import generate
-from engine.store.models import action_ledger, event_matches, events, tasks
+from engine.store.models import action_ledger, event_matches, events, outbox, tasks
 
 pytestmark = pytest.mark.slow
 
@@ -150,6 +150,11 @@ class Scenario:
                 tuple(r)
                 for r in conn.execute(select(action_ledger.c.playbook_id, action_ledger.c.window))
             )
+            held_out = set(
+                conn.execute(
+                    select(action_ledger.c.id).where(action_ledger.c.held_out.is_(True))
+                ).scalars()
+            )
             matches = dict(
                 conn.execute(select(event_matches.c.match_key, event_matches.c.outcome)).all()
             )
@@ -159,14 +164,20 @@ class Scenario:
                     select(tasks.c.ledger_id).where(tasks.c.playbook_id.is_not(None))
                 )
             )
+            messaged = set(conn.execute(select(outbox.c.ledger_id)).scalars())
             stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
         assert stored == self.n
         wanted = Counter((pid, ledger_window(key)) for key, pid in self.expected.items())
         assert ledger == wanted  # each expected match once, nothing else
         # acted, or found acted on by a process killed before it recorded the match
-        assert {matches[k] for k in self.expected} <= {"acted", "already_done"}
+        # held out: the playbook's holdout group (redemption-not-reinvested holds out 10%)
+        assert {matches[k] for k in self.expected} <= {"acted", "already_done", "held_out"}
         assert not set(self.reinvested) & set(matches)
-        assert len(per_ledger) == len(self.expected) and max(per_ledger.values()) == 1
+        # every acted ledger row has its task or its SMS (a marketing call task is held back
+        # without phone consent, the SMS still goes), a held-out one neither; never two tasks
+        assert not held_out & (set(per_ledger) | messaged)
+        assert len(set(per_ledger) | messaged) == len(self.expected) - len(held_out)
+        assert max(per_ledger.values()) == 1
 
 
 def _setup(url: str, tmp_path: Path) -> tuple[Engine, Path]:

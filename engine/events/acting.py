@@ -35,6 +35,7 @@ ACTED, SUPPRESSED, NOT_IN_AUDIENCE, UNKNOWN_CUSTOMER = (
     "not_in_audience",
     "unknown_customer",
 )
+HELD_OUT = "held_out"  # in the playbook's holdout group: in the ledger, nothing done
 ALREADY_DONE = "already_done"  # acted on by an earlier process that stopped before recording
 BEFORE_LOAD = "before_load"  # completed before its playbook (version) was loaded: not acted on
 
@@ -54,7 +55,8 @@ class Handled:
 
     match: Match
     playbook: Playbook
-    # acted / suppressed / not_in_audience / unknown_customer / already_done / before_load
+    # acted / held_out / suppressed / not_in_audience / unknown_customer / already_done /
+    # before_load
     result: str
     outcome: Outcome | None = None
 
@@ -113,6 +115,8 @@ class Actor:
                         result = NOT_IN_AUDIENCE if m.customer_id in known else UNKNOWN_CUSTOMER
                     elif d.effects:
                         result = ACTED
+                    elif d.held_out:
+                        result = HELD_OUT
                     elif d.suppressed == ((None, POLICY_ALREADY_DONE),):
                         # this match's own ledger window is there: a process that stopped
                         # before recording the match had acted on it
@@ -136,6 +140,8 @@ class Actor:
         )
         if outcome.acted:
             result = ACTED
+        elif outcome.held_out:
+            result = HELD_OUT
         elif outcome.matched_count:
             result = SUPPRESSED
         elif self._known_of([match.customer_id], clock):

@@ -430,7 +430,7 @@ event_matches = Table(
     Column("event_ids", JSON, nullable=False),
     Column("matched_at", DateTime, nullable=False),  # UTC: last event, or window close
     Column("handled_at", DateTime, nullable=False),  # UTC
-    # acted / suppressed / not_in_audience / unknown_customer / already_done
+    # acted / held_out / suppressed / not_in_audience / unknown_customer / already_done
     Column("outcome", String(20), nullable=False),
     Column("run_id", Integer, ForeignKey("runs.id")),
     UniqueConstraint("playbook_id", "match_key", name="uq_event_match"),

@@ -202,7 +202,7 @@ class Executor:
                     gate, self.dictionary, clock, playbook.audience, customer_ids
                 )
                 for batch in batches:
-                    self._attach_tags(gate, batch)
+                    self.attach_tags(gate, batch)
                     if evaluator == "python":
                         batch = filter_batch(gate, self.dictionary, playbook.audience, clock, batch)
                     planned = sink.contacts if isinstance(sink, RecordingSink) else None
@@ -242,7 +242,9 @@ class Executor:
         finally:
             result.close()
 
-    def _attach_tags(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+    def attach_tags(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Each row's tag fields as sorted labels, one query per tag field for the batch (explain
+        reads one customer the same way)."""
         ids = [r["_key"] for r in rows]
         for f in self.tag_fields:
             assert f.tags is not None

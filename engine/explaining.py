@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, cast, column, func, select, table
+from sqlalchemy import Connection, Engine, String, cast, func, select
 
 from engine.conditions.ast import EVERYONE
 from engine.conditions.clock import Clock
@@ -187,11 +187,9 @@ class Explainer:
                 damaged[f.key] = Implausible(stored, why)
             elif row[f"_raw_{f.key}"] is not None and row[f.key] is None:
                 damaged[f.key] = Malformed(row[f"_raw_{f.key}"])
-        for f in self.executor.tag_fields:
-            assert f.tags is not None
-            t = table(f.tags.table, column(f.tags.key), column(f.tags.column))
-            found = conn.execute(select(t.c[f.tags.column]).where(t.c[f.tags.key] == customer_id))
-            values[f.key] = sorted(str(r[0]) for r in found)
+        tagged = [{"_key": customer_id}]
+        self.executor.attach_tags(conn, tagged)  # the run's own reading of tags
+        values.update({k: v for k, v in tagged[0].items() if k != "_key"})
         return values, damaged
 
     # --- the decision, from the executor ----------------------------------------------------

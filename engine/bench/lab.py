@@ -16,8 +16,10 @@ from engine.rendering import Renderer
 from engine.store.db import open_store
 from engine.validation import Validator
 
-AS_OF = dt.date(2026, 10, 5)
-"""A Monday in the first month of a quarter: every shipped scheduled playbook runs that day."""
+AS_OF = dt.date(2026, 10, 12)
+"""A Monday and a workday in the first month of a quarter: every shipped scheduled playbook
+runs that day (2026-10-05, the Monday before, is inside the National Day holiday, where the
+workday-only playbooks would have nothing to do)."""
 
 
 @dataclass

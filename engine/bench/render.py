@@ -48,7 +48,7 @@ def _contexts(playbook: Any, lab: Lab) -> list[dict[str, Any]]:
     query = executor.audience_query(playbook, clock).limit(SAMPLE)
     with lab.store.connect() as conn:
         for batch in executor._batches(conn, query, BATCH_SIZE):
-            executor._attach_tags(conn, batch)
+            executor.attach_tags(conn, batch)
             for row in batch:
                 values = {k: v for k, v in row.items() if k != "_key"}
                 contexts.append(

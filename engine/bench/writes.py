@@ -20,8 +20,8 @@ from engine.store.models import customers, runs
 
 CUSTOMERS = 20_000
 """Customers acted on (one SMS and one call task each): about as many as a busy day."""
-NOW = dt.datetime(2026, 10, 5, 1, 0)
-WINDOW = "2026-10-05T09:00"
+NOW = dt.datetime(2026, 10, 12, 1, 0)
+WINDOW = "2026-10-12T09:00"
 BODY = (
     "【示例银行】王女士您好,好久不见,您的专属客户经理李明近期将与您联系,"
     "如有需要请致电13800000000。回复TD退订"

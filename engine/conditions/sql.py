@@ -367,15 +367,19 @@ class SqlCompiler:
         """
         series = self.dictionary.changes[c.name]
         history = table(series.table)
-        at = checked(literal_column(f"{series.table}.{series.at}", Date()), "date")
+        # the stored date in WHERE and ORDER BY, so the (customer, date) key is searched, not
+        # every row of the customer checked and sorted; a malformed date is still left out (it
+        # reads as empty), and among well-formed ISO dates text order is date order
+        raw_at = literal_column(f"{series.table}.{series.at}", Date())
         then = cast(
             select(checked(literal_column(f"{series.table}.{series.value}", Float()), "number"))
             .select_from(history)
             .where(
                 literal_column(f"{series.table}.{series.link}", String()) == self.key,
-                at <= change_cutoff(c, self.clock),
+                raw_at <= change_cutoff(c, self.clock),
+                checked(raw_at, "date").is_not(None),
             )
-            .order_by(at.desc())
+            .order_by(raw_at.desc())
             .limit(1)
             .scalar_subquery(),
             Float,

@@ -23,14 +23,15 @@ from sqlalchemy.sql import Select
 
 from engine.actions import REGISTRY
 from engine.actions.base import Effect, RunContext, Skipped, Subject
+from engine.actions.reads import actions_read
 from engine.conditions.ast import EVERYONE
 from engine.conditions.clock import Clock
 from engine.conditions.context import fetch as fetch_context
 from engine.conditions.facts import filter_batch
-from engine.conditions.quality import data_issues
+from engine.conditions.quality import SharedIssues, data_issues, scalar_fields
 from engine.conditions.sql import SqlCompiler
 from engine.config import Settings
-from engine.dictionary import DataDictionary
+from engine.dictionary import DataDictionary, Field
 from engine.errors import describe_failure
 from engine.playbook import Playbook, Schedule
 from engine.policy import (
@@ -132,12 +133,29 @@ class Executor:
         self.policy = policy if policy is not None else load_policy(settings.policy_path)
         self.scalar_fields = [f for f in dictionary if f.type != "tags"]
         self.tag_fields = [f for f in dictionary if f.type == "tags"]
+        self._reads: dict[int, tuple[Playbook, list[Field], list[Field]]] = {}
+
+    def reads(self, playbook: Playbook) -> tuple[list[Field], list[Field]]:
+        """(scalar fields, tag fields) a run of ``playbook`` reads: what its actions and their
+        templates name, every field when a template may read any. An audience row carries
+        these alone; most playbooks use five or six of the dictionary's fields, and the rest
+        include lookups into other tables, paid per row."""
+        known = self._reads.get(id(playbook))
+        if known is None:
+            named = actions_read(playbook.actions, self.dictionary, self.renderer)
+            scalar, tags = self.scalar_fields, self.tag_fields
+            if named is not None:
+                scalar = [f for f in scalar if f.key in named]
+                tags = [f for f in tags if f.key in named]
+            known = self._reads[id(playbook)] = (playbook, scalar, tags)
+        return known[1], known[2]
 
     def audience_query(
         self, playbook: Playbook, clock: Clock, customer_ids: Sequence[str] | None = None
     ) -> Select[*tuple[Any, ...]]:
+        """The audience with the fields a run reads (see :meth:`reads`)."""
         compiler = SqlCompiler(self.dictionary, clock)
-        query = compiler.audience(playbook.audience, self.scalar_fields)
+        query = compiler.audience(playbook.audience, self.reads(playbook)[0])
         if customer_ids is not None:  # an event matched these customers: only they qualify
             query = query.where(compiler.key.in_(list(customer_ids)))
         return query
@@ -155,6 +173,7 @@ class Executor:
         window: str | None = None,
         windows: Mapping[str, str] | None = None,
         variables: Mapping[str, Mapping[str, Any]] | None = None,
+        shared: SharedIssues | None = None,
     ) -> Outcome:
         """``evaluator="python"`` scans every customer in batches and decides the audience
         with the reference evaluator instead of SQL, to compare the two (slow; reports the
@@ -162,7 +181,8 @@ class Executor:
         ``window`` replaces the schedule slot as the ledger's window (event playbooks).
         ``windows`` gives each customer their own ledger window and restricts the audience to
         them: one run acts on a whole batch of event matches, each exactly once.
-        ``variables``: per customer, more template variables (``event`` of a match)."""
+        ``variables``: per customer, more template variables (``event`` of a match).
+        ``shared``: the data-issue counts of a pass over several playbooks (:meth:`one_pass`)."""
         if windows is not None:
             customer_ids = list(windows)
             window = window or next(iter(windows.values()), None)
@@ -199,10 +219,13 @@ class Executor:
                 closing(self._batches(reader, scan, batch_size)) as batches,
             ):
                 outcome.data_issues = data_issues(
-                    gate, self.dictionary, clock, playbook.audience, customer_ids
+                    gate, self.dictionary, clock, playbook.audience, customer_ids, shared
                 )
                 for batch in batches:
-                    self.attach_tags(gate, batch)
+                    if evaluator == "python":  # the reference evaluator tests every field
+                        self.attach_tags(gate, batch)
+                    elif not _cap_full(playbook, outcome):
+                        self.attach_tags(gate, batch, self.reads(playbook)[1])
                     if evaluator == "python":
                         batch = filter_batch(gate, self.dictionary, playbook.audience, clock, batch)
                     planned = sink.contacts if isinstance(sink, RecordingSink) else None
@@ -228,6 +251,13 @@ class Executor:
             self._finish_run(outcome, status="done", error=None)
         return outcome
 
+    def one_pass(self, playbooks: Sequence[Playbook]) -> SharedIssues:
+        """What the playbooks of one pass (a dry-run or run of the pack) share: the customer
+        table's data issues, counted once for every field they test instead of once each."""
+        return SharedIssues(
+            k for p in playbooks for k in scalar_fields(self.dictionary, p.audience)
+        )
+
     # --- stages ----------------------------------------------------------------------------
 
     def _batches(
@@ -242,11 +272,13 @@ class Executor:
         finally:
             result.close()
 
-    def attach_tags(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        """Each row's tag fields as sorted labels, one query per tag field for the batch (explain
-        reads one customer the same way)."""
+    def attach_tags(
+        self, conn: Connection, rows: list[dict[str, Any]], fields: Sequence[Field] | None = None
+    ) -> None:
+        """Each row's tag fields (``fields``, default all) as sorted labels, one query per tag
+        field for the batch (explain reads one customer the same way)."""
         ids = [r["_key"] for r in rows]
-        for f in self.tag_fields:
+        for f in self.tag_fields if fields is None else fields:
             assert f.tags is not None
             t = table(f.tags.table, column(f.tags.key), column(f.tags.column))
             found: dict[str, list[str]] = {}
@@ -277,6 +309,17 @@ class Executor:
         if playbook.limits.once_per_customer:
             since = clock.utc_naive() - playbook.limits.once_per_customer
             cooling = in_cooldown(conn, playbook.id, ids, since)
+        if _cap_full(playbook, outcome):
+            # nobody in this batch can be acted on: the reasons need no policy, no texts
+            decisions = [
+                Decision(cid, (), ((None, ALREADY_DONE if cid in done else COOLDOWN),))
+                if cid in done or cid in cooling
+                else Decision(cid, (), ((None, MAX_PER_RUN),))
+                for cid in ids
+            ]
+            if windows is not None:
+                decisions = [replace(d, window=windows[d.customer_id]) for d in decisions]
+            return decisions
         kinds = [REGISTRY[a.kind] for a in playbook.actions]
         gate = BatchGate.load(
             conn,
@@ -303,12 +346,14 @@ class Executor:
         cap = playbook.limits.max_per_run
         related = fetch_context(conn, playbook.context, self.dictionary, clock, ids)
         decisions = []
+        # slots of the run cap taken: by earlier batches, and by this one as it goes
+        taken = outcome.acted + outcome.held_out
         for row, cid in zip(rows, ids, strict=True):
             if cid in done:
                 decisions.append(Decision(cid, (), ((None, ALREADY_DONE),)))
             elif cid in cooling:
                 decisions.append(Decision(cid, (), ((None, COOLDOWN),)))
-            elif cap is not None and outcome.acted + outcome.held_out + _taken(decisions) >= cap:
+            elif cap is not None and taken >= cap:
                 decisions.append(Decision(cid, (), ((None, MAX_PER_RUN),)))
             else:
                 found = {name: by_customer.get(cid, []) for name, by_customer in related.items()}
@@ -320,6 +365,7 @@ class Executor:
                 # enough: no outbox row, no task, no cap room, nothing displaced
                 if decision.effects and held_out(playbook.id, cid, playbook.holdout_percent):
                     decision = Decision(cid, (), (), held_out=True)
+                taken += bool(decision.effects or decision.held_out)
                 decisions.append(decision)
         if windows is not None:
             decisions = [replace(d, window=windows[d.customer_id]) for d in decisions]
@@ -454,6 +500,8 @@ class Executor:
                 )
 
 
-def _taken(decisions: Sequence[Decision]) -> int:
-    """Slots of ``max_per_run`` these decisions take: acted on or held out."""
-    return sum(1 for d in decisions if d.effects or d.held_out)
+def _cap_full(playbook: Playbook, outcome: Outcome) -> bool:
+    """Whether earlier batches took every slot of ``max_per_run``: the rest of the audience
+    is only counted (already done, cooling down, or over the cap), never gated or rendered."""
+    cap = playbook.limits.max_per_run
+    return cap is not None and outcome.acted + outcome.held_out >= cap

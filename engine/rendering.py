@@ -20,6 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from engine.dictionary import DataDictionary
 from engine.errors import TemplateError
 from engine.messages import t
+from engine.template_reads import template_reads
 
 SMS_SINGLE = 70  # characters in a one-part SMS (UCS-2, as Chinese text always is)
 SMS_PART = 67  # characters per part once a message is split
@@ -161,6 +162,10 @@ def polite_name(customer: Mapping[str, Any]) -> str:
     return f"{surname(customer.get('name'))}{honorific(customer.get('gender'))}"
 
 
+CUSTOMER_READERS = {"polite_name": ("name", "gender")}
+"""The filters above that take the whole customer, with the fields each reads: the audience
+of a template using them selects these (see :mod:`engine.template_reads`)."""
+
 FILTERS = {
     "mask_phone": mask_phone,
     "mask_name": mask_name,
@@ -202,6 +207,10 @@ class Renderer:
         self.env.filters.update(FILTERS)
         self.env.filters["label"] = self._label
         self._inline: dict[str, jinja2.Template] = {}
+        # per template (by identity, the template kept alive beside it): the customer fields
+        # it reads, None for any; inline templates keep their source for that
+        self._sources: dict[int, str] = {}
+        self._reads: dict[int, tuple[jinja2.Template, frozenset[str] | None]] = {}
 
     def file(self, name: str) -> jinja2.Template:
         if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
@@ -233,7 +242,20 @@ class Renderer:
             except jinja2.TemplateSyntaxError as exc:
                 raise TemplateError(t("PB0121", problem=exc.message), code="PB0121") from exc
             self._inline[source] = template
+            self._sources[id(template)] = source
         return template
+
+    def reads(self, template: jinja2.Template) -> frozenset[str] | None:
+        """The customer fields ``template`` reads, None when it may read any (see
+        :mod:`engine.template_reads`)."""
+        known = self._reads.get(id(template))
+        if known is None:
+            keys = frozenset(f.key for f in self.dictionary) if self.dictionary else frozenset()
+            found = template_reads(
+                self.env, template, self._sources.get(id(template)), keys, CUSTOMER_READERS
+            )
+            known = self._reads[id(template)] = (template, found)
+        return known[1]
 
     def render(self, template: jinja2.Template, context: Mapping[str, Any]) -> str:
         try:

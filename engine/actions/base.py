@@ -117,6 +117,11 @@ class ActionType(Protocol):
         self, action: Any, index: int, subject: Subject, run: RunContext
     ) -> Effect | Skipped: ...
 
+    def reads(self, action: Any, dictionary: DataDictionary) -> set[str]:
+        """The customer fields ``effect`` reads besides its templates' (an address, an
+        assignee), so the audience selects them."""
+        ...
+
 
 REGISTRY: dict[str, ActionType] = {}
 

@@ -19,6 +19,7 @@ from engine.actions.base import (
     register,
 )
 from engine.actions.templates import check_template
+from engine.dictionary import DataDictionary
 from engine.messages import t
 
 MAX_SUBJECT = 200  # the outbox column; mail clients cut far earlier anyway
@@ -81,6 +82,9 @@ class Email:
         if subject is None or body is None:
             return None
         return EmailAction(subject, name, body)
+
+    def reads(self, action: EmailAction, dictionary: DataDictionary) -> set[str]:
+        return {f for f in (dictionary.channels.get("email"),) if f}
 
     def effect(
         self, action: EmailAction, index: int, subject: Subject, run: RunContext

@@ -19,6 +19,7 @@ from engine.actions.base import (
     register,
 )
 from engine.actions.templates import check_template
+from engine.dictionary import DataDictionary
 from engine.messages import t
 from engine.rendering import sms_segments
 
@@ -86,6 +87,9 @@ class Sms:
                 False,
             )
         return SmsAction(name, template, max_segments)
+
+    def reads(self, action: SmsAction, dictionary: DataDictionary) -> set[str]:
+        return {f for f in (dictionary.channels.get("sms"),) if f}
 
     def effect(
         self, action: SmsAction, index: int, subject: Subject, run: RunContext

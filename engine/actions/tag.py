@@ -19,6 +19,7 @@ from engine.actions.base import (
     Subject,
     register,
 )
+from engine.dictionary import DataDictionary
 from engine.messages import t
 
 MAX_TAG = 32  # the table's column
@@ -63,6 +64,9 @@ class Tag:
         if "add" in raw:
             return TagAction(str(raw["add"]), remove=False)
         return TagAction(str(raw["remove"]), remove=True)
+
+    def reads(self, action: TagAction, dictionary: DataDictionary) -> set[str]:
+        return set()
 
     def effect(
         self, action: TagAction, index: int, subject: Subject, run: RunContext

@@ -26,6 +26,7 @@ from engine.actions.base import (
     register,
 )
 from engine.actions.templates import check_template
+from engine.dictionary import DataDictionary
 from engine.durations import DurationError, parse_duration
 from engine.messages import t
 
@@ -166,6 +167,10 @@ class Task:
             reason=str(raw["reason"]) if "reason" in raw else None,
             checklist=tuple(str(step) for step in raw.get("checklist", ())),
         )
+
+    def reads(self, action: TaskAction, dictionary: DataDictionary) -> set[str]:
+        owner = dictionary.assignees.get(action.assignee) if action.assignee != QUEUE else None
+        return {owner} if owner else set()
 
     def effect(
         self, action: TaskAction, index: int, subject: Subject, run: RunContext

@@ -25,6 +25,7 @@ from engine.actions.base import (
 )
 from engine.actions.templates import check_template
 from engine.channels.config import webhook_names
+from engine.dictionary import DataDictionary
 from engine.messages import t
 
 
@@ -100,6 +101,9 @@ class Webhook:
             message, _ = check_template(ctx, (*path, "message"), source=str(raw["message"]))
             ok = ok and message is not None
         return WebhookAction(endpoint, fields, message) if ok else None
+
+    def reads(self, action: WebhookAction, dictionary: DataDictionary) -> set[str]:
+        return set(action.fields)
 
     def effect(
         self, action: WebhookAction, index: int, subject: Subject, run: RunContext

@@ -94,10 +94,14 @@ def _pack(lab: Lab, dry_run: bool, per_playbook: dict[str, float]) -> list[Outco
     executor = lab.executor()
     previewed: Counter[tuple[str, str]] = Counter()
     outcomes = []
+    shared = executor.one_pass(lab.scheduled)  # as dry-run and run share work over a pack
     for playbook in lab.scheduled:
         sink = RecordingSink(mask=True, contacts=previewed) if dry_run else StoreSink(lab.store)
         started = time.perf_counter()
-        outcomes.append(executor.execute(playbook, lab.clock(playbook), sink, keep_details=dry_run))
+        clock = lab.clock(playbook)
+        outcomes.append(
+            executor.execute(playbook, clock, sink, keep_details=dry_run, shared=shared)
+        )
         per_playbook[playbook.id] = round(time.perf_counter() - started, 4)
     return outcomes
 

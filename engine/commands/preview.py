@@ -48,6 +48,7 @@ def execute_selected(
     outcomes: list[Outcome] = []
     skipped: list[Playbook] = []
     previewed: Counter[tuple[str, str]] = Counter()  # caps see earlier playbooks' messages
+    shared = executor.one_pass(playbooks)
     for playbook in by_priority(playbooks):
         at = slot_on(playbook, moment.date(), settings.timezone) if whole_day else moment
         if at is None:
@@ -56,7 +57,9 @@ def execute_selected(
         clock = Clock.at(at, settings.timezone)
         sink = RecordingSink(mask=mask, contacts=previewed) if dry_run else StoreSink(store)
         outcomes.append(
-            executor.execute(playbook, clock, sink, keep_details=dry_run, evaluator=evaluator)
+            executor.execute(
+                playbook, clock, sink, keep_details=dry_run, evaluator=evaluator, shared=shared
+            )
         )
     store.dispose()
     return moment, outcomes, skipped

@@ -12,7 +12,8 @@ is drawn from.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Integer, case, func, select
@@ -26,19 +27,69 @@ EMPTY, MALFORMED, IMPLAUSIBLE = "empty", "malformed", "implausible"
 KINDS = (EMPTY, MALFORMED, IMPLAUSIBLE)
 
 
+Counts = dict[str, int]
+
+
+class SharedIssues:
+    """The counts of one pass over a pack (a dry-run or run of many playbooks), shared.
+
+    Every playbook's count is a scan of the whole customer table; fifteen playbooks testing
+    the same few fields would scan it fifteen times. A pass names every field its playbooks
+    test up front, and the first playbook to ask counts them all in one scan, per day (the
+    day is what implausibility is judged against). Counts are of the customer table, which a
+    run does not write, so they hold for the whole pass."""
+
+    def __init__(self, fields: Iterable[str]) -> None:
+        self.fields = set(fields)
+        self._by_day: dict[dt.date, dict[str, Counts]] = {}
+
+    def counts(
+        self, conn: Connection, dictionary: DataDictionary, clock: Clock, keys: set[str]
+    ) -> dict[str, Counts]:
+        known = self._by_day.get(clock.today)
+        if known is None or not keys <= known.keys():
+            wanted = (self.fields | keys) - (known or {}).keys()
+            known = {**(known or {}), **_count(conn, dictionary, clock, wanted, None)}
+            self._by_day[clock.today] = known
+        return {k: known[k] for k in keys}
+
+
 def data_issues(
     conn: Connection,
     dictionary: DataDictionary,
     clock: Clock,
     condition: Condition,
     customer_ids: Sequence[str] | None = None,
+    shared: SharedIssues | None = None,
 ) -> dict[str, dict[str, int]]:
     """field → {"empty": n, "malformed": m, "implausible": k} for each customer field
     ``condition`` tests that has any; fields without problems are left out. Implausible is
-    judged against ``clock``, as the audience was."""
+    judged against ``clock``, as the audience was. ``shared``: the pass's counts (only for a
+    whole-table audience; an event's customers are counted alone)."""
+    keys = scalar_fields(dictionary, condition)
+    if shared is not None and customer_ids is None:
+        found = shared.counts(conn, dictionary, clock, keys)
+    else:
+        found = _count(conn, dictionary, clock, keys, customer_ids)
+    return {k: v for k, v in sorted(found.items()) if any(v.values())}
+
+
+def scalar_fields(dictionary: DataDictionary, condition: Condition) -> set[str]:
+    """The customer fields ``condition`` tests that can be empty or malformed (not tags: a
+    customer without tags simply has none)."""
+    return {k for k in fields_of(condition) if dictionary.fields[k].type != "tags"}
+
+
+def _count(
+    conn: Connection,
+    dictionary: DataDictionary,
+    clock: Clock,
+    keys: set[str],
+    customer_ids: Sequence[str] | None,
+) -> dict[str, Counts]:
+    """Every field of ``keys`` with its counts, zeros included: one aggregate query."""
     compiler = SqlCompiler(dictionary, clock)
-    used = [dictionary.fields[k] for k in sorted(fields_of(condition))]
-    used = [f for f in used if f.type != "tags"]  # a customer without tags has none: fine
+    used = [dictionary.fields[k] for k in sorted(keys)]
     if not used:
         return {}
     columns: list[Any] = []
@@ -53,9 +104,7 @@ def data_issues(
     if customer_ids is not None:
         query = query.where(compiler.key.in_(list(customer_ids)))
     row = conn.execute(query).one()
-    out: dict[str, dict[str, int]] = {}
-    for i, f in enumerate(used):
-        counts = {kind: int(row[3 * i + j] or 0) for j, kind in enumerate(KINDS)}
-        if any(counts.values()):
-            out[f.key] = counts
-    return out
+    return {
+        f.key: {kind: int(row[3 * i + j] or 0) for j, kind in enumerate(KINDS)}
+        for i, f in enumerate(used)
+    }

@@ -1,0 +1,116 @@
+"""Which customer fields a template reads, from its syntax tree.
+
+An audience row used to carry every field of the data dictionary, six of them lookups into
+other tables, although a playbook's texts use five or six. Reading the templates tells the
+audience query which fields to select. The answer is conservative: anything this module
+cannot follow (``customer`` passed whole to a macro or a filter, ``customer[name]`` with a
+computed name, an ``include`` of a computed file name) means *every field*, so a template
+that renders at validate time renders the same at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from jinja2 import Environment, TemplateNotFound, nodes
+from jinja2 import Template as JinjaTemplate
+
+CUSTOMER = "customer"
+
+
+class _Everything(Exception):
+    """Raised inside the walk when a use of ``customer`` cannot be narrowed to named fields."""
+
+
+Readers = Mapping[str, tuple[str, ...]]
+"""Filters that take the whole customer (``customer | polite_name``), with the fields each
+reads."""
+
+
+def source_reads(
+    env: Environment, source: str, known: frozenset[str], readers: Readers
+) -> frozenset[str] | None:
+    """The ``customer.<field>`` names ``source`` reads (following constant includes and
+    imports), or None when it may read any field. ``known``: the data dictionary's keys; an
+    attribute outside them (``customer.items``) is not narrowed either."""
+    found: set[str] = set()
+    try:
+        _walk(env, env.parse(source), _Scope(known, readers, found, set()))
+    except _Everything:
+        return None
+    return frozenset(found)
+
+
+def template_reads(
+    env: Environment,
+    template: JinjaTemplate,
+    source: str | None,
+    known: frozenset[str],
+    readers: Readers,
+) -> frozenset[str] | None:
+    """``source_reads`` of a loaded template: a file template's source is read from the
+    loader; an inline one's must be given."""
+    if source is None:
+        if template.name is None or env.loader is None:
+            return None
+        try:
+            source, _, _ = env.loader.get_source(env, template.name)
+        except TemplateNotFound:
+            return None
+    return source_reads(env, source, known, readers)
+
+
+@dataclass
+class _Scope:
+    known: frozenset[str]
+    readers: Readers
+    found: set[str]
+    seen: set[str]  # templates already walked
+
+
+def _walk(env: Environment, node: nodes.Node, scope: _Scope) -> None:
+    if isinstance(node, nodes.Getattr) and _is_customer(node.node):
+        if node.attr not in scope.known:
+            raise _Everything
+        scope.found.add(node.attr)
+        return
+    if isinstance(node, nodes.Getitem) and _is_customer(node.node):
+        key = node.arg.value if isinstance(node.arg, nodes.Const) else None
+        if not isinstance(key, str) or key not in scope.known:
+            raise _Everything
+        scope.found.add(key)
+        return
+    if isinstance(node, nodes.Filter) and node.node is not None and _is_customer(node.node):
+        if node.name not in scope.readers:
+            raise _Everything
+        scope.found.update(k for k in scope.readers[node.name] if k in scope.known)
+        for child in (*node.args, *node.kwargs):
+            _walk(env, child, scope)
+        return
+    if _is_customer(node):
+        raise _Everything  # the whole mapping: a loop, a macro argument, another filter
+    if isinstance(node, nodes.Include | nodes.Import | nodes.FromImport | nodes.Extends):
+        _follow(env, node.template, scope)
+    for child in node.iter_child_nodes():
+        _walk(env, child, scope)
+
+
+def _follow(env: Environment, name: nodes.Expr, scope: _Scope) -> None:
+    """Walk the template an include or import names, once; a computed name is unknowable."""
+    if not isinstance(name, nodes.Const) or not isinstance(name.value, str):
+        raise _Everything
+    if name.value in scope.seen:
+        return
+    scope.seen.add(name.value)
+    if env.loader is None:
+        raise _Everything
+    try:
+        source, _, _ = env.loader.get_source(env, name.value)
+    except TemplateNotFound as exc:
+        raise _Everything from exc
+    _walk(env, env.parse(source), scope)
+
+
+def _is_customer(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Name) and node.name == CUSTOMER

@@ -10,6 +10,7 @@ fields), so ``not`` needs no three-valued care. Related records become correlate
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    case,
     cast,
     column,
     exists,
@@ -239,9 +241,9 @@ class SqlCompiler:
             # every cheap test on a stored value first: each can rule a row out before any
             # checked test runs (SQLite evaluates the terms of an AND in order)
             cheap = [p for c in condition.items if (p := self.prefilter(c)) is not None]
-            return and_(*cheap, *(self.where(c, hoisted=True) for c in condition.items))
+            return and_(*cheap, *self._joined(condition.items, and_, hoisted=True))
         if isinstance(condition, AnyOf):
-            return or_(*(self.where(c) for c in condition.items))
+            return or_(*self._joined(condition.items, or_))
         if isinstance(condition, Not):
             return not_(self.where(condition.item))
         if isinstance(condition, SegmentRef):
@@ -253,8 +255,8 @@ class SqlCompiler:
         if isinstance(condition, Change):
             return self.change(condition)
         test = self.test(condition)
-        cheap = None if hoisted else self.prefilter(condition)
-        return test if cheap is None else and_(cheap, test)
+        implied = None if hoisted else self.prefilter(condition)
+        return test if implied is None else and_(implied, test)
 
     def prefilter(self, condition: Condition) -> ColumnElement[bool] | None:
         """The test of a stored value that ``condition`` (a field test) implies, or None."""
@@ -265,6 +267,22 @@ class SqlCompiler:
             return None
         raw = self.compare(self.raw_field(f), f.type, condition.op, condition.value)
         return sqlite_prefilter(raw)
+
+    def _joined(
+        self,
+        items: Sequence[Condition],
+        joined: Callable[..., ColumnElement[bool]],
+        *,
+        hoisted: bool = False,
+    ) -> list[ColumnElement[bool]]:
+        """The items of an ``all`` (``joined`` is ``and_``) or ``any`` (``or_``), changes of one
+        series and cut-off compiled together into one history search."""
+        return [
+            self.changes(item, joined)
+            if isinstance(item, tuple)
+            else self.where(item, hoisted=hoisted)
+            for item in _change_groups(items, self.clock)
+        ]
 
     def test(self, t: Test) -> ColumnElement[bool]:
         f = self.dictionary.fields[t.field]
@@ -418,51 +436,53 @@ class SqlCompiler:
         return self.compare(typed, kind, r.compare.op, r.compare.value)
 
     def change(self, c: Change) -> ColumnElement[bool]:
-        """Current value against the latest history value on or before ``as_of - over``.
+        """One change condition: a group of one (see :meth:`changes`)."""
+        return self.changes((c,), and_)
+
+    def changes(
+        self, group: Sequence[Change], joined: Callable[..., ColumnElement[bool]]
+    ) -> ColumnElement[bool]:
+        """Current value against the latest history value on or before ``as_of - over``, for
+        every change in ``group`` (one series, one cut-off), ``joined`` by ``and_`` or ``or_``.
 
         Compared without division, in floating point on both backends (as Python does):
         ``(now - then) * 100 <op> v * then`` for percent, ``now - then <op> v`` for amount.
         Missing, zero or negative values make it false.
+
+        The comparisons sit inside the correlated subquery that finds ``then``, which yields
+        1 or 0: written out around it instead, the subquery would run once per mention of
+        ``then`` (three or four times a change), and the history search is the whole cost.
+        Changes of one series and cut-off side by side in an ``all`` / ``any`` share it. No
+        history row makes the subquery empty, read as 0, so the result is strictly true or
+        false and ``not`` stays plain negation.
         """
-        series = self.dictionary.changes[c.name]
+        first = group[0]
+        series = self.dictionary.changes[first.name]
+        cutoff = change_cutoff(first, self.clock)
+        assert all(c.name == first.name and change_cutoff(c, self.clock) == cutoff for c in group)
         history = table(series.table)
         # the stored date in WHERE and ORDER BY, so the (customer, date) key is searched, not
         # every row of the customer checked and sorted; a malformed date is still left out (it
         # reads as empty), and among well-formed ISO dates text order is date order
         raw_at = literal_column(f"{series.table}.{series.at}", Date())
-        then = cast(
-            select(checked(literal_column(f"{series.table}.{series.value}", Float()), "number"))
+        value = literal_column(f"{series.table}.{series.value}", Float())
+        then = cast(checked(value, "number"), Float)
+        now = cast(self.field(self.dictionary.fields[series.current]), Float)
+        guard = [then.is_not(None), now.is_not(None), then > 0, now >= 0]
+        holds = and_(*guard, joined(*(_compared(c, now, then) for c in group)))
+        verdict = (
+            select(case((holds, 1), else_=0))
             .select_from(history)
             .where(
                 literal_column(f"{series.table}.{series.link}", String()) == self.key,
-                raw_at <= change_cutoff(c, self.clock),
+                raw_at <= cutoff,
                 checked(raw_at, "date").is_not(None),
             )
             .order_by(raw_at.desc())
             .limit(1)
-            .scalar_subquery(),
-            Float,
+            .scalar_subquery()
         )
-        now = cast(self.field(self.dictionary.fields[series.current]), Float)
-        diff = now - then
-        guard = [then.is_not(None), now.is_not(None), then > 0, now >= 0]
-        op, v = c.compare.op, c.compare.value
-        lhs: ColumnElement[Any] = diff * 100.0 if c.measure == "percent" else diff
-
-        def bound(x: Any) -> ColumnElement[Any]:
-            return then * float(x) if c.measure == "percent" else literal(float(x), Float())
-
-        if op == "between":
-            return and_(*guard, lhs >= bound(v[0]), lhs <= bound(v[1]))
-        compared = {
-            "eq": lhs.__eq__,
-            "ne": lhs.__ne__,
-            "gt": lhs.__gt__,
-            "gte": lhs.__ge__,
-            "lt": lhs.__lt__,
-            "lte": lhs.__le__,
-        }[op](bound(v))
-        return and_(*guard, compared)
+        return func.coalesce(verdict, 0) == 1
 
     # --- the query ---------------------------------------------------------------------------
 
@@ -476,3 +496,46 @@ class SqlCompiler:
             .where(self.where(condition))
             .order_by(self.key)
         )
+
+
+def _compared(c: Change, now: ColumnElement[Any], then: ColumnElement[Any]) -> ColumnElement[bool]:
+    """The comparison of one change, its values known present and positive (see changes)."""
+    diff = now - then
+    op, v = c.compare.op, c.compare.value
+    lhs: ColumnElement[Any] = diff * 100.0 if c.measure == "percent" else diff
+
+    def bound(x: Any) -> ColumnElement[Any]:
+        return then * float(x) if c.measure == "percent" else literal(float(x), Float())
+
+    if op == "between":
+        return and_(lhs >= bound(v[0]), lhs <= bound(v[1]))
+    return {
+        "eq": lhs.__eq__,
+        "ne": lhs.__ne__,
+        "gt": lhs.__gt__,
+        "gte": lhs.__ge__,
+        "lt": lhs.__lt__,
+        "lte": lhs.__le__,
+    }[op](bound(v))
+
+
+def _change_groups(
+    items: Sequence[Condition], clock: Clock
+) -> list[Condition | tuple[Change, ...]]:
+    """``items`` with the changes of one series and one cut-off gathered into one tuple, at
+    the place of the first of them; everything else as it is, in order."""
+    out: list[Condition | tuple[Change, ...]] = []
+    where: dict[tuple[str, dt.date], int] = {}
+    for item in items:
+        if not isinstance(item, Change):
+            out.append(item)
+            continue
+        key = (item.name, change_cutoff(item, clock))
+        if key in where:
+            group = out[where[key]]
+            assert isinstance(group, tuple)
+            out[where[key]] = (*group, item)
+        else:
+            where[key] = len(out)
+            out.append((item,))
+    return out

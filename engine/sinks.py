@@ -179,6 +179,8 @@ LEDGER_COLUMNS = ("playbook_id", "customer_id", "window", "run_id", "content_has
 OUTBOX_COLUMNS = ("ledger_id", "action_index", "playbook_id", "customer_id", "created_at",
                   "channel", "recipient", "subject", "body", "status", "attempts", "not_before",
                   "expires_at", "idempotency_key", "purpose", "priority")  # fmt: skip
+HELD_COLUMNS = ("run_id", "playbook_id", "customer_id", "window", "action", "reason",
+                "created_at")  # fmt: skip
 TASK_COLUMNS = ("ledger_id", "action_index", "playbook_id", "customer_id", "created_at",
                 "assignee_id", "assignee_role", "queue", "kind", "reason", "title", "body",
                 "checklist", "priority", "due_at", "status", "escalation_level")  # fmt: skip
@@ -204,6 +206,7 @@ class StoreSink:
         self._ledger_rows = _Bulk(engine, action_ledger, LEDGER_COLUMNS)
         self._outbox_rows = _Bulk(engine, outbox, OUTBOX_COLUMNS)
         self._task_rows = _Bulk(engine, tasks, TASK_COLUMNS)
+        self._held_rows = _Bulk(engine, suppressions, HELD_COLUMNS)
         quote = engine.dialect.identifier_preparer.quote
         self._conflict = ", ".join(quote(c) for c in ("playbook_id", "customer_id", "window"))
 
@@ -249,7 +252,8 @@ class StoreSink:
                 if reason not in NOT_STORED
             ]
             if rows and info.run_id is not None:
-                conn.execute(suppressions.insert(), rows)
+                # a capped audience holds most of its customers back: the driver path too
+                self._held_rows.insert_many(conn, rows)
         return lost
 
     def _ledger(

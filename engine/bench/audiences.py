@@ -9,12 +9,11 @@ from typing import Any
 from engine.bench import handwritten
 from engine.bench.figures import cpu_ratio, ratio, repeat
 from engine.bench.lab import Lab
-from engine.execution import BATCH_SIZE
+from engine.execution import BATCH_SIZE, Executor
 from engine.playbook import Playbook
 
 
-def _engine_ids(lab: Lab, playbook: Playbook) -> list[str]:
-    executor = lab.executor()
+def _engine_ids(lab: Lab, executor: Executor, playbook: Playbook) -> list[str]:
     query = executor.audience_query(playbook, lab.clock(playbook))
     ids: list[str] = []
     with lab.store.connect() as conn:
@@ -42,13 +41,15 @@ def _hand_ids(lab: Lab, sql: str) -> list[str]:
 
 
 def measure(lab: Lab, repeats: int) -> list[dict[str, Any]]:
-    scalar = tuple(f.key for f in lab.dictionary if f.type != "tags")
     out: list[dict[str, Any]] = []
+    executor = lab.executor()  # once, as a run has one for the pass
     for playbook in (*lab.scheduled, *lab.event_driven):
-        engine, ids = repeat(lambda p=playbook: _engine_ids(lab, p), repeats)  # type: ignore[misc]
+        engine, ids = repeat(lambda p=playbook: _engine_ids(lab, executor, p), repeats)  # type: ignore[misc]
         entry: dict[str, Any] = {"id": playbook.id, "rows": len(ids), "engine": engine.as_dict()}
-        sql = handwritten.query(playbook.id, lab.clock(playbook))
-        if sql is None or scalar != handwritten.FIELDS:
+        fields = [f.key for f in executor.reads(playbook)[0]]
+        entry["fields"] = fields
+        sql = handwritten.query(playbook.id, lab.clock(playbook), fields)
+        if sql is None:
             entry["hand"] = None
             entry["note"] = "no hand-written baseline for this audience"
         else:

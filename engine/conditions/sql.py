@@ -42,7 +42,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import TableClause
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import NullType, TypeEngine
 
 from engine import calendar as cal
 from engine.conditions.ast import (
@@ -167,7 +167,7 @@ def _sqlite_number(element: _checked, compiler: SQLCompiler, **kw: Any) -> str:
     return f"(CASE WHEN typeof({v}) IN ('integer', 'real') THEN {v} END)"
 
 
-class sqlite_prefilter(FunctionElement[bool]):
+class sqlite_prefilter(FunctionElement[Any]):
     """A test on the stored value that a checked test implies, placed before it on SQLite.
 
     A checked value is either NULL or the stored value itself, so ``checked(x) >= v`` implies
@@ -175,7 +175,9 @@ class sqlite_prefilter(FunctionElement[bool]):
     and skips the format check (a ``date()`` call, ten times dearer) for every row that
     cannot match. PostgreSQL checks nothing (typed columns), so there it is TRUE."""
 
-    type = Boolean()
+    # untyped: a Boolean-typed element would be compared with 1 on SQLite (no native boolean)
+    # and its column no longer searchable by an index
+    type = NullType()
     name = "sqlite_prefilter"
     inherit_cache = True
 
@@ -412,11 +414,17 @@ class SqlCompiler:
         rel = self.dictionary.related[r.name]
         sub = SqlCompiler(rel.scope, self.clock)
         rows = table(rel.table)
-        linked = literal_column(f"{rel.table}.{rel.link}", String()) == self.key
-        match = and_(linked, sub.where(r.where))
-        if r.aggregate in ("exists", "none"):
-            found = exists(select(literal_column("1")).select_from(rows).where(match))
-            return found if r.aggregate == "exists" else not_(found)
+        link = literal_column(f"{rel.table}.{rel.link}", String())
+        match = and_(link == self.key, sub.where(r.where))
+        if r.aggregate == "exists":
+            # the customers the matching rows name, as a set: the database can start from
+            # the related table's own index (holdings maturing this week) instead of
+            # probing it once per customer; the same customers as EXISTS, links never NULL
+            named = select(link).select_from(rows).where(link.is_not(None), sub.where(r.where))
+            return self.key.in_(named)
+        if r.aggregate == "none":
+            # NOT EXISTS, not NOT IN: PostgreSQL plans NOT IN over a subquery badly
+            return not_(exists(select(literal_column("1")).select_from(rows).where(match)))
         assert r.compare is not None
         if r.aggregate == "count":
             value: ColumnElement[Any] = func.count()

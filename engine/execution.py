@@ -24,6 +24,7 @@ from sqlalchemy.sql import Select
 from engine.actions import REGISTRY
 from engine.actions.base import Effect, RunContext, Skipped, Subject
 from engine.actions.reads import actions_read
+from engine.batch import Batch
 from engine.conditions.ast import EVERYONE
 from engine.conditions.clock import Clock
 from engine.conditions.context import fetch as fetch_context
@@ -216,18 +217,20 @@ class Executor:
             with (
                 self.store.connect() as reader,
                 self.store.connect() as gate,
-                closing(self._batches(reader, scan, batch_size)) as batches,
+                closing(self.batches(reader, scan, batch_size)) as batches,
             ):
                 outcome.data_issues = data_issues(
                     gate, self.dictionary, clock, playbook.audience, customer_ids, shared
                 )
                 for batch in batches:
                     if evaluator == "python":  # the reference evaluator tests every field
-                        self.attach_tags(gate, batch)
+                        rows = batch.dicts()
+                        self.attach_tags(gate, rows)
+                        kept = filter_batch(gate, self.dictionary, playbook.audience, clock, rows)
+                        every = [*batch.keys, *(f.key for f in self.tag_fields)]
+                        batch = Batch.of(kept, every)
                     elif not _cap_full(playbook, outcome):
-                        self.attach_tags(gate, batch, self.reads(playbook)[1])
-                    if evaluator == "python":
-                        batch = filter_batch(gate, self.dictionary, playbook.audience, clock, batch)
+                        batch.tags = self.tags(gate, batch.ids, self.reads(playbook)[1])
                     planned = sink.contacts if isinstance(sink, RecordingSink) else None
                     decisions = self._decide(
                         playbook,
@@ -260,47 +263,58 @@ class Executor:
 
     # --- stages ----------------------------------------------------------------------------
 
-    def _batches(
-        self, conn: Connection, query: Select[*tuple[Any, ...]], size: int
-    ) -> Generator[list[dict[str, Any]], None, None]:
+    def batches(
+        self, conn: Connection, query: Select[*tuple[Any, ...]], size: int = BATCH_SIZE
+    ) -> Generator[Batch, None, None]:
+        """The audience in batches of rows as the database returns them (see :class:`Batch`)."""
         result = conn.execution_options(yield_per=size).execute(query)
-        keys = list(result.keys())
+        keys = tuple(result.keys())[1:]  # after _key
         try:
-            # rows zipped with the keys read once: a RowMapping per row rebuilt its key list
             for partition in result.partitions(size):
-                yield [dict(zip(keys, r, strict=True)) for r in partition]
+                yield Batch(keys, partition)
         finally:
             result.close()
+
+    def tags(
+        self, conn: Connection, ids: Sequence[str], fields: Sequence[Field]
+    ) -> dict[str, dict[str, list[str]]]:
+        """tag field -> customer -> labels, one query per tag field for the batch."""
+        out: dict[str, dict[str, list[str]]] = {}
+        for f in fields:
+            assert f.tags is not None
+            t = table(f.tags.table, column(f.tags.key), column(f.tags.column))
+            found = out[f.key] = {}
+            query = select(t.c[f.tags.key], t.c[f.tags.column]).where(
+                t.c[f.tags.key].in_(list(ids))
+            )
+            for key, tag in conn.execute(query):
+                found.setdefault(str(key), []).append(tag)
+        return out
 
     def attach_tags(
         self, conn: Connection, rows: list[dict[str, Any]], fields: Sequence[Field] | None = None
     ) -> None:
-        """Each row's tag fields (``fields``, default all) as sorted labels, one query per tag
-        field for the batch (explain reads one customer the same way)."""
-        ids = [r["_key"] for r in rows]
-        for f in self.tag_fields if fields is None else fields:
-            assert f.tags is not None
-            t = table(f.tags.table, column(f.tags.key), column(f.tags.column))
-            found: dict[str, list[str]] = {}
-            query = select(t.c[f.tags.key], t.c[f.tags.column]).where(t.c[f.tags.key].in_(ids))
-            for key, tag in conn.execute(query):
-                found.setdefault(key, []).append(tag)
+        """Each row's tag fields (``fields``, default all) as sorted labels (explain reads one
+        customer the way a run reads a batch)."""
+        every = self.tag_fields if fields is None else fields
+        found = self.tags(conn, [str(r["_key"]) for r in rows], every)
+        for key, by_customer in found.items():
             for r in rows:
-                r[f.key] = sorted(found.get(r["_key"], []))
+                r[key] = sorted(by_customer.get(str(r["_key"]), []))
 
     def _decide(
         self,
         playbook: Playbook,
         clock: Clock,
         conn: Connection,
-        rows: Sequence[Mapping[str, Any]],
+        batch: Batch,
         outcome: Outcome,
         mask: bool,
         planned: Counter[tuple[str, str]] | None = None,
         windows: Mapping[str, str] | None = None,
         variables: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[Decision]:
-        ids = [str(r["_key"]) for r in rows]
+        ids = batch.ids
         if windows is None:
             done = already_done(conn, playbook.id, outcome.window, ids)
         else:
@@ -348,7 +362,7 @@ class Executor:
         decisions = []
         # slots of the run cap taken: by earlier batches, and by this one as it goes
         taken = outcome.acted + outcome.held_out
-        for row, cid in zip(rows, ids, strict=True):
+        for index, cid in enumerate(ids):
             if cid in done:
                 decisions.append(Decision(cid, (), ((None, ALREADY_DONE),)))
             elif cid in cooling:
@@ -358,7 +372,8 @@ class Executor:
             else:
                 found = {name: by_customer.get(cid, []) for name, by_customer in related.items()}
                 extra = variables.get(cid) if variables is not None else None
-                decision = self._act(playbook, run, row, cid, gate, mask, found, extra)
+                values = batch.values(index)
+                decision = self._act(playbook, run, values, cid, gate, mask, found, extra)
                 # the holdout is drawn last, among the customers who would be acted on, so it
                 # is a random share of the would-be treated. What the gate reserved for this
                 # customer is theirs alone and read for no one else; dropping the effects is
@@ -375,14 +390,13 @@ class Executor:
         self,
         playbook: Playbook,
         run: RunContext,
-        row: Mapping[str, Any],
+        values: dict[str, Any],
         cid: str,
         gate: BatchGate,
         mask: bool,
         rows: Mapping[str, list[dict[str, Any]]],
         extra: Mapping[str, Any] | None = None,
     ) -> Decision:
-        values = {k: v for k, v in row.items() if k != "_key"}
         if mask:
             values = mask_values(values, self.dictionary)
             rows = {

@@ -17,8 +17,8 @@ def _engine_ids(lab: Lab, executor: Executor, playbook: Playbook) -> list[str]:
     query = executor.audience_query(playbook, lab.clock(playbook))
     ids: list[str] = []
     with lab.store.connect() as conn:
-        for batch in executor._batches(conn, query, BATCH_SIZE):
-            ids.extend(str(r["_key"]) for r in batch)
+        for batch in executor.batches(conn, query, BATCH_SIZE):
+            ids.extend(batch.ids)
     return ids
 
 

@@ -47,10 +47,10 @@ def _contexts(playbook: Any, lab: Lab) -> list[dict[str, Any]]:
     clock = lab.clock(playbook)
     query = executor.audience_query(playbook, clock).limit(SAMPLE)
     with lab.store.connect() as conn:
-        for batch in executor._batches(conn, query, BATCH_SIZE):
-            executor.attach_tags(conn, batch)
-            for row in batch:
-                values = {k: v for k, v in row.items() if k != "_key"}
+        for batch in executor.batches(conn, query, BATCH_SIZE):
+            batch.tags = executor.tags(conn, batch.ids, executor.reads(playbook)[1])
+            for index in range(len(batch.rows)):
+                values = batch.values(index)
                 contexts.append(
                     template_context(
                         values,

@@ -39,6 +39,7 @@ from sqlalchemy import Engine, func, insert, select, update
 
 from engine import claims
 from engine.conditions.clock import Clock
+from engine.conditions.quality import SharedIssues, scalar_fields
 from engine.config import Settings
 from engine.dictionary import DataDictionary
 from engine.errors import EngineError
@@ -60,6 +61,8 @@ from engine.slots import (
 )
 from engine.store.models import daemons, outbox, runs, tasks
 from engine.tasklist import escalate_overdue
+
+_KEPT_PASSES = 4  # slots whose shared data-issue counts a daemon keeps
 
 Dispatch = Callable[[dt.datetime], Mapping[str, int]]
 """One dispatcher round at a (wall-clock) moment: claim a batch of due outbox rows, deliver
@@ -155,6 +158,8 @@ class Daemon:
         self._busy: dict[str, threading.Lock] = {}
         self._wanted: dict[str, bool] = {}
         self._active: dict[str, Version] = {}
+        # per slot: the data-issue counts the playbooks due in it share (see _shared)
+        self._passes: dict[str, SharedIssues] = {}
         self.scheduler = BackgroundScheduler(
             timezone=self.tz,
             executors={
@@ -605,7 +610,8 @@ class Daemon:
         run_id: int | None = None
         error: str | None = None
         try:
-            outcome = version.executor.execute(playbook, Clock.at(at, self.tz), sink)
+            clock = Clock.at(at, self.tz)
+            outcome = version.executor.execute(playbook, clock, sink, shared=self._shared(key))
             run_id, status = outcome.run_id, claims.DONE
         except Interrupted as exc:
             status, error = claims.INTERRUPTED, exc.message
@@ -644,6 +650,24 @@ class Daemon:
         event(self.log, "run.finished", level, **fields)
         if not kept:
             event(self.log, "claim.lost", logging.WARNING, playbook=playbook.id, slot=key)
+
+    def _shared(self, slot: str) -> SharedIssues:
+        """The data-issue counts of one slot, shared by every playbook due in it: the first
+        to run counts the fields all active playbooks test, in one scan of the customer table,
+        instead of a scan per playbook. A few recent slots are kept (a catch-up runs several
+        at once); a later slot counts afresh, so an import between slots is seen."""
+        with self._guard:
+            shared = self._passes.get(slot)
+            if shared is None:
+                fields = {
+                    k
+                    for v in self._active.values()
+                    for k in scalar_fields(self.dictionary, v.playbook.audience)
+                }
+                shared = self._passes[slot] = SharedIssues(fields)
+                for old in sorted(self._passes)[:-_KEPT_PASSES]:
+                    del self._passes[old]
+            return shared
 
     def _last_run(self, playbook_id: str, window: str) -> int | None:
         with self.store.connect() as conn:

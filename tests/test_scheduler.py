@@ -37,7 +37,14 @@ from engine.scheduler import Daemon, DaemonConfig, Interrupted, InterruptibleSin
 from engine.sinks import Decision, RecordingSink, RunInfo
 from engine.slots import SlotTrigger, TimeSource
 from engine.store.db import create_engine_tables, open_store
-from engine.store.models import action_ledger, daemons, run_claims, runs, schedule_state
+from engine.store.models import (
+    action_ledger,
+    daemons,
+    run_claims,
+    run_data_issues,
+    runs,
+    schedule_state,
+)
 
 DICTIONARY = dictionary()
 HOURLY = "0 * * * *"
@@ -307,6 +314,46 @@ def test_start_catches_up_within_grace_and_records_older_slots_missed(
     ).stdout
     assert "Missed slots (not run within the grace period): 3" in text
     assert "Daemons: 0 running" in text and "hourly" in text
+
+
+def test_playbooks_of_one_slot_share_their_data_issue_counts(tmp_path: Path, store: Engine) -> None:
+    """The first playbook of a slot counts the fields every active playbook tests; each run
+    still records exactly its own fields' counts, as a run of it alone would."""
+    audiences = {
+        "by-email": "    - email: {is_null: false}\n    - tier: vip\n",
+        "by-activity": "    - last_active_at: {older_than: 30d}\n    - aum: {gte: 0}\n",
+    }
+    settings = deployment(
+        tmp_path,
+        {f"{pid}.yaml": playbook_yaml(pid, HOURLY, audience=a) for pid, a in audiences.items()},
+    )
+    # enabled since 08:00:30, so the 09:00 slot is due for both
+    _daemon(store, settings, AS_OF - dt.timedelta(minutes=59, seconds=30)).reload(initial=True)
+    daemon = _daemon(store, settings, AS_OF + dt.timedelta(seconds=30))
+    daemon.reload(initial=True)
+    for pid in audiences:
+        daemon.reconcile(pid)
+    with store.connect() as conn:
+        recorded = {
+            (r.playbook_id, r.field): {
+                "empty": r.empty,
+                "malformed": r.malformed,
+                "implausible": r.implausible,
+            }
+            for r in conn.execute(
+                select(runs.c.playbook_id, run_data_issues).join(
+                    runs, runs.c.id == run_data_issues.c.run_id
+                )
+            )
+        }
+    alone: dict[tuple[str, str], dict[str, int]] = {}
+    for pid, version in daemon.folder.active().items():
+        clock = Clock.at(AS_OF, TZ)
+        outcome = version.executor.execute(version.playbook, clock, RecordingSink(mask=True))
+        alone.update({(pid, k): v for k, v in outcome.data_issues.items()})
+    assert count(store, runs) == len(audiences)
+    assert recorded == alone
+    assert ("by-email", "email") in recorded  # the demo store leaves many e-mails empty
 
 
 def test_reenabled_playbook_does_not_replay_its_backlog(tmp_path: Path, store: Engine) -> None:

@@ -13,6 +13,7 @@ is drawn from.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -42,16 +43,19 @@ class SharedIssues:
     def __init__(self, fields: Iterable[str]) -> None:
         self.fields = set(fields)
         self._by_day: dict[dt.date, dict[str, Counts]] = {}
+        # a daemon's workers run a slot's playbooks at once: one counts, the others wait
+        self._lock = threading.Lock()
 
     def counts(
         self, conn: Connection, dictionary: DataDictionary, clock: Clock, keys: set[str]
     ) -> dict[str, Counts]:
-        known = self._by_day.get(clock.today)
-        if known is None or not keys <= known.keys():
-            wanted = (self.fields | keys) - (known or {}).keys()
-            known = {**(known or {}), **_count(conn, dictionary, clock, wanted, None)}
-            self._by_day[clock.today] = known
-        return {k: known[k] for k in keys}
+        with self._lock:
+            known = self._by_day.get(clock.today)
+            if known is None or not keys <= known.keys():
+                wanted = (self.fields | keys) - (known or {}).keys()
+                known = {**(known or {}), **_count(conn, dictionary, clock, wanted, None)}
+                self._by_day[clock.today] = known
+            return {k: known[k] for k in keys}
 
 
 def data_issues(

@@ -16,10 +16,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pgcluster import ClusterError, PgCluster, find_bindir
 from sqlalchemy import Engine
+from support import BACKENDS, demo_store_url
 
 from engine.store.db import open_store
 
@@ -110,3 +112,10 @@ def store(db_url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo_url(request: pytest.FixtureRequest, tmp_path_factory: Any) -> Iterator[str]:
+    """One generated demo store per backend for a test module (module scope: each module
+    that asks gets its own); a module that wants something else defines its own."""
+    yield from demo_store_url(request, tmp_path_factory)

@@ -20,7 +20,7 @@ import randomstore
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, Select, select
-from support import AS_OF, BACKENDS, SETTINGS, TZ, demo_store_url, dictionary, validator
+from support import AS_OF, BACKENDS, SETTINGS, TZ, dictionary, validator
 
 from engine.calendar import FESTIVALS, YearsFilter
 from engine.conditions.ast import (
@@ -45,11 +45,6 @@ from engine.store.models import customer_tags
 
 DICTIONARY = dictionary()
 SCALARS = [f for f in DICTIONARY if f.type != "tags"]
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

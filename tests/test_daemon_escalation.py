@@ -14,11 +14,9 @@ from daemon_support import deployment, wait_for
 from sqlalchemy import Engine, func, select
 from support import (
     AS_OF,
-    BACKENDS,
     SETTINGS,
     TZ,
     clear_engine_tables,
-    demo_store_url,
     dictionary,
     playbook_from_text,
 )
@@ -49,11 +47,6 @@ limits: {max_per_run: 3}
 actions:
   - task: {title: "回访", due_in: 1d}
 """
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
 
 
 @pytest.fixture

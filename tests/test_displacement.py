@@ -8,18 +8,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 from gateways import HttpGateway
 from sqlalchemy import Engine, select, update
 from support import (
     AS_OF,
-    BACKENDS,
     SETTINGS,
     TZ,
     clear_engine_tables,
-    demo_store_url,
     dictionary,
     playbook_from_text,
 )
@@ -39,11 +36,6 @@ DICTIONARY = dictionary()
 RENDERER = Renderer(SETTINGS.templates_dir, DICTIONARY)
 SMS = "  - sms: {template: vip_inactive_60d.sms.j2}\n"
 LATER = AS_OF + dt.timedelta(minutes=5)
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
 
 
 @pytest.fixture

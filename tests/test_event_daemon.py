@@ -13,11 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select, text
 from support import (
-    BACKENDS,
     SETTINGS,
     TZ,
     clear_engine_tables,
-    demo_store_url,
     dictionary,
     validator,
 )
@@ -31,11 +29,6 @@ from engine.store.db import open_store
 from engine.store.models import action_ledger, event_cursors, event_matches, tasks
 
 DAY0 = dt.datetime(2026, 11, 16, 10, 0, tzinfo=TZ)
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
 
 
 @pytest.fixture

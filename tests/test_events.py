@@ -19,12 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, text
 from support import (
-    BACKENDS,
     REPO,
     SETTINGS,
     TZ,
     clear_engine_tables,
-    demo_store_url,
     dictionary,
     playbook_from_text,
     validator,
@@ -39,11 +37,6 @@ from engine.store.db import open_store
 from engine.store.models import action_ledger, event_matches, event_rejections, events, tasks
 
 DAY0 = dt.datetime(2026, 11, 16, 10, 0, tzinfo=TZ)
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
 
 
 @pytest.fixture

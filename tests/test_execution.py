@@ -11,11 +11,9 @@ import pytest
 from sqlalchemy import Engine, func, select, text, update
 from support import (
     AS_OF,
-    BACKENDS,
     SETTINGS,
     TZ,
     clear_engine_tables,
-    demo_store_url,
     dictionary,
     playbook_from_text,
     validator,
@@ -31,11 +29,6 @@ from engine.store.db import open_store
 from engine.store.models import action_ledger, consents, outbox, runs, tasks
 
 DICTIONARY = dictionary()
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
 
 
 @pytest.fixture

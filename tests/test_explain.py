@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from support import AS_OF, BACKENDS, SETTINGS, TZ, demo_store_url, dictionary, validator
+from support import AS_OF, SETTINGS, TZ, dictionary, validator
 from test_cli import assert_no_traceback, cli
 
 from engine.conditions.ast import EVERYONE
@@ -61,11 +61,6 @@ limits:
   once_per_customer: 30d
   max_per_run: %(cap)d
 """
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,9 @@ import datetime as dt
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from support import AS_OF_DATE, BACKENDS, REPO, SETTINGS, demo_store_url, validator
+from support import AS_OF_DATE, REPO, SETTINGS, validator
 
 from engine import calendar as cal
 from engine.actions.sms import SmsAction
@@ -48,11 +46,6 @@ def _pack() -> list[Playbook]:
 
 def _scheduled(pack: list[Playbook]) -> list[Playbook]:
     return [p for p in pack if isinstance(p.trigger, Schedule)]
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

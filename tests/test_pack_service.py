@@ -12,11 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from support import AS_OF_DATE, BACKENDS, SETTINGS, TZ, demo_store_url, dictionary, validator
+from support import AS_OF_DATE, SETTINGS, TZ, dictionary, validator
 
 from engine.actions.sms import SmsAction
 from engine.conditions.clock import Clock
@@ -39,11 +38,6 @@ PACK_B_SCHEDULED: dict[str, str | None] = {
     "tier-upgrade-opportunity": "manager",
 }
 PACK_B_EVENTS = {"referral-thank-you"}
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 from support import (
     AS_OF,
-    BACKENDS,
     SETTINGS,
     TZ,
     clear_engine_tables,
-    demo_store_url,
     dictionary,
     playbook_from_text,
 )
@@ -45,11 +43,6 @@ from engine.tasklist import complete
 
 DICTIONARY = dictionary()
 RENDERER = Renderer(SETTINGS.templates_dir, DICTIONARY)
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
 
 
 @pytest.fixture

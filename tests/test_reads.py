@@ -32,7 +32,6 @@ from support import (
     SETTINGS,
     TZ,
     clear_engine_tables,
-    demo_store_url,
     dictionary,
     playbook_from_text,
     validator,
@@ -180,11 +179,6 @@ class EveryField(Executor):
 
     def reads(self, playbook: Playbook) -> tuple[list[Field], list[Field]]:
         return self.scalar_fields, self.tag_fields
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Date, DateTime, Engine, bindparam, column, select, table, text
-from support import AS_OF, BACKENDS, REPO, SETTINGS, TZ, demo_store_url, dictionary, validator
+from support import AS_OF, REPO, SETTINGS, TZ, dictionary, validator
 
 from engine.conditions.ast import EVERYONE, Condition
 from engine.conditions.clock import Clock
@@ -32,11 +32,6 @@ VALID = REPO / "tests" / "fixtures" / "valid"
 CLOCK = Clock(AS_OF)
 NOW = CLOCK.now
 TODAY = CLOCK.today
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from daemon_support import (
     wait_for,
 )
 from sqlalchemy import Engine, create_engine, func, select
-from support import AS_OF, BACKENDS, REPO, TZ, clear_engine_tables, demo_store_url, dictionary
+from support import AS_OF, REPO, TZ, clear_engine_tables, dictionary
 
 from engine import claims
 from engine.conditions.clock import Clock
@@ -48,11 +48,6 @@ from engine.store.models import (
 
 DICTIONARY = dictionary()
 HOURLY = "0 * * * *"
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
 
 
 @pytest.fixture

@@ -52,6 +52,9 @@ def repeat(
     for _ in range(max(1, times)):
         if before is not None:
             before()
+        # the last repetition's result let go first: kept, a dry-run of the pack (every
+        # decision) was held twice at the peak, and the memory figure measured the bench
+        result = None
         cpu_started = _cpu()
         started = time.perf_counter()
         result = fn()

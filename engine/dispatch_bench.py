@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import Connection
 
 from engine.actions.base import Effect
 from engine.channels.config import ChannelConfig, Dispatch, HttpEndpoint, Retry, Sending
@@ -78,6 +79,27 @@ def measure(
     }
 
 
+def record_run(conn: Connection, playbook_id: str, at: dt.datetime, window: str = "w") -> int:
+    """A finished run row for the benchmark's queued messages and tasks to belong to; its id."""
+    return int(
+        conn.execute(
+            runs.insert()
+            .values(
+                playbook_id=playbook_id,
+                window=window,
+                as_of=at,
+                content_hash="h",
+                started_at=at,
+                status="done",
+                matched=0,
+                acted=0,
+                suppressed={},
+            )
+            .returning(runs.c.id)
+        ).scalar_one()
+    )
+
+
 def queue_messages(db_url: str, n: int) -> None:
     """``n`` customers with SMS marketing consent and one pending SMS each."""
     store = open_store(db_url)
@@ -112,18 +134,7 @@ def queue_messages(db_url: str, n: int) -> None:
                 for c in ids
             ],
         )
-        run_id = conn.execute(
-            runs.insert()
-            .values(
-                playbook_id="bench",
-                window="w",
-                as_of=now,
-                content_hash="h",
-                started_at=now,
-                status="done",
-            )
-            .returning(runs.c.id)
-        ).scalar_one()
+        run_id = record_run(conn, "bench", now)
     row = {"channel": "sms", "recipient": "13800000000", "subject": None, "body": BODY}
     decisions = [Decision(c, (Effect("sms", 0, c, "outbox", row, "sms"),), ()) for c in ids]
     sink = StoreSink(store)

@@ -29,7 +29,7 @@ from engine.conditions.ast import EVERYONE
 from engine.conditions.clock import Clock
 from engine.conditions.context import fetch as fetch_context
 from engine.conditions.facts import filter_batch
-from engine.conditions.quality import SharedIssues, data_issues, scalar_fields
+from engine.conditions.quality import SharedIssues, data_issues
 from engine.conditions.sql import SqlCompiler
 from engine.config import Settings
 from engine.dictionary import DataDictionary, Field
@@ -257,9 +257,7 @@ class Executor:
     def one_pass(self, playbooks: Sequence[Playbook]) -> SharedIssues:
         """What the playbooks of one pass (a dry-run or run of the pack) share: the customer
         table's data issues, counted once for every field they test instead of once each."""
-        return SharedIssues(
-            k for p in playbooks for k in scalar_fields(self.dictionary, p.audience)
-        )
+        return SharedIssues.of(self.dictionary, (p.audience for p in playbooks))
 
     # --- stages ----------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from engine.dictionary import DataDictionary
 from engine.errors import TemplateError
 from engine.messages import t
-from engine.template_reads import template_reads
+from engine.template_reads import source_reads
 
 SMS_SINGLE = 70  # characters in a one-part SMS (UCS-2, as Chinese text always is)
 SMS_PART = 67  # characters per part once a message is split
@@ -245,14 +245,27 @@ class Renderer:
             self._sources[id(template)] = source
         return template
 
+    def source(self, template: jinja2.Template) -> str | None:
+        """The text a template was compiled from: a file's from the loader, an inline
+        template's as given; None for one this renderer did not compile."""
+        inline = self._sources.get(id(template))
+        if inline is not None or template.name is None or self.env.loader is None:
+            return inline
+        try:
+            source, _, _ = self.env.loader.get_source(self.env, template.name)
+        except jinja2.TemplateNotFound:
+            return None
+        return str(source)
+
     def reads(self, template: jinja2.Template) -> frozenset[str] | None:
         """The customer fields ``template`` reads, None when it may read any (see
         :mod:`engine.template_reads`)."""
         known = self._reads.get(id(template))
         if known is None:
             keys = frozenset(f.key for f in self.dictionary) if self.dictionary else frozenset()
-            found = template_reads(
-                self.env, template, self._sources.get(id(template)), keys, CUSTOMER_READERS
+            source = self.source(template)
+            found = (
+                None if source is None else source_reads(self.env, source, keys, CUSTOMER_READERS)
             )
             known = self._reads[id(template)] = (template, found)
         return known[1]

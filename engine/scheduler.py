@@ -39,7 +39,7 @@ from sqlalchemy import Engine, func, insert, select, update
 
 from engine import claims
 from engine.conditions.clock import Clock
-from engine.conditions.quality import SharedIssues, scalar_fields
+from engine.conditions.quality import SharedIssues
 from engine.config import Settings
 from engine.dictionary import DataDictionary
 from engine.errors import EngineError
@@ -659,12 +659,8 @@ class Daemon:
         with self._guard:
             shared = self._passes.get(slot)
             if shared is None:
-                fields = {
-                    k
-                    for v in self._active.values()
-                    for k in scalar_fields(self.dictionary, v.playbook.audience)
-                }
-                shared = self._passes[slot] = SharedIssues(fields)
+                audiences = (v.playbook.audience for v in self._active.values())
+                shared = self._passes[slot] = SharedIssues.of(self.dictionary, audiences)
                 for old in sorted(self._passes)[:-_KEPT_PASSES]:
                     del self._passes[old]
             return shared

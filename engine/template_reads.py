@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from jinja2 import Environment, TemplateNotFound, nodes
-from jinja2 import Template as JinjaTemplate
 
 CUSTOMER = "customer"
 
@@ -40,25 +39,6 @@ def source_reads(
     except _Everything:
         return None
     return frozenset(found)
-
-
-def template_reads(
-    env: Environment,
-    template: JinjaTemplate,
-    source: str | None,
-    known: frozenset[str],
-    readers: Readers,
-) -> frozenset[str] | None:
-    """``source_reads`` of a loaded template: a file template's source is read from the
-    loader; an inline one's must be given."""
-    if source is None:
-        if template.name is None or env.loader is None:
-            return None
-        try:
-            source, _, _ = env.loader.get_source(env, template.name)
-        except TemplateNotFound:
-            return None
-    return source_reads(env, source, known, readers)
 
 
 @dataclass

@@ -17,11 +17,11 @@ from sqlalchemy import and_, or_, select
 from engine.actions.base import Effect
 from engine.bench.lab import Lab
 from engine.bench.stores import wipe_engine_rows
-from engine.dispatch_bench import baselines
+from engine.dispatch_bench import baselines, record_run
 from engine.execution import BATCH_SIZE
 from engine.loopback import LoopbackGateway
 from engine.sinks import Decision, RunInfo, StoreSink
-from engine.store.models import consents, customers, runs
+from engine.store.models import consents, customers
 
 MESSAGES = 5000
 CONCURRENCY = 16
@@ -48,21 +48,7 @@ def _queue(lab: Lab, n: int, now: dt.datetime) -> int:
         ).all()
     now_utc = now.astimezone(dt.UTC).replace(tzinfo=None)
     with lab.store.begin() as conn:
-        run_id = conn.execute(
-            runs.insert()
-            .values(
-                playbook_id="bench-dispatch",
-                window="w",
-                as_of=now_utc,
-                content_hash="h",
-                started_at=now_utc,
-                status="done",
-                matched=0,
-                acted=0,
-                suppressed={},
-            )
-            .returning(runs.c.id)
-        ).scalar_one()
+        run_id = record_run(conn, "bench-dispatch", now_utc)
     decisions = [
         Decision(
             str(cid),

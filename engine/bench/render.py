@@ -5,7 +5,6 @@ same texts."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -27,16 +26,13 @@ def _measured(lab: Lab) -> list[Any]:
 
 def _templates(playbook: Any, lab: Lab) -> list[tuple[jinja2.Template, str]]:
     """(engine template, its source) for every template of one playbook."""
-    inline = {id(t): src for src, t in lab.renderer._inline.items()}
     found = []
     for action in playbook.actions:
         for value in vars(action).values():
-            if not isinstance(value, jinja2.Template):
-                continue
-            if value.filename and Path(value.filename).is_file():
-                found.append((value, Path(value.filename).read_text(encoding="utf-8")))
-            elif id(value) in inline:
-                found.append((value, inline[id(value)]))
+            if isinstance(value, jinja2.Template):
+                source = lab.renderer.source(value)
+                if source is not None:
+                    found.append((value, source))
     return found
 
 

@@ -14,9 +14,10 @@ from engine.actions.base import Effect
 from engine.bench.figures import cpu_ratio, ratio, repeat
 from engine.bench.lab import Lab
 from engine.bench.stores import wipe_engine_rows
+from engine.dispatch_bench import record_run
 from engine.execution import BATCH_SIZE
 from engine.sinks import Decision, RunInfo, StoreSink, idempotency_key
-from engine.store.models import customers, runs
+from engine.store.models import customers
 
 CUSTOMERS = 20_000
 """Customers acted on (one SMS and one call task each): about as many as a busy day."""
@@ -71,23 +72,7 @@ def _decisions(ids: list[str]) -> list[Decision]:
 
 def _run_row(store: Engine) -> int:
     with store.begin() as conn:
-        return int(
-            conn.execute(
-                runs.insert()
-                .values(
-                    playbook_id="bench",
-                    window=WINDOW,
-                    as_of=NOW,
-                    content_hash="h",
-                    started_at=NOW,
-                    status="done",
-                    matched=0,
-                    acted=0,
-                    suppressed={},
-                )
-                .returning(runs.c.id)
-            ).scalar_one()
-        )
+        return record_run(conn, "bench", NOW, WINDOW)
 
 
 def _bare(store: Engine, run_id: int, ids: list[str]) -> None:

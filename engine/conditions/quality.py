@@ -46,6 +46,11 @@ class SharedIssues:
         # a daemon's workers run a slot's playbooks at once: one counts, the others wait
         self._lock = threading.Lock()
 
+    @classmethod
+    def of(cls, dictionary: DataDictionary, audiences: Iterable[Condition]) -> SharedIssues:
+        """Counts shared by the playbooks with these audiences: every field they test."""
+        return cls(k for a in audiences for k in scalar_fields(dictionary, a))
+
     def counts(
         self, conn: Connection, dictionary: DataDictionary, clock: Clock, keys: set[str]
     ) -> dict[str, Counts]:

@@ -18,7 +18,7 @@ from engine.commands import daemon as daemon_commands
 from engine.commands import events as event_commands
 from engine.commands import report as report_commands
 from engine.commands import store as store_commands
-from engine.errors import EXIT_FAILURE, EXIT_OK, EngineError, describe_failure
+from engine.core.errors import EXIT_FAILURE, EXIT_OK, EngineError, describe_failure
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

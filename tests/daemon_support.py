@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 from support import REPO
 
-from engine import claims
-from engine.config import Settings
+from engine.core.settings import Settings
+from engine.store import claims
 from engine.store.models import run_claims
 
 ORIGIN = "2026-11-20T00:00:00+08:00"

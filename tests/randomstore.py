@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from engine import calendar as cal
+from engine.core import calendar as cal
 from engine.store.models import (
     CUSTOMER_TABLES,
     aum_snapshots,

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from engine.config import Settings
-from engine.dictionary import DataDictionary, load_dictionary
-from engine.playbook import Playbook
-from engine.validation import Validator
+from engine.core.dictionary import DataDictionary, load_dictionary
+from engine.core.settings import Settings
+from engine.playbook.model import Playbook
+from engine.playbook.validation import Validator
 
 REPO = Path(__file__).resolve().parent.parent
 SETTINGS = Settings(root=REPO)
@@ -49,8 +49,8 @@ def demo_store_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
     Parametrise the fixture with ``sqlite`` / ``postgresql``; engine tables are emptied by
     :func:`clear_engine_tables` so tests stay independent without regenerating customers.
     """
+    from engine.demo.generator import generate
     from engine.store.db import open_store
-    from engine.store.demo import generate
 
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"

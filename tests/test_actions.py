@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support import validator
 
-from engine.rendering import lunar_date
+from engine.rendering.renderer import lunar_date
 
 HEAD = """id: test-actions
 title: t
@@ -55,7 +55,7 @@ def test_action_validation(tmp_path: Path, actions: str, expected: list[tuple[st
 def test_task_role_missing_from_the_dictionary_is_reported(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from engine.validation import Validator
+    from engine.playbook.validation import Validator
 
     v = validator()
     d = replace(v.dictionary, assignees={"manager": "manager_id"})

@@ -18,17 +18,17 @@ from sqlalchemy import Engine, text
 from support import AS_OF, BACKENDS, SETTINGS, TZ, demo_store_url, dictionary, validator
 
 from engine.conditions.ast import EVERYONE, Condition
-from engine.conditions.clock import Clock
 from engine.conditions.evaluate import evaluate
 from engine.conditions.facts import load_related
 from engine.conditions.sql import SqlCompiler
-from engine.dictionary import DictionaryError, Validity, load_dictionary
-from engine.execution import Executor, by_priority
-from engine.explaining import Explainer
-from engine.loading import load_text
-from engine.playbook import Playbook, Schedule
+from engine.core.clock import Clock
+from engine.core.dictionary import DictionaryError, Validity, load_dictionary
+from engine.core.yamlfile import load_text
+from engine.execution.executor import Executor, by_priority
+from engine.execution.explain import Explainer
+from engine.execution.sinks import RecordingSink, StoreSink
+from engine.playbook.model import Playbook, Schedule
 from engine.reports.dryrun import report_json, report_text
-from engine.sinks import RecordingSink, StoreSink
 from engine.store.db import open_store
 from engine.store.models import run_data_issues
 

@@ -18,16 +18,16 @@ import pytest
 from sqlalchemy import Engine, text
 from support import BACKENDS, REPO, TZ, require_shared_data
 
-from engine.conditions.clock import Clock
-from engine.config import Settings
-from engine.dictionary import load_dictionary
-from engine.execution import Executor, slot_on
-from engine.sinks import RecordingSink
+from engine.core.clock import Clock
+from engine.core.dictionary import load_dictionary
+from engine.core.settings import Settings
+from engine.execution.executor import Executor, slot_on
+from engine.execution.sinks import RecordingSink
+from engine.playbook.validation import Validator
 from engine.store.db import create_engine_tables, open_store
 from engine.store.importing import import_files
 from engine.store.introspect import check_dictionary
 from engine.store.mapping import load_mapping
-from engine.validation import Validator
 
 EXAMPLE = REPO / "examples" / "bank_marketing"
 RAW = REPO.parent / "shared" / "data" / "bank_marketing"

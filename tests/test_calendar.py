@@ -10,7 +10,7 @@ import random
 import pytest
 from lunar_python import Solar
 
-from engine import calendar as cal
+from engine.core import calendar as cal
 
 D = dt.date
 ANY = cal.YearsFilter()

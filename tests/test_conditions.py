@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, Select, select
 from support import AS_OF, BACKENDS, SETTINGS, TZ, dictionary, validator
 
-from engine.calendar import FESTIVALS, YearsFilter
 from engine.conditions.ast import (
     EVERYONE,
     All,
@@ -35,11 +34,12 @@ from engine.conditions.ast import (
     Related,
 )
 from engine.conditions.ast import Test as FieldTest
-from engine.conditions.clock import Clock
 from engine.conditions.evaluate import evaluate
 from engine.conditions.facts import load_related
 from engine.conditions.sql import SqlCompiler
-from engine.dictionary import DataDictionary
+from engine.core.calendar import FESTIVALS, YearsFilter
+from engine.core.clock import Clock
+from engine.core.dictionary import DataDictionary
 from engine.store.db import open_store
 from engine.store.models import customer_tags
 

@@ -21,15 +21,15 @@ from support import (
     playbook_from_text,
 )
 
-from engine.conditions.clock import Clock
-from engine.execution import Executor
+from engine.core.clock import Clock
+from engine.daemon.scheduler import Daemon, DaemonConfig
+from engine.execution.executor import Executor
+from engine.execution.sinks import StoreSink
 from engine.policy import default_policy
-from engine.rendering import Renderer
-from engine.scheduler import Daemon, DaemonConfig
-from engine.sinks import StoreSink
-from engine.slots import TimeSource
+from engine.rendering.renderer import Renderer
 from engine.store.db import open_store
 from engine.store.models import managers, tasks
+from engine.triggers.schedule import TimeSource
 
 DICTIONARY = dictionary()
 POLICY = """version: 1

@@ -2,7 +2,8 @@
 moments, three daemons sharing one PostgreSQL, and a playbook edited while the daemon runs.
 
 The daemons run on a rehearsal clock (20 Nov 2026 from midnight, an hour of schedule per
-wall second or faster, see :class:`engine.slots.TimeSource`), so dozens of schedule slots pass
+wall second or faster, see :class:`engine.triggers.schedule.TimeSource`), so dozens of schedule
+slots pass
 in seconds through the real daemon, its real APScheduler and real database locks.
 """
 
@@ -36,15 +37,15 @@ from gateways import HttpGateway
 from sqlalchemy import Engine, func, select
 from support import REPO, TZ, dictionary
 
-from engine.conditions.clock import Clock
-from engine.execution import Executor
-from engine.rendering import Renderer
-from engine.sinks import StoreSink
-from engine.slots import slots_between
+from engine.core.clock import Clock
+from engine.demo.generator import generate
+from engine.execution.executor import Executor
+from engine.execution.sinks import StoreSink
+from engine.playbook.validation import Validator
+from engine.rendering.renderer import Renderer
 from engine.store.db import open_store
-from engine.store.demo import generate
 from engine.store.models import action_ledger, outbox, run_claims, runs, schedule_state, tasks
-from engine.validation import Validator
+from engine.triggers.schedule import slots_between
 
 pytestmark = pytest.mark.slow
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, Numeric, Table, func, insert, select
 
-from engine.store import demo
+from engine.demo import generator as demo
+from engine.demo.generator import generate
 from engine.store.db import open_store
-from engine.store.demo import generate
 from engine.store.models import (
     CUSTOMER_TABLES,
     customer_tags,

@@ -30,9 +30,9 @@ from engine.channels.config import (
     Sending,
 )
 from engine.channels.config import SmtpServer as SmtpConfig
-from engine.dispatch import DispatchCounts, Dispatcher, backoff
+from engine.delivery.dispatcher import DispatchCounts, Dispatcher, backoff
+from engine.execution.sinks import Decision, RunInfo, StoreSink
 from engine.policy import AllowedHours, Policy
-from engine.sinks import Decision, RunInfo, StoreSink
 from engine.store.db import create_all
 from engine.store.models import branches, consents, customers, outbox, runs
 

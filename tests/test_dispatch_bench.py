@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.dispatch_bench import measure
+from engine.bench.dispatch_measure import measure
 
 
 def test_measure_delivers_every_message_once_and_reports_rates(tmp_path: Path) -> None:

@@ -22,13 +22,13 @@ from support import (
 )
 
 from engine.channels.config import ChannelConfig, HttpEndpoint
-from engine.conditions.clock import Clock
-from engine.dispatch import Dispatcher
-from engine.execution import Executor, Outcome
-from engine.playbook import Playbook
+from engine.core.clock import Clock
+from engine.delivery.dispatcher import Dispatcher
+from engine.execution.executor import Executor, Outcome
+from engine.execution.sinks import Decision, RecordingSink, RunInfo, Sink, StoreSink
+from engine.playbook.model import Playbook
 from engine.policy import Policy, default_policy
-from engine.rendering import Renderer
-from engine.sinks import Decision, RecordingSink, RunInfo, Sink, StoreSink
+from engine.rendering.renderer import Renderer
 from engine.store.db import open_store
 from engine.store.models import outbox, suppressions
 

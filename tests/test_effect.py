@@ -24,7 +24,7 @@ from support import (
     validator,
 )
 
-from engine.playbook import Playbook
+from engine.playbook.model import Playbook
 from engine.reports.effect import effect_report
 from engine.reports.lift import MIN_ARM, Rate, lift, newcombe, verdict, wilson
 from engine.store.db import create_all
@@ -426,7 +426,7 @@ def small_demo(request: Any, tmp_path_factory: Any) -> Iterator[str]:
 
 
 def test_simulated_days_write_real_runs_and_outcomes_on_both_backends(small_demo: str) -> None:
-    from engine.simulate import simulate
+    from engine.demo.outcomes import simulate
     from engine.store.db import mark_demo_store, open_store
 
     store = open_store(small_demo)

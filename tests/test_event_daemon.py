@@ -22,11 +22,11 @@ from support import (
 
 from engine.events.host import EventHost
 from engine.events.processor import EventProcessor, ledger_window
-from engine.events.trigger import EventTrigger
-from engine.execution import Executor
-from engine.playbook import Playbook
+from engine.execution.executor import Executor
+from engine.playbook.model import Playbook
 from engine.store.db import open_store
 from engine.store.models import action_ledger, event_cursors, event_matches, tasks
+from engine.triggers.event import EventTrigger
 
 DAY0 = dt.datetime(2026, 11, 16, 10, 0, tzinfo=TZ)
 

@@ -36,9 +36,9 @@ from daemon_support import (
 from sqlalchemy import Engine, func, select, text
 from support import REPO
 
+from engine.demo.generator import generate
 from engine.events.processor import ledger_window
 from engine.store.db import open_store
-from engine.store.demo import generate
 from engine.store.models import action_ledger, event_matches, events, outbox, tasks
 
 pytestmark = pytest.mark.slow

@@ -16,11 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import REPO, TZ
 
-from engine.events.catalog import EVENT_TYPES
-from engine.events.model import Event, Rejected, read_event
 from engine.events.rules import SESSION, RuleError, RulesHost
-from engine.events.schema import event_schema
-from engine.events.trigger import CONSTANT_OPS, FieldTest, Step
+from engine.triggers.event import CONSTANT_OPS, FieldTest, Step
+from engine.triggers.event_catalog import EVENT_TYPES
+from engine.triggers.event_model import Event, Rejected, read_event
+from engine.triggers.event_schema import event_schema
 
 NOW = dt.datetime(2026, 11, 23, 1, 0)  # UTC
 AMOUNTS = [0.0, 999.5, 1000.0, 50000.0, 50000.01, 800000.0]
@@ -283,7 +283,7 @@ def test_event_variable_in_a_scheduled_playbook_is_a_clear_error(tmp_path: Path)
 def test_event_values_reach_the_rendered_task(tmp_path: Path) -> None:
     """At run time ``event`` is the match's first event, in bank time; an optional field the
     event left out is None, not a failure."""
-    from engine.rendering import Renderer
+    from engine.rendering.renderer import Renderer
 
     tz = ZoneInfo("Asia/Shanghai")
     raw = {

@@ -31,10 +31,10 @@ from support import (
 from engine.events.ingest import ingest, read_jsonl
 from engine.events.processor import EventProcessor, ledger_window
 from engine.events.server import EventServer
-from engine.events.trigger import EventTrigger
-from engine.playbook import Playbook
+from engine.playbook.model import Playbook
 from engine.store.db import open_store
 from engine.store.models import action_ledger, event_matches, event_rejections, events, tasks
+from engine.triggers.event import EventTrigger
 
 DAY0 = dt.datetime(2026, 11, 16, 10, 0, tzinfo=TZ)
 
@@ -254,7 +254,7 @@ def test_event_matches_acted_on_in_one_batch_equal_one_by_one(store: Engine) -> 
 
 @pytest.fixture(scope="module")
 def sqlite_demo(tmp_path_factory: Any) -> Iterator[Engine]:
-    from engine.store.demo import generate
+    from engine.demo.generator import generate
 
     engine = open_store(f"sqlite:///{tmp_path_factory.mktemp('prop') / 'demo.db'}")
     generate(engine, customers=300, seed=3, as_of=dt.date(2026, 11, 23))
@@ -527,7 +527,7 @@ def test_event_dry_run_command_previews_without_writing(store: Engine, tmp_path:
 
 
 def test_event_throughput_measure_reports_both_rates(store: Engine) -> None:
-    from engine.events.bench import measure, synthetic_events
+    from engine.bench.events_measure import measure, synthetic_events
 
     now = dt.datetime(2026, 11, 24, 9, 0, tzinfo=TZ)
     sample = synthetic_events(valued_customers(store, 50), 400, now - dt.timedelta(days=1))

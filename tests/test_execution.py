@@ -19,12 +19,12 @@ from support import (
     validator,
 )
 
-from engine.conditions.clock import Clock
-from engine.execution import Executor, Outcome, slot_on, window_of
-from engine.playbook import Playbook
+from engine.core.clock import Clock
+from engine.execution.executor import Executor, Outcome, slot_on, window_of
+from engine.execution.sinks import RecordingSink, StoreSink
+from engine.playbook.model import Playbook
 from engine.policy import held_out
-from engine.rendering import Renderer
-from engine.sinks import RecordingSink, StoreSink
+from engine.rendering.renderer import Renderer
 from engine.store.db import open_store
 from engine.store.models import action_ledger, consents, outbox, runs, tasks
 
@@ -212,7 +212,7 @@ def test_failed_run_is_recorded(executor: Executor, store: Engine, vip: Playbook
 def test_failure_description_keeps_personal_data_out() -> None:
     from sqlalchemy.exc import IntegrityError
 
-    from engine.errors import describe_failure
+    from engine.core.errors import describe_failure
 
     exc = IntegrityError(
         "INSERT INTO outbox (recipient) VALUES (?)",

@@ -18,15 +18,15 @@ from support import AS_OF, SETTINGS, TZ, dictionary, validator
 from test_cli import assert_no_traceback, cli
 
 from engine.conditions.ast import EVERYONE
-from engine.conditions.clock import Clock
 from engine.conditions.evaluate import evaluate
 from engine.conditions.explain import Step
 from engine.conditions.sql import SqlCompiler
-from engine.execution import Executor, Outcome, by_priority
-from engine.explaining import Explainer, Explanation, UnknownCustomer
-from engine.playbook import Playbook, Schedule
+from engine.core.clock import Clock
+from engine.execution.executor import Executor, Outcome, by_priority
+from engine.execution.explain import Explainer, Explanation, UnknownCustomer
+from engine.execution.sinks import Decision, RecordingSink, StoreSink
+from engine.playbook.model import Playbook, Schedule
 from engine.reports.explain import explanation_json, explanation_text, outcome_of
-from engine.sinks import Decision, RecordingSink, StoreSink
 from engine.store.db import open_store
 
 DICTIONARY = dictionary()

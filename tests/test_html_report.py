@@ -28,13 +28,13 @@ from support import (
     validator,
 )
 
-from engine.conditions.clock import Clock
-from engine.execution import Executor
-from engine.playbook import Schedule
+from engine.core.clock import Clock
+from engine.execution.executor import Executor
+from engine.execution.sinks import RecordingSink
+from engine.playbook.model import Schedule
 from engine.reports.dryrun import report_json
 from engine.reports.html import render_html
 from engine.reports.tabular import audience_facets, report_csv
-from engine.sinks import RecordingSink
 from engine.store.db import open_store
 
 ARTIFACTS = REPO / "out" / "test-artifacts"

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import Engine, text
 from support import REPO
 
-from engine.dictionary import load_dictionary
-from engine.schema import render_schema
+from engine.core.dictionary import load_dictionary
+from engine.playbook.schema import render_schema
 from engine.store.db import create_all, open_store
 from engine.store.importing import ImportFailed, import_files
 from engine.store.introspect import check_dictionary

@@ -13,8 +13,8 @@ import sys
 import pytest
 from support import REPO, validator
 
-from engine.diagnostics import format_json, format_text
-from engine.messages import CATALOG, LANGS, Msg, choose_lang, localize, placeholders, t
+from engine.core.diagnostics import format_json, format_text
+from engine.core.i18n import CATALOG, LANGS, Msg, choose_lang, localize, placeholders, t
 
 ENGINE = REPO / "engine"
 INVALID = REPO / "tests" / "fixtures" / "invalid"

@@ -21,12 +21,12 @@ from collections import Counter
 import pytest
 from support import AS_OF_DATE, REPO, SETTINGS, validator
 
-from engine import calendar as cal
 from engine.actions.sms import SmsAction
 from engine.commands.preview import execute_selected
-from engine.events.trigger import EventTrigger
-from engine.execution import Outcome
-from engine.playbook import Playbook, Schedule
+from engine.core import calendar as cal
+from engine.execution.executor import Outcome
+from engine.playbook.model import Playbook, Schedule
+from engine.triggers.event import EventTrigger
 
 PACK_DATES: list[str] = [
     AS_OF_DATE.isoformat(),  # a Monday: the demo store's own day (most playbooks)

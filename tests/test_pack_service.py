@@ -18,11 +18,11 @@ from sqlalchemy import Engine, text
 from support import AS_OF_DATE, SETTINGS, TZ, dictionary, validator
 
 from engine.actions.sms import SmsAction
-from engine.conditions.clock import Clock
+from engine.core.clock import Clock
 from engine.events.processor import EventProcessor
-from engine.execution import Executor, by_priority, slot_on
-from engine.playbook import Playbook, Schedule
-from engine.sinks import RecordingSink
+from engine.execution.executor import Executor, by_priority, slot_on
+from engine.execution.sinks import RecordingSink
+from engine.playbook.model import Playbook, Schedule
 from engine.store.db import open_store
 
 PACK_B_DATES = [AS_OF_DATE]  # 2026-11-23, the demo store's own day

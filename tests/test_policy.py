@@ -21,13 +21,14 @@ from support import (
     playbook_from_text,
 )
 
-from engine.conditions.clock import Clock
-from engine.configfile import ConfigError
-from engine.execution import Executor, Outcome, by_priority
-from engine.playbook import Playbook
+from engine.core.clock import Clock
+from engine.core.configfile import ConfigError
+from engine.delivery.tasklist import complete
+from engine.execution.executor import Executor, Outcome, by_priority
+from engine.execution.sinks import RecordingSink, Sink, StoreSink
+from engine.playbook.model import Playbook
 from engine.policy import AllowedHours, Policy, default_policy, held_out, load_policy
-from engine.rendering import Renderer
-from engine.sinks import RecordingSink, Sink, StoreSink
+from engine.rendering.renderer import Renderer
 from engine.store.db import open_store
 from engine.store.models import (
     action_ledger,
@@ -39,7 +40,6 @@ from engine.store.models import (
     suppressions,
     tasks,
 )
-from engine.tasklist import complete
 
 DICTIONARY = dictionary()
 RENDERER = Renderer(SETTINGS.templates_dir, DICTIONARY)
@@ -400,8 +400,8 @@ def test_two_runs_racing_write_each_customer_once(store: Engine, tmp_path: Path)
 
 
 def test_overdue_tasks_climb_the_ladder_once_per_level(store: Engine, tmp_path: Path) -> None:
+    from engine.delivery.tasklist import escalate_overdue
     from engine.policy import TaskPolicy
-    from engine.tasklist import escalate_overdue
 
     p = playbook(
         tmp_path, "ladder", '  - task: {title: "回访", due_in: 1d}\n', limits="{max_per_run: 3}"

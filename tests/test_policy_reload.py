@@ -11,9 +11,9 @@ from pathlib import Path
 from daemon_support import deployment, playbook_yaml, status_json
 from support import REPO, TZ, dictionary
 
-from engine.scheduler import Daemon, DaemonConfig
-from engine.slots import TimeSource
+from engine.daemon.scheduler import Daemon, DaemonConfig
 from engine.store.db import create_all, open_store
+from engine.triggers.schedule import TimeSource
 
 
 def _sms_caps(daemon: Daemon, pid: str) -> list[int]:

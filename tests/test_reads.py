@@ -1,7 +1,7 @@
 """A run reads only what it uses, and decides exactly as if it read everything.
 
 The audience query selects the customer fields a playbook's actions and templates read
-(:mod:`engine.template_reads`); the data issues of a pass are counted once per day for all
+(:mod:`engine.rendering.reads`); the data issues of a pass are counted once per day for all
 its playbooks (:class:`engine.conditions.quality.SharedIssues`); on SQLite each checked test
 in an ``all:`` is preceded by the same test on the stored value (``sqlite_prefilter``); once
 ``max_per_run`` is taken, later batches are only counted. Each of these is a shortcut that
@@ -37,22 +37,22 @@ from support import (
     validator,
 )
 
-from engine.calendar import YearsFilter
 from engine.conditions.ast import RELATIVE_OPERATORS, All, Anniversary, AnyOf, Condition, Not
 from engine.conditions.ast import Test as FieldTest
-from engine.conditions.clock import Clock
 from engine.conditions.evaluate import evaluate
 from engine.conditions.sql import CHECKED_TYPES, SqlCompiler
-from engine.dictionary import Field
-from engine.execution import Executor, Outcome, by_priority, slot_on
-from engine.loading import load_text
-from engine.playbook import Playbook, Schedule
-from engine.rendering import CUSTOMER_READERS, FILTERS
-from engine.sinks import RecordingSink, StoreSink
+from engine.core.calendar import YearsFilter
+from engine.core.clock import Clock
+from engine.core.dictionary import Field
+from engine.core.yamlfile import load_text
+from engine.execution.executor import Executor, Outcome, by_priority, slot_on
+from engine.execution.sinks import RecordingSink, StoreSink
+from engine.playbook.model import Playbook, Schedule
+from engine.playbook.validation import Validator
+from engine.rendering.reads import source_reads
+from engine.rendering.renderer import CUSTOMER_READERS, FILTERS
 from engine.store.db import open_store
 from engine.store.models import suppressions
-from engine.template_reads import source_reads
-from engine.validation import Validator
 
 DICTIONARY = dictionary()
 KNOWN = frozenset(f.key for f in DICTIONARY)

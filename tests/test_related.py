@@ -18,13 +18,13 @@ from sqlalchemy import Date, DateTime, Engine, bindparam, column, select, table,
 from support import AS_OF, REPO, SETTINGS, TZ, dictionary, validator
 
 from engine.conditions.ast import EVERYONE, Condition
-from engine.conditions.clock import Clock
 from engine.conditions.facts import filter_batch
 from engine.conditions.sql import SqlCompiler
-from engine.execution import Executor
-from engine.playbook import Schedule
-from engine.rendering import Renderer
-from engine.sinks import RecordingSink
+from engine.core.clock import Clock
+from engine.execution.executor import Executor
+from engine.execution.sinks import RecordingSink
+from engine.playbook.model import Schedule
+from engine.rendering.renderer import Renderer
 from engine.store.db import open_store
 
 DICTIONARY = dictionary()
@@ -197,8 +197,8 @@ def test_shipped_pack_same_with_both_evaluators(
 
 
 def _deployment(tmp_path: Path, segments: dict[str, str]) -> Any:
-    from engine.config import Settings
-    from engine.validation import Validator
+    from engine.core.settings import Settings
+    from engine.playbook.validation import Validator
 
     folder = tmp_path / "segments"
     folder.mkdir()
@@ -336,8 +336,8 @@ def test_context_rows_are_read_per_batch_and_named_in_the_task(store: Engine) ->
 
 def test_context_rows_are_masked_in_previews_where_personal(store: Engine, tmp_path: Path) -> None:
     """A related column marked ``pii`` is masked in a preview and real in a run's rows."""
-    from engine.dictionary import load_dictionary
-    from engine.validation import Validator
+    from engine.core.dictionary import load_dictionary
+    from engine.playbook.validation import Validator
 
     source = (REPO / "schemas" / "data_dictionary.yaml").read_text(encoding="utf-8")
     plain = "manager_id: {type: string, label: 联系人编号, name: Contacted by, column: manager_id}"

@@ -9,8 +9,8 @@ import pytest
 from support import dictionary
 
 from engine.actions.sms import compose
-from engine.errors import TemplateError
-from engine.rendering import (
+from engine.core.errors import TemplateError
+from engine.rendering.renderer import (
     Renderer,
     cn_date,
     mask_email,

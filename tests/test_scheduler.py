@@ -28,14 +28,13 @@ from daemon_support import (
 from sqlalchemy import Engine, create_engine, func, select
 from support import AS_OF, REPO, TZ, clear_engine_tables, dictionary
 
-from engine import claims
-from engine.conditions.clock import Clock
-from engine.execution import Executor
-from engine.observability import Metrics, event, redact, setup_logging
-from engine.reload import PlaybookFolder
-from engine.scheduler import Daemon, DaemonConfig, Interrupted, InterruptibleSink
-from engine.sinks import Decision, RecordingSink, RunInfo
-from engine.slots import SlotTrigger, TimeSource
+from engine.core.clock import Clock
+from engine.core.observability import Metrics, event, redact, setup_logging
+from engine.daemon.reload import PlaybookFolder
+from engine.daemon.scheduler import Daemon, DaemonConfig, Interrupted, InterruptibleSink
+from engine.execution.executor import Executor
+from engine.execution.sinks import Decision, RecordingSink, RunInfo
+from engine.store import claims
 from engine.store.db import create_engine_tables, open_store
 from engine.store.models import (
     action_ledger,
@@ -45,6 +44,7 @@ from engine.store.models import (
     runs,
     schedule_state,
 )
+from engine.triggers.schedule import SlotTrigger, TimeSource
 
 DICTIONARY = dictionary()
 HOURLY = "0 * * * *"

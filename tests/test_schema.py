@@ -9,8 +9,8 @@ from support import REPO, SETTINGS, dictionary
 
 from engine.actions import REGISTRY
 from engine.conditions.ast import OPERATORS
-from engine.loading import load_file
-from engine.schema import playbook_schema, render_schema
+from engine.core.yamlfile import load_file
+from engine.playbook.schema import playbook_schema, render_schema
 
 
 def test_shipped_schema_is_generated_from_the_model() -> None:

@@ -16,7 +16,7 @@ from pgcluster import PgCluster
 from sqlalchemy import Connection, Engine, Table, func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.errors import StoreError, UsageError
+from engine.core.errors import StoreError, UsageError
 from engine.store.db import (
     create_all,
     create_engine_tables,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from support import REPO, SETTINGS, dictionary, validator
 
-from engine.config import Settings
-from engine.diagnostics import format_text
-from engine.validation import Validator
+from engine.core.diagnostics import format_text
+from engine.core.settings import Settings
+from engine.playbook.validation import Validator
 
 INVALID = sorted((REPO / "tests" / "fixtures" / "invalid").glob("*.yaml"))
 VALID = sorted((REPO / "tests" / "fixtures" / "valid").glob("*.yaml"))

@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from engine.conditions.clock import Clock
-from engine.config import Settings
-from engine.diagnostics import PathPart
-from engine.dictionary import DataDictionary
-from engine.rendering import Renderer
+from engine.core.clock import Clock
+from engine.core.diagnostics import PathPart
+from engine.core.dictionary import DataDictionary
+from engine.core.settings import Settings
+from engine.rendering.renderer import Renderer
 
 Path = tuple[PathPart, ...]
 Report = Callable[[str, str, Path, str | None, bool], None]

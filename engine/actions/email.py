@@ -19,8 +19,8 @@ from engine.actions.base import (
     register,
 )
 from engine.actions.templates import check_template
-from engine.dictionary import DataDictionary
-from engine.messages import t
+from engine.core.dictionary import DataDictionary
+from engine.core.i18n import t
 
 MAX_SUBJECT = 200  # the outbox column; mail clients cut far earlier anyway
 

@@ -9,8 +9,8 @@ from typing import Any
 import jinja2
 
 from engine.actions.base import REGISTRY
-from engine.dictionary import DataDictionary
-from engine.rendering import Renderer
+from engine.core.dictionary import DataDictionary
+from engine.rendering.renderer import Renderer
 
 
 def actions_read(

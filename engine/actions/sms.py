@@ -19,9 +19,9 @@ from engine.actions.base import (
     register,
 )
 from engine.actions.templates import check_template
-from engine.dictionary import DataDictionary
-from engine.messages import t
-from engine.rendering import sms_segments
+from engine.core.dictionary import DataDictionary
+from engine.core.i18n import t
+from engine.rendering.renderer import sms_segments
 
 
 @dataclass(frozen=True)

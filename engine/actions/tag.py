@@ -19,8 +19,8 @@ from engine.actions.base import (
     Subject,
     register,
 )
-from engine.dictionary import DataDictionary
-from engine.messages import t
+from engine.core.dictionary import DataDictionary
+from engine.core.i18n import t
 
 MAX_TAG = 32  # the table's column
 

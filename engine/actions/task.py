@@ -26,9 +26,9 @@ from engine.actions.base import (
     register,
 )
 from engine.actions.templates import check_template
-from engine.dictionary import DataDictionary
-from engine.durations import DurationError, parse_duration
-from engine.messages import t
+from engine.core.dictionary import DataDictionary
+from engine.core.durations import DurationError, parse_duration
+from engine.core.i18n import t
 
 TASK_KINDS = {"call": "电话回访", "visit": "上门拜访", "follow_up": "跟进"}
 PRIORITIES = {"low": "低", "normal": "普通", "high": "高", "urgent": "紧急"}

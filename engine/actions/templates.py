@@ -8,8 +8,8 @@ from typing import Any
 import jinja2
 
 from engine.actions.base import ParseContext, Path
-from engine.errors import TemplateError
-from engine.messages import t
+from engine.core.errors import TemplateError
+from engine.core.i18n import t
 
 
 def check_template(

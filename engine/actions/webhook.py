@@ -25,8 +25,8 @@ from engine.actions.base import (
 )
 from engine.actions.templates import check_template
 from engine.channels.config import webhook_names
-from engine.dictionary import DataDictionary
-from engine.messages import t
+from engine.core.dictionary import DataDictionary
+from engine.core.i18n import t
 
 
 @dataclass(frozen=True)

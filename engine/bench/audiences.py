@@ -9,8 +9,8 @@ from typing import Any
 from engine.bench import handwritten
 from engine.bench.figures import cpu_ratio, ratio, repeat
 from engine.bench.lab import Lab
-from engine.execution import BATCH_SIZE, Executor
-from engine.playbook import Playbook
+from engine.execution.executor import BATCH_SIZE, Executor
+from engine.playbook.model import Playbook
 
 
 def _engine_ids(lab: Lab, executor: Executor, playbook: Playbook) -> list[str]:

@@ -19,8 +19,8 @@ from engine.bench import audiences, delivery, events, pack, render, writes
 from engine.bench.figures import peak_mb, reset_peak
 from engine.bench.lab import AS_OF, Lab
 from engine.bench.stores import ensure
-from engine.config import Settings
-from engine.errors import EngineError, describe_failure
+from engine.core.errors import EngineError, describe_failure
+from engine.core.settings import Settings
 from engine.store.db import open_store
 
 SECTIONS: dict[str, Callable[[Lab, int], Any]] = {

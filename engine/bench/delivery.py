@@ -1,8 +1,9 @@
 """Section 5: dispatch from the outbox to a local HTTP gateway with no rate limit, through
-:class:`engine.dispatch.Dispatcher` (claim, consent re-check, send, record), against the same
+:class:`engine.delivery.dispatcher.Dispatcher` (claim, consent re-check, send, record),
+against the same
 number of JSON POSTs sent straight from as many threads with httpx and with ``http.client``
 (the client the SMS adapter uses): the ceiling client and gateway allow on the machine. The
-gateway is :class:`engine.loopback.LoopbackGateway`, an asyncio server in its own process, so
+gateway is :class:`engine.bench.loopback.LoopbackGateway`, an asyncio server in its own process, so
 the gateway is not what is measured.
 """
 
@@ -15,12 +16,12 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 
 from engine.actions.base import Effect
+from engine.bench.dispatch_measure import baselines, record_run
 from engine.bench.lab import Lab
+from engine.bench.loopback import LoopbackGateway
 from engine.bench.stores import wipe_engine_rows
-from engine.dispatch_bench import baselines, record_run
-from engine.execution import BATCH_SIZE
-from engine.loopback import LoopbackGateway
-from engine.sinks import Decision, RunInfo, StoreSink
+from engine.execution.executor import BATCH_SIZE
+from engine.execution.sinks import Decision, RunInfo, StoreSink
 from engine.store.models import consents, customers
 
 MESSAGES = 5000
@@ -80,7 +81,7 @@ def _queue(lab: Lab, n: int, now: dt.datetime) -> int:
 
 def measure(lab: Lab, repeats: int, messages: int = MESSAGES) -> dict[str, Any]:
     from engine.channels.config import ChannelConfig, Dispatch, HttpEndpoint, Retry, Sending
-    from engine.dispatch import Dispatcher
+    from engine.delivery.dispatcher import Dispatcher
     from engine.policy import Policy
 
     now = dt.datetime.combine(lab.day, dt.time(10), lab.settings.timezone)

@@ -1,7 +1,7 @@
 """Section 6: event playbooks, events/s with persistence (validation, dedup, storage,
 windows, the action path for every match) against posting the same events into the same
 durable-rules rulesets with nothing around them; measured by
-:func:`engine.events.bench.measure`, called as it is."""
+:func:`engine.bench.events_measure.measure`, called as it is."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from engine.bench.events_measure import measure as measure_events
+from engine.bench.events_measure import synthetic_events
 from engine.bench.lab import Lab
 from engine.bench.stores import wipe_engine_rows
-from engine.events.bench import measure as measure_events
-from engine.events.bench import synthetic_events
 from engine.events.processor import EventProcessor
 from engine.store.models import customers
 

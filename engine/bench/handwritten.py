@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
-from engine.conditions.clock import Clock
+from engine.core.clock import Clock
 
 SELECTED = {
     "customer_id": "c.id",

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from engine.conditions.clock import Clock
-from engine.config import Settings
-from engine.dictionary import DataDictionary, load_dictionary
-from engine.execution import Executor, by_priority, slot_on
-from engine.playbook import Playbook, Schedule
-from engine.rendering import Renderer
+from engine.core.clock import Clock
+from engine.core.dictionary import DataDictionary, load_dictionary
+from engine.core.settings import Settings
+from engine.execution.executor import Executor, by_priority, slot_on
+from engine.playbook.model import Playbook, Schedule
+from engine.playbook.validation import Validator
+from engine.rendering.renderer import Renderer
 from engine.store.db import open_store
-from engine.validation import Validator
 
 AS_OF = dt.date(2026, 10, 12)
 """A Monday and a workday in the first month of a quarter: every shipped scheduled playbook

@@ -17,8 +17,8 @@ from engine.bench.figures import cpu_ratio, ratio, repeat
 from engine.bench.lab import Lab
 from engine.bench.stores import wipe_engine_rows
 from engine.conditions.facts import used
-from engine.execution import Outcome
-from engine.sinks import RecordingSink, StoreSink
+from engine.execution.executor import Outcome
+from engine.execution.sinks import RecordingSink, StoreSink
 from engine.store.models import action_ledger, consents, outbox, tasks
 
 _FROM = re.compile(r"\bFROM\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)

@@ -11,8 +11,8 @@ import jinja2
 
 from engine.bench.figures import cpu_ratio, ratio, repeat
 from engine.bench.lab import Lab
-from engine.execution import BATCH_SIZE
-from engine.rendering import FILTERS, template_context
+from engine.execution.executor import BATCH_SIZE
+from engine.rendering.renderer import FILTERS, template_context
 
 SAMPLE = 2000
 """Customers per playbook whose texts are rendered (the audience's first ones)."""

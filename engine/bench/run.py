@@ -22,7 +22,7 @@ from typing import Any
 
 from engine.bench import pg
 from engine.bench.child import SECTIONS
-from engine.errors import StoreError
+from engine.core.errors import StoreError
 
 SCALING_SIZES = (10_000, 100_000)
 SMALL_SECTIONS = ("pack",)

@@ -1,6 +1,6 @@
 """Demo stores for the benchmark: built once per size, reused while they match.
 
-A store built by :func:`engine.store.demo.generate` is a pure function of (customers, seed,
+A store built by :func:`engine.demo.generator.generate` is a pure function of (customers, seed,
 as_of), so a later run can reuse it: a small ``bench_demo`` table, outside the engine's
 metadata (``generate`` drops every table it knows and leaves this one), records what was
 built, and is written only after the build completed.
@@ -13,7 +13,7 @@ import time
 
 from sqlalchemy import Engine, inspect, text
 
-from engine.errors import StoreError
+from engine.core.errors import StoreError
 from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES, metadata
 
 MARKER = "bench_demo"
@@ -47,7 +47,7 @@ def ensure(store: Engine, customers: int, as_of: dt.date, *, given: bool = False
             for index in table.indexes:
                 index.create(store, checkfirst=True)
         return None
-    from engine.store.demo import generate
+    from engine.demo.generator import generate
 
     with store.begin() as conn:
         conn.execute(text(f"DROP TABLE IF EXISTS {MARKER}"))

@@ -1,4 +1,4 @@
-"""Section 4: writing ledger + outbox + tasks through :class:`engine.sinks.StoreSink` (the
+"""Section 4: writing ledger + outbox + tasks through :class:`engine.execution.sinks.StoreSink` (the
 exactly-once insert, ``ON CONFLICT DO NOTHING RETURNING``, one transaction per batch) against a
 bare bulk insert of the same rows through the raw driver (``executemany``, ids given, no
 conflict handling), into the same empty tables."""
@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from engine.actions.base import Effect
+from engine.bench.dispatch_measure import record_run
 from engine.bench.figures import cpu_ratio, ratio, repeat
 from engine.bench.lab import Lab
 from engine.bench.stores import wipe_engine_rows
-from engine.dispatch_bench import record_run
-from engine.execution import BATCH_SIZE
-from engine.sinks import Decision, RunInfo, StoreSink, idempotency_key
+from engine.execution.executor import BATCH_SIZE
+from engine.execution.sinks import Decision, RunInfo, StoreSink, idempotency_key
 from engine.store.models import customers
 
 CUSTOMERS = 20_000

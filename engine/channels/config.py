@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.configfile import ConfigError, ConfigFile, load_config
+from engine.core.configfile import ConfigError, ConfigFile, load_config
 
 CODE = "E0402"
 

@@ -17,7 +17,7 @@ from email.utils import formataddr, formatdate
 
 from engine.channels.base import Message, Result, Verdict
 from engine.channels.config import SmtpServer
-from engine.configfile import ConfigError
+from engine.core.configfile import ConfigError
 
 
 class SmtpSender:

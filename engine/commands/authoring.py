@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
+from engine.authoring.playbook_tests import CaseResult, discover_tests, junit_xml, run_test_file
 from engine.commands import common
-from engine.diagnostics import format_json, format_text
-from engine.dictionary import load_dictionary
-from engine.errors import EXIT_FAILURE
-from engine.messages import LANGS, choose_lang, localize, t
-from engine.schema import render_schema
-from engine.testing import CaseResult, discover_tests, junit_xml, run_test_file
-from engine.validation import Validator
+from engine.core.diagnostics import format_json, format_text
+from engine.core.dictionary import load_dictionary
+from engine.core.errors import EXIT_FAILURE
+from engine.core.i18n import LANGS, choose_lang, localize, t
+from engine.playbook.schema import render_schema
+from engine.playbook.validation import Validator
 
 
 @click.command()

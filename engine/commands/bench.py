@@ -9,7 +9,7 @@ import click
 
 from engine.bench import report as bench_report
 from engine.bench.run import Plan, all_sections, run, sizes_for
-from engine.errors import UsageError
+from engine.core.errors import UsageError
 
 
 @click.command("bench")

@@ -13,14 +13,14 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy import Engine
 
-from engine.config import Settings
-from engine.diagnostics import format_text
-from engine.dictionary import DataDictionary
-from engine.errors import UsageError
-from engine.messages import choose_lang
-from engine.playbook import Playbook
+from engine.core.diagnostics import format_text
+from engine.core.dictionary import DataDictionary
+from engine.core.errors import UsageError
+from engine.core.i18n import choose_lang
+from engine.core.settings import Settings
+from engine.playbook.model import Playbook
+from engine.playbook.validation import Catalog, Validator
 from engine.store.db import open_store
-from engine.validation import Catalog, Validator
 
 F = TypeVar("F", bound=Callable[..., Any])
 

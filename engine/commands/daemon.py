@@ -15,17 +15,17 @@ from types import FrameType
 import click
 
 from engine.commands import common
-from engine.dictionary import load_dictionary
-from engine.durations import DurationError, parse_duration
-from engine.errors import EngineError, UsageError
+from engine.core.dictionary import load_dictionary
+from engine.core.durations import DurationError, parse_duration
+from engine.core.errors import EngineError, UsageError
+from engine.core.observability import LOGGER, event, setup_logging
+from engine.daemon.scheduler import Daemon, DaemonConfig, Dispatch
 from engine.events.server import TOKEN_ENV, EventServer
-from engine.observability import LOGGER, event, setup_logging
+from engine.playbook.validation import Validator
 from engine.reports.status import gather, render_text
-from engine.scheduler import Daemon, DaemonConfig, Dispatch
-from engine.slots import TimeSource
 from engine.store.db import require_tables
 from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES
-from engine.validation import Validator
+from engine.triggers.schedule import TimeSource
 
 
 def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -245,8 +245,8 @@ def daemon(
     closer = None
     hook: Dispatch | None = None
     if dispatch:
-        # The dispatcher (engine/dispatch.py) is one object reused round after round.
-        from engine.dispatch import Dispatcher
+        # The dispatcher (engine/delivery/dispatcher.py) is one object reused round after round.
+        from engine.delivery.dispatcher import Dispatcher
 
         dispatcher = Dispatcher(store, settings)
         closer = dispatcher.close

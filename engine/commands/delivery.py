@@ -14,13 +14,9 @@ import click
 from sqlalchemy import Engine, select, update
 
 from engine.commands import common
-from engine.dispatch import DispatchCounts, Dispatcher
-from engine.errors import UsageError
-from engine.policy import load_policy
-from engine.rendering import mask_email, mask_phone
-from engine.store.db import require_tables
-from engine.store.models import ENGINE_TABLES, outbox
-from engine.tasklist import (
+from engine.core.errors import UsageError
+from engine.delivery.dispatcher import DispatchCounts, Dispatcher
+from engine.delivery.tasklist import (
     OUTCOMES,
     TaskQuery,
     complete,
@@ -28,6 +24,10 @@ from engine.tasklist import (
     list_tasks,
     mask_personal,
 )
+from engine.policy import load_policy
+from engine.rendering.renderer import mask_email, mask_phone
+from engine.store.db import require_tables
+from engine.store.models import ENGINE_TABLES, outbox
 
 STATUSES = ("pending", "sent", "failed", "cancelled")
 

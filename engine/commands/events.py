@@ -18,19 +18,19 @@ from typing import Any
 import click
 
 from engine.commands import common
-from engine.config import Settings
-from engine.dictionary import load_dictionary
-from engine.errors import EngineError, UsageError
+from engine.core.dictionary import load_dictionary
+from engine.core.errors import EngineError, UsageError
+from engine.core.settings import Settings
 from engine.events.ingest import ingest, read_jsonl
 from engine.events.processor import EventProcessor, Report
-from engine.events.schema import event_schema
 from engine.events.server import MAX_BODY, TOKEN_ENV, EventServer
 from engine.events.store import counts
-from engine.events.trigger import EventTrigger
-from engine.playbook import Playbook
+from engine.playbook.model import Playbook
+from engine.playbook.validation import Validator
 from engine.reports.dryrun import report_json, report_text
 from engine.store.introspect import require_deployment
-from engine.validation import Validator
+from engine.triggers.event import EventTrigger
+from engine.triggers.event_schema import event_schema
 
 EVENT_SCHEMA_FILE = "event.schema.json"
 TICK_SECONDS = 60.0

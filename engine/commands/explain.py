@@ -7,11 +7,11 @@ import json
 import click
 
 from engine.commands import common
-from engine.dictionary import load_dictionary
-from engine.explaining import Explainer
+from engine.core.dictionary import load_dictionary
+from engine.execution.explain import Explainer
+from engine.playbook.validation import Validator
 from engine.reports.explain import explanation_json, explanation_text
 from engine.store.introspect import require_deployment
-from engine.validation import Validator
 
 
 @click.command()

@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from engine.commands import common
-from engine.dictionary import load_dictionary
+from engine.core.dictionary import load_dictionary
 from engine.store.importing import import_files
 from engine.store.introspect import check_dictionary
 from engine.store.mapping import DiagnosticsError, load_mapping

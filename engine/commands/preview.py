@@ -12,16 +12,16 @@ from typing import Any
 import click
 
 from engine.commands import common
-from engine.conditions.clock import Clock
-from engine.dictionary import load_dictionary
-from engine.execution import Executor, Outcome, by_priority, slot_on
-from engine.playbook import Playbook, Schedule
+from engine.core.clock import Clock
+from engine.core.dictionary import load_dictionary
+from engine.execution.executor import Executor, Outcome, by_priority, slot_on
+from engine.execution.sinks import RecordingSink, StoreSink
+from engine.playbook.model import Playbook, Schedule
+from engine.playbook.validation import Validator
 from engine.reports.dryrun import report_json, report_text
 from engine.reports.html import render_html
 from engine.reports.tabular import audience_facets, diff_against_last_run, report_csv
-from engine.sinks import RecordingSink, StoreSink
 from engine.store.introspect import require_deployment
-from engine.validation import Validator
 
 
 def execute_selected(

@@ -9,16 +9,16 @@ from pathlib import Path
 import click
 
 from engine.commands import common
-from engine.dictionary import load_dictionary
-from engine.errors import UsageError
-from engine.playbook import Playbook
+from engine.core.dictionary import load_dictionary
+from engine.core.errors import UsageError
+from engine.playbook.model import Playbook
+from engine.playbook.validation import Catalog, Validator
 from engine.reports.effect import effect_report
 from engine.reports.effect_html import render_effect_html
 from engine.reports.effect_text import render_text
 from engine.store.db import require_tables
 from engine.store.introspect import require_deployment
 from engine.store.models import ENGINE_TABLES
-from engine.validation import Catalog, Validator
 
 
 def _day(text: str | None, option: str) -> dt.date | None:
@@ -123,7 +123,7 @@ def report(
 @click.option("--seed", default=7, show_default=True, type=int)
 def demo_outcomes(db_url: str | None, days: int, start: str | None, seed: int) -> None:
     """SIMULATION on a demo store: run the pack day by day, simulate customers' outcomes."""
-    from engine.simulate import default_start, simulate
+    from engine.demo.outcomes import default_start, simulate
 
     settings = common.settings()
     first = _day(start, "--from")

@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from engine.calendar import YearlyDate, YearsFilter
+from engine.core.calendar import YearlyDate, YearsFilter
 
 # operator -> which field types accept it
 OPERATORS: dict[str, frozenset[str]] = {

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from engine import calendar as cal
 from engine.conditions.ast import CalendarTest, Change
-from engine.conditions.clock import Clock
+from engine.core import calendar as cal
+from engine.core.clock import Clock
 
 
 def relative_range(

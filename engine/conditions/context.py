@@ -26,12 +26,12 @@ from typing import Any
 from sqlalchemy import Connection, String, func, literal_column, select, table
 
 from engine.conditions.ast import EVERYONE, Condition
-from engine.conditions.clock import Clock
 from engine.conditions.parse import ConditionParser
 from engine.conditions.special import Path, Report
 from engine.conditions.sql import SqlCompiler
-from engine.dictionary import DataDictionary
-from engine.messages import t
+from engine.core.clock import Clock
+from engine.core.dictionary import DataDictionary
+from engine.core.i18n import t
 
 # names every template already has: a selection may not hide them
 TEMPLATE_NAMES = frozenset({"customer", "playbook", "bank", "today", "now"})

@@ -18,7 +18,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine import calendar as cal
 from engine.conditions.ast import (
     RELATIVE_OPERATORS,
     All,
@@ -33,9 +32,10 @@ from engine.conditions.ast import (
     Test,
 )
 from engine.conditions.bounds import calendar_holds, change_cutoff, relative_range
-from engine.conditions.clock import Clock
 from engine.conditions.validity import usable
-from engine.dictionary import DataDictionary
+from engine.core import calendar as cal
+from engine.core.clock import Clock
+from engine.core.dictionary import DataDictionary
 
 Rows = Sequence[Mapping[str, Any]]
 NO_RELATED: Mapping[str, Rows] = {}

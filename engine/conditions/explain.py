@@ -31,7 +31,6 @@ from engine.conditions.ast import (
     Test,
 )
 from engine.conditions.bounds import change_cutoff, relative_range
-from engine.conditions.clock import Clock
 from engine.conditions.evaluate import (
     NO_RELATED,
     Rows,
@@ -39,8 +38,9 @@ from engine.conditions.evaluate import (
     evaluate,
     related_aggregate,
 )
-from engine.dictionary import DataDictionary, Field
-from engine.durations import format_duration
+from engine.core.clock import Clock
+from engine.core.dictionary import DataDictionary, Field
+from engine.core.durations import format_duration
 
 SYMBOLS = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
 NEGATED = {"eq": "≠", "ne": "=", "gt": "≤", "gte": "<", "lt": "≥", "lte": ">"}

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import Connection, Date, Float, String, literal_column, select, table
 
 from engine.conditions.ast import All, AnyOf, Change, Condition, Not, Related, SegmentRef
-from engine.conditions.clock import Clock
 from engine.conditions.evaluate import Rows, evaluate
 from engine.conditions.sql import SqlCompiler, checked
-from engine.dictionary import DataDictionary
+from engine.core.clock import Clock
+from engine.core.dictionary import DataDictionary
 
 
 def used(condition: Condition) -> tuple[set[str], set[str]]:

@@ -26,11 +26,11 @@ from sqlalchemy import ColumnElement, Date, Float, String, and_, cast, literal_c
 from sqlalchemy import table as sql_table
 
 from engine.conditions.ast import EVERYONE, All, AnyOf, Condition, Related, Test
-from engine.conditions.clock import Clock
 from engine.conditions.sql import SqlCompiler
-from engine.dictionary import DataDictionary
-from engine.durations import DurationError, format_duration, parse_duration
-from engine.messages import t
+from engine.core.clock import Clock
+from engine.core.dictionary import DataDictionary
+from engine.core.durations import DurationError, format_duration, parse_duration
+from engine.core.i18n import t
 
 KINDS: dict[str, tuple[str, str]] = {
     "activity_resumed": ("恢复活跃", "activity resumed"),

@@ -22,9 +22,9 @@ from engine.conditions.ast import (
     Test,
 )
 from engine.conditions.special import Path, Report, SpecialForms
-from engine.dictionary import DataDictionary, Field
-from engine.durations import DurationError, parse_duration
-from engine.messages import Msg, t
+from engine.core.dictionary import DataDictionary, Field
+from engine.core.durations import DurationError, parse_duration
+from engine.core.i18n import Msg, t
 
 BOOLEAN_KEYS = ("all", "any", "not")
 

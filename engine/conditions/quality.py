@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, Integer, case, func, select
 
 from engine.conditions.ast import Condition, fields_of
-from engine.conditions.clock import Clock
 from engine.conditions.sql import SqlCompiler
-from engine.dictionary import DataDictionary
+from engine.core.clock import Clock
+from engine.core.dictionary import DataDictionary
 
 EMPTY, MALFORMED, IMPLAUSIBLE = "empty", "malformed", "implausible"
 KINDS = (EMPTY, MALFORMED, IMPLAUSIBLE)

@@ -1,7 +1,7 @@
 """JSON Schema pieces for the condition forms beyond field tests (segments, calendar facts,
 anniversaries, related records, changes), generated from the same tables the parser uses.
 
-:mod:`engine.schema` assembles them; ``field_test`` is passed in to avoid an import cycle.
+:mod:`engine.playbook.schema` assembles them; ``field_test`` is passed in to avoid an import cycle.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from engine import calendar as cal
 from engine.conditions.ast import AGGREGATES, COMPARISONS, RELATIVE_OPERATORS
 from engine.conditions.special import CALENDAR_KINDS, MAX_IN_DAYS
-from engine.dictionary import DataDictionary, Field
+from engine.core import calendar as cal
+from engine.core.dictionary import DataDictionary, Field
 
 FieldTest = Callable[[Field], dict[str, Any]]
 DURATION = {"type": "string", "pattern": r"^\s*\d+\s*(min|h|d|w)\s*$", "examples": ["30d"]}

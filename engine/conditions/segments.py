@@ -19,10 +19,10 @@ from typing import Any
 from engine.conditions.ast import Condition
 from engine.conditions.parse import ConditionParser
 from engine.conditions.special import Path, Report
-from engine.diagnostics import Diagnostic
-from engine.dictionary import DataDictionary
-from engine.loading import Document, load_file
-from engine.messages import t
+from engine.core.diagnostics import Diagnostic
+from engine.core.dictionary import DataDictionary
+from engine.core.i18n import t
+from engine.core.yamlfile import Document, load_file
 
 SEGMENT_KEYS = ("id", "title", "description", "condition")
 SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")

@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from engine import calendar as cal
 from engine.conditions.ast import (
     AGGREGATES,
     COMPARISONS,
@@ -26,10 +25,11 @@ from engine.conditions.ast import (
     Related,
     Test,
 )
-from engine.diagnostics import PathPart
-from engine.dictionary import DataDictionary, Field
-from engine.durations import DurationError, parse_duration
-from engine.messages import t
+from engine.core import calendar as cal
+from engine.core.diagnostics import PathPart
+from engine.core.dictionary import DataDictionary, Field
+from engine.core.durations import DurationError, parse_duration
+from engine.core.i18n import t
 
 Path = tuple[PathPart, ...]
 # report(code, message, path, hint, at_key)

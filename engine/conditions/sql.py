@@ -44,7 +44,6 @@ from sqlalchemy.sql.expression import TableClause
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import NullType, TypeEngine
 
-from engine import calendar as cal
 from engine.conditions.ast import (
     RELATIVE_OPERATORS,
     All,
@@ -59,9 +58,10 @@ from engine.conditions.ast import (
     Test,
 )
 from engine.conditions.bounds import calendar_holds, change_cutoff, relative_range
-from engine.conditions.clock import Clock
 from engine.conditions.validity import bounded
-from engine.dictionary import DataDictionary, Field
+from engine.core import calendar as cal
+from engine.core.clock import Clock
+from engine.core.dictionary import DataDictionary, Field
 
 _SQL_TYPES: dict[str, TypeEngine[Any]] = {
     "string": String(),

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Date, DateTime, Float, and_, case, literal
 
-from engine.conditions.clock import Clock
-from engine.dictionary import TODAY, Field
+from engine.core.clock import Clock
+from engine.core.dictionary import TODAY, Field
 
 
 def _date_limits(f: Field, clock: Clock) -> tuple[Any, Any]:

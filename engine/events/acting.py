@@ -1,5 +1,5 @@
 """Acting on event matches: the audience, contact policy, rendering and sink of the shared
-:class:`~engine.execution.Executor`, for a whole batch of matches at once.
+:class:`~engine.execution.executor.Executor`, for a whole batch of matches at once.
 
 A batch is acted on with one run per playbook: one audience query, one contact-policy pass
 and one ledger transaction for all its matches, each in its own ledger window
@@ -18,15 +18,15 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from engine.conditions.clock import Clock
 from engine.conditions.sql import SqlCompiler
-from engine.config import Settings
-from engine.dictionary import DataDictionary
+from engine.core.clock import Clock
+from engine.core.dictionary import DataDictionary
+from engine.core.settings import Settings
 from engine.events.windows import Match
-from engine.execution import Executor, Outcome, by_priority
-from engine.playbook import Playbook
+from engine.execution.executor import Executor, Outcome, by_priority
+from engine.execution.sinks import RecordingSink, StoreSink
+from engine.playbook.model import Playbook
 from engine.policy import ALREADY_DONE as POLICY_ALREADY_DONE
-from engine.sinks import RecordingSink, StoreSink
 
 # outcomes recorded per match
 ACTED, SUPPRESSED, NOT_IN_AUDIENCE, UNKNOWN_CUSTOMER = (

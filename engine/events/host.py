@@ -30,17 +30,17 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from engine.config import Settings
-from engine.dictionary import DataDictionary
+from engine.core.dictionary import DataDictionary
+from engine.core.observability import error_text, event
+from engine.core.settings import Settings
 from engine.events import cursor
-from engine.events.model import Event
 from engine.events.processor import EventProcessor, Handled, Report
 from engine.events.store import stored_after
-from engine.events.trigger import EventTrigger
-from engine.execution import Executor
-from engine.observability import error_text, event
-from engine.playbook import Playbook
-from engine.rendering import Renderer
+from engine.execution.executor import Executor
+from engine.playbook.model import Playbook
+from engine.rendering.renderer import Renderer
+from engine.triggers.event import EventTrigger
+from engine.triggers.event_model import Event
 
 HOLE_WAIT = 30.0  # wall seconds a gap in seq is read again before it counts as never filled
 MAX_HOLES = 10_000

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.errors import EngineError
-from engine.events.model import Rejected
+from engine.core.errors import EngineError
 from engine.events.processor import EventProcessor, Report
+from engine.triggers.event_model import Rejected
 
 BATCH = 1000
 

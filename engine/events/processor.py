@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from engine.config import Settings
-from engine.dictionary import DataDictionary
+from engine.core.dictionary import DataDictionary
+from engine.core.settings import Settings
 from engine.events import store as event_store
 from engine.events.acting import (
     ACTED,
@@ -36,14 +36,14 @@ from engine.events.acting import (
     Handled,
     ledger_window,
 )
-from engine.events.model import Event, Rejected, read_event
 from engine.events.rules import SESSION, RulesHost
-from engine.events.trigger import EventTrigger
 from engine.events.windows import Match, Window
-from engine.execution import Executor
-from engine.playbook import Playbook
+from engine.execution.executor import Executor
+from engine.playbook.model import Playbook
 from engine.policy import Policy
-from engine.rendering import Renderer
+from engine.rendering.renderer import Renderer
+from engine.triggers.event import EventTrigger
+from engine.triggers.event_model import Event, Rejected, read_event
 
 __all__ = [
     "ACTED",

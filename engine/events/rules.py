@@ -39,8 +39,8 @@ from typing import Any
 from durable import engine as durable_engine
 from durable.engine import Ruleset
 
-from engine.errors import EngineError
-from engine.events.trigger import FieldTest, Step
+from engine.core.errors import EngineError
+from engine.triggers.event import FieldTest, Step
 
 SESSION = "0"  # single-event rules keep no state between events: one session is enough
 ACTION = "match"

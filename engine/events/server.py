@@ -23,8 +23,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from engine.events.model import Rejected
 from engine.events.processor import Handled, Report
+from engine.triggers.event_model import Rejected
 
 MAX_BODY = 1024 * 1024
 MAX_EVENTS = 10_000

@@ -13,8 +13,8 @@ from sqlalchemy import Connection, Engine, and_, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from engine.events.model import Event, Rejected
 from engine.store.models import event_matches, event_rejections, events
+from engine.triggers.event_model import Event, Rejected
 
 
 def _upsert(engine: Engine | Connection) -> Any:

@@ -21,8 +21,8 @@ import bisect
 import datetime as dt
 from dataclasses import dataclass, field
 
-from engine.events.model import Event
-from engine.events.trigger import EventTrigger
+from engine.triggers.event import EventTrigger
+from engine.triggers.event_model import Event
 
 
 @dataclass(frozen=True)

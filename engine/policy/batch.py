@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from engine.actions.base import Effect, Queued
-from engine.conditions.clock import Clock
+from engine.core.clock import Clock
 from engine.policy.consent import effect_consent
 from engine.policy.gate import (
     OPEN_TASK,

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from engine.actions import REGISTRY
-from engine.conditions.clock import Clock
-from engine.durations import format_duration
-from engine.playbook import Playbook
+from engine.core.clock import Clock
+from engine.core.durations import format_duration
+from engine.playbook.model import Playbook
 from engine.policy.gate import (
     already_done,
     consenting,

@@ -1,7 +1,7 @@
 """The daemon's view of ``config/policy.yaml``: reloaded when the file changes, validated
 first, and the last good policy kept when an edit is invalid.
 
-Polled by content hash, like the playbook folder (engine/reload.py): a file rewritten with
+Polled by content hash, like the playbook folder (engine/daemon/reload.py): a file rewritten with
 the same bytes is no change; a deleted file means the defaults, as at start.
 """
 
@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import EngineError
+from engine.core.errors import EngineError
 from engine.policy.rules import Policy, load_policy
 
 

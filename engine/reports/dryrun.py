@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.actions.base import Effect
 from engine.conditions.quality import KINDS as ISSUE_KINDS
-from engine.execution import Outcome
+from engine.execution.executor import Outcome
 
 REASONS: dict[str, tuple[str, str]] = {
     "already_done": ("本时段已执行", "already done in this window"),

@@ -38,9 +38,9 @@ from sqlalchemy import (
 from sqlalchemy.sql import Subquery
 
 from engine.conditions.goals import met
-from engine.dictionary import DataDictionary
-from engine.durations import format_duration
-from engine.playbook import Playbook
+from engine.core.dictionary import DataDictionary
+from engine.core.durations import format_duration
+from engine.playbook.model import Playbook
 from engine.policy import HELD_OUT
 from engine.reports.lift import MIN_ARM, Rate, lift, verdict, wilson
 from engine.store.models import action_ledger, outbox, runs, simulations, tasks

@@ -11,8 +11,8 @@ import datetime as dt
 from typing import Any
 
 from engine.conditions.explain import Implausible, Malformed, Step, show_value
-from engine.dictionary import DataDictionary
-from engine.explaining import Explanation, PlaybookExplanation
+from engine.core.dictionary import DataDictionary
+from engine.execution.explain import Explanation, PlaybookExplanation
 from engine.policy.explain import FAIL, PASS
 from engine.reports.dryrun import KIND_LABELS, REASONS, effect_json, effect_line
 

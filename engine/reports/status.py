@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
-from engine.claims import DONE, FAILED, MISSED, RUNNING
-from engine.observability import DEAD_LETTER_STATUSES
-from engine.slots import cron_of, local_naive, next_slot
+from engine.core.observability import DEAD_LETTER_STATUSES
+from engine.playbook.validation import Catalog
+from engine.store.claims import DONE, FAILED, MISSED, RUNNING
 from engine.store.models import daemons, event_cursors, events, outbox, run_claims, runs, tasks
-from engine.validation import Catalog
+from engine.triggers.schedule import cron_of, local_naive, next_slot
 
 RECENT = 10
 

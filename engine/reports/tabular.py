@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from engine.conditions.clock import Clock
 from engine.conditions.sql import SqlCompiler
-from engine.dictionary import DataDictionary
+from engine.core.clock import Clock
+from engine.core.dictionary import DataDictionary
 from engine.store.models import action_ledger, runs
 
 CSV_COLUMNS = (

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
-from engine.diagnostics import Diagnostic
+from engine.core.diagnostics import Diagnostic
 from engine.store.mapping import LINE_NUMBER, ColumnSpec, TableSpec, ValueProblem, convert
 
 KEEP_PROBLEMS = 1000  # per file: enough to see a pattern, bounded for a file that is all wrong

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, Table, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from engine.errors import StoreError, UsageError, first_line
+from engine.core.errors import StoreError, UsageError, first_line
 from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES, metadata, simulations
 
 _POSTGRES_ALIASES = {"postgresql", "postgres", "postgresql+psycopg2"}

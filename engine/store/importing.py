@@ -42,8 +42,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
-from engine.diagnostics import Diagnostic
-from engine.errors import UsageError, first_line
+from engine.core.diagnostics import Diagnostic
+from engine.core.errors import UsageError, first_line
 from engine.store.csvread import Rows, Target, check_header, open_file, read_records
 from engine.store.introspect import table_columns, type_category
 from engine.store.mapping import (

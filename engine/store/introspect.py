@@ -35,12 +35,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
 from sqlalchemy.types import TypeEngine
 
-from engine.conditions.clock import Clock
 from engine.conditions.sql import SqlCompiler
-from engine.diagnostics import Diagnostic
-from engine.dictionary import ChangeSeries, DataDictionary, Field
-from engine.errors import StoreError, first_line
-from engine.loading import Document, load_file
+from engine.core.clock import Clock
+from engine.core.diagnostics import Diagnostic
+from engine.core.dictionary import ChangeSeries, DataDictionary, Field
+from engine.core.errors import StoreError, first_line
+from engine.core.yamlfile import Document, load_file
 from engine.store.mapping import DiagnosticsError
 from engine.store.models import ENGINE_TABLES, consents
 

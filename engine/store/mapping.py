@@ -22,9 +22,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from engine.diagnostics import Diagnostic, PathPart, format_text
-from engine.errors import EngineError
-from engine.loading import Document, load_file
+from engine.core.diagnostics import Diagnostic, PathPart, format_text
+from engine.core.errors import EngineError
+from engine.core.yamlfile import Document, load_file
 
 COLUMN_TYPES = ("string", "integer", "number", "money", "date", "datetime", "boolean")
 DEFAULT_FORMATS = {"date": "%Y-%m-%d", "datetime": "%Y-%m-%d %H:%M:%S"}

@@ -347,7 +347,7 @@ simulations = Table(
     Column("summary", JSON, nullable=False),  # what was run and written
 )
 
-# --- the scheduler daemon's own bookkeeping (engine/scheduler.py) -------------------------
+# --- the scheduler daemon's own bookkeeping (engine/daemon/scheduler.py) -------------------------
 
 run_claims = Table(
     "run_claims",

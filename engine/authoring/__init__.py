@@ -1,0 +1,1 @@
+"""Tools for playbook authors that run the engine: playbook unit tests."""

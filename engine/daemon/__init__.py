@@ -1,0 +1,1 @@
+"""The long-running scheduler: slots, reload, housekeeping, its clock."""

@@ -1,0 +1,1 @@
+"""Demo stores and simulated outcomes; only the CLI imports this package."""

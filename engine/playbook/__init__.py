@@ -1,0 +1,1 @@
+"""The typed playbook: model, loading and validation, the JSON Schema."""

@@ -1,0 +1,1 @@
+"""Messages from templates: the sandboxed Jinja environment and which fields a template reads."""

@@ -1,0 +1,1 @@
+"""When a playbook fires: cron schedule slots (one implementation) and event trigger models."""

@@ -27,10 +27,11 @@ from engine.core.yamlfile import load_text
 from engine.execution.executor import Executor, by_priority
 from engine.execution.explain import Explainer
 from engine.execution.sinks import RecordingSink, StoreSink
-from engine.playbook.model import Playbook, Schedule
+from engine.playbook.model import Playbook
 from engine.reports.dryrun import report_json, report_text
 from engine.store.db import open_store
 from engine.store.models import run_data_issues
+from engine.triggers.schedule import Schedule
 
 DICTIONARY = dictionary()
 CLOCK = Clock.at(AS_OF, TZ)

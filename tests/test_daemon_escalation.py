@@ -23,13 +23,13 @@ from support import (
 
 from engine.core.clock import Clock
 from engine.daemon.scheduler import Daemon, DaemonConfig
+from engine.daemon.timesource import TimeSource
 from engine.execution.executor import Executor
 from engine.execution.sinks import StoreSink
 from engine.policy import default_policy
 from engine.rendering.renderer import Renderer
 from engine.store.db import open_store
 from engine.store.models import managers, tasks
-from engine.triggers.schedule import TimeSource
 
 DICTIONARY = dictionary()
 POLICY = """version: 1

@@ -2,7 +2,7 @@
 moments, three daemons sharing one PostgreSQL, and a playbook edited while the daemon runs.
 
 The daemons run on a rehearsal clock (20 Nov 2026 from midnight, an hour of schedule per
-wall second or faster, see :class:`engine.triggers.schedule.TimeSource`), so dozens of schedule
+wall second or faster, see :class:`engine.daemon.timesource.TimeSource`), so dozens of schedule
 slots pass
 in seconds through the real daemon, its real APScheduler and real database locks.
 """
@@ -37,7 +37,7 @@ from gateways import HttpGateway
 from sqlalchemy import Engine, func, select
 from support import REPO, TZ, dictionary
 
-from engine.core.clock import Clock
+from engine.core.clock import Clock, utc_to_local
 from engine.demo.generator import generate
 from engine.execution.executor import Executor
 from engine.execution.sinks import StoreSink
@@ -55,7 +55,7 @@ EVERY_TWO_HOURS = "0 */2 20 11 *"  # 12 slots on 20 Nov 2026
 
 def _slots(cron: str, since: dt.datetime, until: dt.datetime) -> list[str]:
     """Slot keys after ``since`` (naive UTC, as schedule_state keeps it) up to ``until``."""
-    start = since.replace(tzinfo=dt.UTC).astimezone(TZ).replace(tzinfo=None)
+    start = utc_to_local(since, TZ)
     return [s.isoformat(timespec="minutes") for s in slots_between(cron, start, until)]
 
 

@@ -20,7 +20,7 @@ from support import REPO, clear_engine_tables, demo_store_url
 from test_cli import assert_no_traceback, cli
 
 from engine.cli import main as cli_main
-from engine.rendering.renderer import mask_name
+from engine.core.masking import mask_name
 from engine.store.db import open_store
 from engine.store.models import customers
 

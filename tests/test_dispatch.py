@@ -30,6 +30,7 @@ from engine.channels.config import (
     Sending,
 )
 from engine.channels.config import SmtpServer as SmtpConfig
+from engine.core.clock import utc_naive
 from engine.delivery.dispatcher import DispatchCounts, Dispatcher, backoff
 from engine.execution.sinks import Decision, RunInfo, StoreSink
 from engine.policy import AllowedHours, Policy
@@ -38,7 +39,7 @@ from engine.store.models import branches, consents, customers, outbox, runs
 
 FAST = Retry(max_attempts=4, first_delay=0.001, max_delay=0.004)
 NO_QUIET = Policy()
-UTC_AS_OF = AS_OF.astimezone(dt.UTC).replace(tzinfo=None)
+UTC_AS_OF = utc_naive(AS_OF)
 
 
 @pytest.fixture

@@ -25,9 +25,10 @@ from engine.core.clock import Clock
 from engine.execution.executor import Executor, Outcome, by_priority
 from engine.execution.explain import Explainer, Explanation, UnknownCustomer
 from engine.execution.sinks import Decision, RecordingSink, StoreSink
-from engine.playbook.model import Playbook, Schedule
+from engine.playbook.model import Playbook
 from engine.reports.explain import explanation_json, explanation_text, outcome_of
 from engine.store.db import open_store
+from engine.triggers.schedule import Schedule
 
 DICTIONARY = dictionary()
 EARLIER_RUN = dt.datetime(2026, 11, 20, 9, 0, tzinfo=TZ)  # the Friday before AS_OF

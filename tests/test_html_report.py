@@ -31,11 +31,11 @@ from support import (
 from engine.core.clock import Clock
 from engine.execution.executor import Executor
 from engine.execution.sinks import RecordingSink
-from engine.playbook.model import Schedule
 from engine.reports.dryrun import report_json
 from engine.reports.html import render_html
 from engine.reports.tabular import audience_facets, report_csv
 from engine.store.db import open_store
+from engine.triggers.schedule import Schedule
 
 ARTIFACTS = REPO / "out" / "test-artifacts"
 

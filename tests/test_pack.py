@@ -25,8 +25,9 @@ from engine.actions.sms import SmsAction
 from engine.commands.preview import execute_selected
 from engine.core import calendar as cal
 from engine.execution.executor import Outcome
-from engine.playbook.model import Playbook, Schedule
+from engine.playbook.model import Playbook
 from engine.triggers.event import EventTrigger
+from engine.triggers.schedule import Schedule
 
 PACK_DATES: list[str] = [
     AS_OF_DATE.isoformat(),  # a Monday: the demo store's own day (most playbooks)

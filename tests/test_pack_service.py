@@ -22,8 +22,9 @@ from engine.core.clock import Clock
 from engine.events.processor import EventProcessor
 from engine.execution.executor import Executor, by_priority, slot_on
 from engine.execution.sinks import RecordingSink
-from engine.playbook.model import Playbook, Schedule
+from engine.playbook.model import Playbook
 from engine.store.db import open_store
+from engine.triggers.schedule import Schedule
 
 PACK_B_DATES = [AS_OF_DATE]  # 2026-11-23, the demo store's own day
 # playbook id -> the role its tasks go to (None: it sends messages only)

@@ -12,8 +12,8 @@ from daemon_support import deployment, playbook_yaml, status_json
 from support import REPO, TZ, dictionary
 
 from engine.daemon.scheduler import Daemon, DaemonConfig
+from engine.daemon.timesource import TimeSource
 from engine.store.db import create_all, open_store
-from engine.triggers.schedule import TimeSource
 
 
 def _sms_caps(daemon: Daemon, pid: str) -> list[int]:

@@ -47,12 +47,13 @@ from engine.core.dictionary import Field
 from engine.core.yamlfile import load_text
 from engine.execution.executor import Executor, Outcome, by_priority, slot_on
 from engine.execution.sinks import RecordingSink, StoreSink
-from engine.playbook.model import Playbook, Schedule
+from engine.playbook.model import Playbook
 from engine.playbook.validation import Validator
 from engine.rendering.reads import source_reads
 from engine.rendering.renderer import CUSTOMER_READERS, FILTERS
 from engine.store.db import open_store
 from engine.store.models import suppressions
+from engine.triggers.schedule import Schedule
 
 DICTIONARY = dictionary()
 KNOWN = frozenset(f.key for f in DICTIONARY)

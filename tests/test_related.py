@@ -23,9 +23,9 @@ from engine.conditions.sql import SqlCompiler
 from engine.core.clock import Clock
 from engine.execution.executor import Executor
 from engine.execution.sinks import RecordingSink
-from engine.playbook.model import Schedule
 from engine.rendering.renderer import Renderer
 from engine.store.db import open_store
+from engine.triggers.schedule import Schedule
 
 DICTIONARY = dictionary()
 VALID = REPO / "tests" / "fixtures" / "valid"

@@ -10,13 +10,10 @@ from support import dictionary
 
 from engine.actions.sms import compose
 from engine.core.errors import TemplateError
+from engine.core.masking import mask_email, mask_name, mask_phone, mask_values
 from engine.rendering.renderer import (
     Renderer,
     cn_date,
-    mask_email,
-    mask_name,
-    mask_phone,
-    mask_values,
     polite_name,
     sms_segments,
     wan,

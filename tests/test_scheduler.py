@@ -32,6 +32,7 @@ from engine.core.clock import Clock
 from engine.core.observability import Metrics, event, redact, setup_logging
 from engine.daemon.reload import PlaybookFolder
 from engine.daemon.scheduler import Daemon, DaemonConfig, Interrupted, InterruptibleSink
+from engine.daemon.timesource import SlotTrigger, TimeSource
 from engine.execution.executor import Executor
 from engine.execution.sinks import Decision, RecordingSink, RunInfo
 from engine.store import claims
@@ -44,7 +45,6 @@ from engine.store.models import (
     runs,
     schedule_state,
 )
-from engine.triggers.schedule import SlotTrigger, TimeSource
 
 DICTIONARY = dictionary()
 HOURLY = "0 * * * *"

@@ -130,9 +130,3 @@ def register(cls: type[ActionType]) -> type[ActionType]:
     """Class decorator: make an action type known under its ``key``."""
     REGISTRY[cls.key] = cls()
     return cls
-
-
-def local_to_utc(value: dt.datetime, settings: Settings) -> dt.datetime:
-    """Naive local → naive UTC, for engine-owned timestamps."""
-    aware = value.replace(tzinfo=settings.timezone)
-    return aware.astimezone(dt.UTC).replace(tzinfo=None)

@@ -22,10 +22,10 @@ from engine.actions.base import (
     RunContext,
     Skipped,
     Subject,
-    local_to_utc,
     register,
 )
 from engine.actions.templates import check_template
+from engine.core.clock import local_to_utc
 from engine.core.dictionary import DataDictionary
 from engine.core.durations import DurationError, parse_duration
 from engine.core.i18n import t
@@ -199,7 +199,7 @@ class Task:
                 "title": title,
                 "body": body,
                 "priority": action.priority,
-                "due_at": local_to_utc(due_local, run.settings),
+                "due_at": local_to_utc(due_local, run.settings.timezone),
                 "due_local": due_local.isoformat(timespec="minutes"),
             },
             consent_channel=None,

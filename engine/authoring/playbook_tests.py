@@ -40,7 +40,7 @@ from xml.etree import ElementTree as ET
 
 from sqlalchemy import Engine, insert
 
-from engine.core.clock import Clock
+from engine.core.clock import Clock, utc_naive
 from engine.core.dictionary import DataDictionary
 from engine.core.errors import EngineError
 from engine.core.settings import Settings
@@ -328,7 +328,7 @@ def _prior_send(conn: Any, cid: str, send: Mapping[str, Any], clock: Clock) -> N
     at = dt.datetime.fromisoformat(str(send["at"]))
     if at.tzinfo is None:
         at = at.replace(tzinfo=clock.as_of.tzinfo)
-    at_utc = at.astimezone(dt.UTC).replace(tzinfo=None)
+    at_utc = utc_naive(at)
     run_id = conn.execute(
         insert(m.runs)
         .values(

@@ -20,6 +20,7 @@ from engine.bench.dispatch_measure import baselines, record_run
 from engine.bench.lab import Lab
 from engine.bench.loopback import LoopbackGateway
 from engine.bench.stores import wipe_engine_rows
+from engine.core.clock import utc_naive
 from engine.execution.executor import BATCH_SIZE
 from engine.execution.sinks import Decision, RunInfo, StoreSink
 from engine.store.models import consents, customers
@@ -47,7 +48,7 @@ def _queue(lab: Lab, n: int, now: dt.datetime) -> int:
             .order_by(customers.c.id)
             .limit(n)
         ).all()
-    now_utc = now.astimezone(dt.UTC).replace(tzinfo=None)
+    now_utc = utc_naive(now)
     with lab.store.begin() as conn:
         run_id = record_run(conn, "bench-dispatch", now_utc)
     decisions = [

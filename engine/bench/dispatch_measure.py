@@ -31,6 +31,7 @@ from sqlalchemy import Connection
 from engine.actions.base import Effect
 from engine.bench.loopback import LoopbackGateway
 from engine.channels.config import ChannelConfig, Dispatch, HttpEndpoint, Retry, Sending
+from engine.core.clock import utc_naive
 from engine.core.settings import Settings
 from engine.delivery.dispatcher import Dispatcher
 from engine.execution.sinks import Decision, RunInfo, StoreSink
@@ -104,7 +105,7 @@ def queue_messages(db_url: str, n: int) -> None:
     """``n`` customers with SMS marketing consent and one pending SMS each."""
     store = open_store(db_url)
     create_all(store)
-    now = AS_OF.astimezone(dt.UTC).replace(tzinfo=None)
+    now = utc_naive(AS_OF)
     ids = [f"C{i:07d}" for i in range(n)]
     with store.begin() as conn:
         conn.execute(branches.insert().values(id="B1", name="支行", city="北京"))

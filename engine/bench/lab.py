@@ -11,10 +11,11 @@ from engine.core.clock import Clock
 from engine.core.dictionary import DataDictionary, load_dictionary
 from engine.core.settings import Settings
 from engine.execution.executor import Executor, by_priority, slot_on
-from engine.playbook.model import Playbook, Schedule
+from engine.playbook.model import Playbook
 from engine.playbook.validation import Validator
 from engine.rendering.renderer import Renderer
 from engine.store.db import open_store
+from engine.triggers.schedule import Schedule
 
 AS_OF = dt.date(2026, 10, 12)
 """A Monday and a workday in the first month of a quarter: every shipped scheduled playbook

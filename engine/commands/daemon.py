@@ -20,12 +20,12 @@ from engine.core.durations import DurationError, parse_duration
 from engine.core.errors import EngineError, UsageError
 from engine.core.observability import LOGGER, event, setup_logging
 from engine.daemon.scheduler import Daemon, DaemonConfig, Dispatch
+from engine.daemon.timesource import TimeSource
 from engine.events.server import TOKEN_ENV, EventServer
 from engine.playbook.validation import Validator
 from engine.reports.status import gather, render_text
 from engine.store.db import require_tables
 from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES
-from engine.triggers.schedule import TimeSource
 
 
 def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:

@@ -14,7 +14,9 @@ import click
 from sqlalchemy import Engine, select, update
 
 from engine.commands import common
+from engine.core.clock import utc_naive
 from engine.core.errors import UsageError
+from engine.core.masking import mask_email, mask_phone
 from engine.delivery.dispatcher import DispatchCounts, Dispatcher
 from engine.delivery.tasklist import (
     OUTCOMES,
@@ -25,7 +27,6 @@ from engine.delivery.tasklist import (
     mask_personal,
 )
 from engine.policy import load_policy
-from engine.rendering.renderer import mask_email, mask_phone
 from engine.store.db import require_tables
 from engine.store.models import ENGINE_TABLES, outbox
 
@@ -147,7 +148,7 @@ def outbox_retry(
         if all_failed
         else o.id.in_(ids) & o.status.in_(["failed", "cancelled"])
     )
-    now = _moment(as_of).astimezone(dt.UTC).replace(tzinfo=None)
+    now = utc_naive(_moment(as_of))
     with store.begin() as conn:
         n = conn.execute(
             update(outbox)

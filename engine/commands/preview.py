@@ -16,12 +16,13 @@ from engine.core.clock import Clock
 from engine.core.dictionary import load_dictionary
 from engine.execution.executor import Executor, Outcome, by_priority, slot_on
 from engine.execution.sinks import RecordingSink, StoreSink
-from engine.playbook.model import Playbook, Schedule
+from engine.playbook.model import Playbook
 from engine.playbook.validation import Validator
 from engine.reports.dryrun import report_json, report_text
 from engine.reports.html import render_html
 from engine.reports.tabular import audience_facets, diff_against_last_run, report_csv
 from engine.store.introspect import require_deployment
+from engine.triggers.schedule import Schedule
 
 
 def execute_selected(

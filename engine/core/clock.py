@@ -32,3 +32,40 @@ class Clock:
 
     def utc_naive(self) -> dt.datetime:
         return self.as_of.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+# --- the conventions, in one place ---------------------------------------------------------
+# The engine's own timestamps (runs, ledger, outbox, tasks) are naive UTC; the bank's data and
+# the schedule's slots and windows are naive local time in the bank's zone. Every conversion
+# between the two, and between them and aware moments, goes through these functions.
+
+
+def utc_now() -> dt.datetime:
+    """The wall clock as naive UTC, for the engine's own timestamps."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def utc_naive(moment: dt.datetime) -> dt.datetime:
+    """An aware moment as naive UTC (the convention of the engine's own timestamps)."""
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def local_naive(moment: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """A moment as the bank's naive local time (the convention of slots and windows); a naive
+    moment is taken to be local already."""
+    return Clock.at(moment, tz).now
+
+
+def utc_to_local(utc: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """A naive UTC timestamp as naive local time in ``tz``."""
+    return utc.replace(tzinfo=dt.UTC).astimezone(tz).replace(tzinfo=None)
+
+
+def local_to_utc(local: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """A naive local time in ``tz`` as a naive UTC timestamp."""
+    return local.replace(tzinfo=tz).astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def as_utc_naive(moment: dt.datetime) -> dt.datetime:
+    """An engine timestamp from either form: naive is naive UTC already, aware is converted."""
+    return moment if moment.tzinfo is None else utc_naive(moment)

@@ -23,7 +23,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from prometheus_client import write_to_textfile as _write_textfile
 
-from engine.rendering.renderer import mask_email, mask_id, mask_phone
+from engine.core.masking import mask_email, mask_id, mask_phone
 
 LOGGER = "engine.daemon"
 

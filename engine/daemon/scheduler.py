@@ -1,7 +1,7 @@
 """The scheduler daemon: every enabled playbook on its schedule, unattended, for months.
 
 APScheduler 3.x (a :class:`BackgroundScheduler`) is the clock: one job per playbook fires at
-its slots (:class:`~engine.triggers.schedule.SlotTrigger`), and interval jobs reload playbooks,
+its slots (:class:`~engine.daemon.timesource.SlotTrigger`), and interval jobs reload playbooks,
 renew
 leases, sweep, publish metrics and run the dispatcher. What a wake-up *does* is decided from
 the database, not from APScheduler's memory, so nothing depends on the process surviving:
@@ -39,29 +39,23 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, func, insert, select, update
 
 from engine.conditions.quality import SharedIssues
-from engine.core.clock import Clock
+from engine.core.clock import Clock, local_naive, utc_naive, utc_now
 from engine.core.dictionary import DataDictionary
 from engine.core.errors import EngineError
 from engine.core.observability import DEAD_LETTER_STATUSES, LOGGER, Metrics, error_text, event
 from engine.core.settings import Settings
 from engine.daemon.reload import Changes, PlaybookFolder, Version
+from engine.daemon.timesource import SlotTrigger, TimeSource
 from engine.delivery.tasklist import escalate_overdue
 from engine.events.host import EventHost
 from engine.execution.executor import Executor
 from engine.execution.sinks import Decision, RunInfo, StoreSink
+from engine.playbook.model import cron_of
 from engine.policy.watch import PolicyWatch
 from engine.rendering.renderer import Renderer
 from engine.store import claims
 from engine.store.models import daemons, outbox, runs, tasks
-from engine.triggers.schedule import (
-    SlotTrigger,
-    TimeSource,
-    cron_of,
-    local_naive,
-    slot_key,
-    slots_between,
-    utc_naive,
-)
+from engine.triggers.schedule import slot_key, slots_between
 
 _KEPT_PASSES = 4  # slots whose shared data-issue counts a daemon keeps
 
@@ -108,10 +102,6 @@ class InterruptibleSink(StoreSink):
         if self.stopping.is_set():
             raise Interrupted("stopped between batches; the slot resumes on the next start")
         return super().write(info, decisions)
-
-
-def _wall_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class Daemon:
@@ -181,7 +171,7 @@ class Daemon:
         # instead of every reload failing quietly later
         self.policy.load()
         self.folder.make_executor(Renderer(self.settings.templates_dir, self.dictionary))
-        now = _wall_now()
+        now = utc_now()
         with self.store.begin() as conn:
             conn.execute(
                 insert(daemons).values(
@@ -245,7 +235,7 @@ class Daemon:
                 conn.execute(
                     update(daemons)
                     .where(daemons.c.id == self.owner)
-                    .values(stopped_at=_wall_now(), heartbeat_at=_wall_now())
+                    .values(stopped_at=utc_now(), heartbeat_at=utc_now())
                 )
             self.publish_metrics()
         finally:
@@ -356,7 +346,7 @@ class Daemon:
                 if cron is None:
                     continue
                 since = claims.mark_enabled(
-                    conn, version.id, since=utc_naive(now), cron=cron, now=_wall_now()
+                    conn, version.id, since=utc_naive(now), cron=cron, now=utc_now()
                 )
                 event(
                     self.log,
@@ -367,13 +357,13 @@ class Daemon:
                     enabled_since=since.isoformat(timespec="seconds"),
                 )
             for pid, why in changes.stopped:
-                claims.mark_disabled(conn, pid, _wall_now())
+                claims.mark_disabled(conn, pid, utc_now())
                 event(self.log, "playbook.stopped", playbook=pid, reason=why)
             if initial and not changes.problems:
                 # playbooks deleted while no daemon ran: a later comeback starts afresh
                 active = set(self.folder.active())
                 for pid in claims.known_enabled(conn) - active:
-                    claims.mark_disabled(conn, pid, _wall_now())
+                    claims.mark_disabled(conn, pid, utc_now())
 
     def _reschedule(self, changes: Changes) -> None:
         active = {
@@ -422,7 +412,7 @@ class Daemon:
                 for p in self.folder.problems.values()
                 for d in p.diagnostics
             ],
-            "reloaded_at": _wall_now().isoformat(timespec="seconds"),
+            "reloaded_at": utc_now().isoformat(timespec="seconds"),
             "grace_seconds": int(self.config.grace.total_seconds()),
             "clock": "wall" if self.time.is_wall else f"rehearsal x{self.time.speed:g}",
             "heartbeat_seconds": self._heartbeat_every(),
@@ -498,7 +488,7 @@ class Daemon:
         cron = cron_of(version.playbook)
         assert cron is not None
         cfg = self.config
-        wall = _wall_now()
+        wall = utc_now()
         local_now = local_naive(self.time.now(), self.tz)
         chash = version.playbook.content_hash
         with self.store.begin() as conn:
@@ -628,7 +618,7 @@ class Daemon:
                 claim_id,
                 owner=self.owner,
                 status=status,
-                now=_wall_now(),
+                now=utc_now(),
                 run_id=run_id,
                 duration_ms=duration_ms,
                 lag_ms=int(lag * 1000),
@@ -681,7 +671,7 @@ class Daemon:
     def heartbeat(self) -> None:
         """Renew this daemon's leases; a daemon that stops calling this loses its claims."""
         try:
-            now = _wall_now()
+            now = utc_now()
             with self.store.begin() as conn:
                 claims.renew(conn, self.owner, now, self.config.lease)
                 conn.execute(

@@ -33,6 +33,7 @@ from sqlalchemy import Engine, and_, bindparam, or_, select, update
 from engine.actions import REGISTRY
 from engine.channels import Channel, ChannelConfig, Message, RateLimiter, Result, open_channels
 from engine.channels.config import Retry, Sending, load_channels
+from engine.core.clock import as_utc_naive, local_to_utc, utc_to_local
 from engine.core.settings import Settings
 from engine.policy import Policy, consenting, load_policy
 from engine.store.models import outbox
@@ -184,7 +185,7 @@ class Dispatcher:
     ) -> list[Mapping[str, Any]]:
         """Consent and quiet hours, again, at send time: a withdrawal since the run cancels
         the message; a message that would arrive at night waits (or expires)."""
-        now_local = _local(now_utc, self.settings)
+        now_local = utc_to_local(now_utc, self.settings.timezone)
         groups: dict[tuple[str, str], list[str]] = defaultdict(list)
         for r in rows:
             if r["channel"] in self.consent_channels:
@@ -205,7 +206,7 @@ class Dispatcher:
                 continue
             hours = self.policy.hours(*key)
             if hours is not None and not hours.allows(now_local):
-                opens = _to_utc(hours.next_open(now_local), self.settings)
+                opens = local_to_utc(hours.next_open(now_local), self.settings.timezone)
                 if r["expires_at"] is not None and opens >= r["expires_at"]:
                     cancel.append({"row_id": r["id"], "error": "expired: outside allowed hours"})
                 else:
@@ -241,7 +242,7 @@ class Dispatcher:
         full, or when results stop arriving for a moment (a slow message must not hold the
         quick ones unrecorded). A round is claimed when fewer than half a batch is in
         flight; every claimed message is recorded before this returns."""
-        now_utc = _utc_naive(now)
+        now_utc = as_utc_naive(now)
         counts = DispatchCounts()
         finished: queue.SimpleQueue[tuple[Mapping[str, Any], Future[Result]]]
         finished = queue.SimpleQueue()
@@ -397,21 +398,6 @@ def dispatch_once(store: Engine, settings: Settings, now: dt.datetime) -> Dispat
     point. Channel settings and the policy are read from the deployment's config files."""
     with Dispatcher(store, settings) as dispatcher:
         return dispatcher.drain(now)
-
-
-def _utc_naive(moment: dt.datetime) -> dt.datetime:
-    if moment.tzinfo is None:
-        return moment  # already an engine timestamp
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def _local(utc_naive: dt.datetime, settings: Settings) -> dt.datetime:
-    return utc_naive.replace(tzinfo=dt.UTC).astimezone(settings.timezone).replace(tzinfo=None)
-
-
-def _to_utc(local_naive: dt.datetime, settings: Settings) -> dt.datetime:
-    aware = local_naive.replace(tzinfo=settings.timezone)
-    return aware.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _base(limiter_key: str) -> str:

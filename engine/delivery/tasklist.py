@@ -17,9 +17,10 @@ from typing import Any, Literal
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from engine.core.clock import as_utc_naive
 from engine.core.errors import EngineError, UsageError
+from engine.core.masking import mask_email, mask_name, mask_phone
 from engine.policy import TaskPolicy
-from engine.rendering.renderer import mask_email, mask_name, mask_phone
 from engine.store.models import customers, managers, tasks
 
 OUTCOMES = {
@@ -75,7 +76,7 @@ def list_tasks(store: Engine, query: TaskQuery, now: dt.datetime) -> list[dict[s
         rows = [dict(r) for r in conn.execute(stmt).mappings()]
     for r in rows:
         r["due_local"] = _local(r["due_at"], tz)
-        r["overdue"] = r["status"] == "open" and r["due_at"] < _utc(now)
+        r["overdue"] = r["status"] == "open" and r["due_at"] < as_utc_naive(now)
     return rows
 
 
@@ -117,7 +118,7 @@ def complete(store: Engine, task_id: int, outcome: str, note: str | None, now: d
     """Mark an open task done; its open escalations are resolved with it. Returns how many
     escalation tasks were closed too."""
     outcome = normalise_outcome(outcome)
-    done_at = _utc(now)
+    done_at = as_utc_naive(now)
     with store.begin() as conn:
         row = conn.execute(select(tasks.c.status).where(tasks.c.id == task_id)).first()
         if row is None:
@@ -156,7 +157,7 @@ def complete(store: Engine, task_id: int, outcome: str, note: str | None, now: d
 def escalate_overdue(store: Engine, policy: TaskPolicy, now: dt.datetime) -> int:
     """Give every task overdue by ``policy.escalate_after`` to the next role up; returns the
     number of escalation tasks created. Safe to run from several daemons at once."""
-    now_utc = _utc(now)
+    now_utc = as_utc_naive(now)
     cutoff = now_utc - policy.escalate_after
     t = tasks.c
     with store.connect() as conn:
@@ -255,16 +256,10 @@ def _due_limit(due: Due, now: dt.datetime) -> dt.datetime:
     local = now.replace(tzinfo=None) if now.tzinfo is None else now
     today = local.date()
     if due == "overdue":
-        return _utc(now)
+        return as_utc_naive(now)
     days = 1 if due == "today" else 7 - today.weekday()
     end = dt.datetime.combine(today + dt.timedelta(days=days), dt.time(), now.tzinfo)
-    return _utc(end)
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return as_utc_naive(end)
 
 
 def _local(utc_naive: dt.datetime, tz: dt.tzinfo | None) -> str:

@@ -26,14 +26,14 @@ from sqlalchemy import Engine, case, func, insert, select, update
 
 from engine.conditions.ast import All, Condition, Test
 from engine.conditions.goals import Goal
-from engine.core.clock import Clock
+from engine.core.clock import Clock, utc_now, utc_to_local
 from engine.core.dictionary import DataDictionary
 from engine.core.errors import EngineError
 from engine.core.settings import Settings
 from engine.delivery.tasklist import complete
 from engine.execution.executor import Executor, by_priority, slot_on
 from engine.execution.sinks import StoreSink
-from engine.playbook.model import Playbook, Schedule
+from engine.playbook.model import Playbook
 from engine.rendering.renderer import Renderer
 from engine.store.db import is_demo_store
 from engine.store.models import (
@@ -44,6 +44,7 @@ from engine.store.models import (
     tasks,
     transactions,
 )
+from engine.triggers.schedule import Schedule
 
 SIMULATED_KINDS = ("activity_resumed", "product_bought")
 DEFAULT_RATES = {"treated": 0.40, "holdout": 0.15}
@@ -200,7 +201,7 @@ def _close_tasks(
         rng = random.Random(f"{seed}:task:{task_id}")
         if rng.random() >= TASK_DONE_CHANCE:
             continue
-        due = due_at.replace(tzinfo=dt.UTC).astimezone(tz).replace(tzinfo=None)
+        due = utc_to_local(due_at, tz)
         at = start + (due - start) * (0.05 + 0.9 * rng.random())
         pick, outcome = rng.random(), TASK_OUTCOMES[-1][0]
         for name, weight in TASK_OUTCOMES:
@@ -274,7 +275,7 @@ def _record(store: Engine, sim: Simulation, chances: dict[str, float]) -> None:
     with store.begin() as conn:
         conn.execute(
             insert(simulations).values(
-                created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                created_at=utc_now(),
                 start_day=sim.start,
                 days=sim.days,
                 seed=sim.seed,

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from engine.core.clock import utc_now
 from engine.core.dictionary import DataDictionary
 from engine.core.observability import error_text, event
 from engine.core.settings import Settings
@@ -47,10 +48,6 @@ MAX_HOLES = 10_000
 BATCH = 1000
 
 Loaded = Sequence[tuple[Playbook, Executor]]
-
-
-def _wall_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class EventHost:
@@ -161,7 +158,7 @@ class EventHost:
 
     def _cycle(self, report: Report) -> None:
         with self.store.begin() as conn:
-            stored = cursor.acquire(conn, self.owner, _wall_now(), self.lease)
+            stored = cursor.acquire(conn, self.owner, utc_now(), self.lease)
         if stored is None:
             if self.processor is not None:
                 event(self.log, "events.lease_lost", logging.WARNING, owner=self.owner)
@@ -255,7 +252,7 @@ class EventHost:
 
     def _save(self) -> bool:
         with self.store.begin() as conn:
-            kept = cursor.advance(conn, self.owner, self.cursor, _wall_now(), self.lease)
+            kept = cursor.advance(conn, self.owner, self.cursor, utc_now(), self.lease)
         if not kept:
             event(self.log, "events.lease_lost", logging.WARNING, owner=self.owner)
             self.processor = None

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from engine.core.clock import as_utc_naive
 from engine.core.dictionary import DataDictionary
 from engine.core.settings import Settings
 from engine.events import store as event_store
@@ -247,7 +248,7 @@ class EventProcessor:
     ) -> tuple[Report, list[Event]]:
         """Check and store a batch; the events that were new (not duplicates), in order."""
         report = Report()
-        now_utc = _utc(now)
+        now_utc = as_utc_naive(now)
         accepted: list[Event] = []
         ids: set[str] = set()
         for source, raw in items:
@@ -278,7 +279,7 @@ class EventProcessor:
 
     def tick(self, now: dt.datetime) -> list[Handled]:
         """Close absence windows that ended by ``now``, act on them, and forget old state."""
-        now_utc = _utc(now)
+        now_utc = as_utc_naive(now)
         matches = []
         # forgetting walks every customer: once a minute is plenty (memory only, no verdicts)
         prune = self._pruned_at is None or now_utc - self._pruned_at >= PRUNE_EVERY
@@ -345,7 +346,7 @@ class EventProcessor:
         if not targets or not self.persist:
             return 0
         longest = max([2 * c.trigger.window for c in targets] + [MIN_REPLAY])
-        since = _utc(now) - longest
+        since = as_utc_naive(now) - longest
         done = self._handled_events(targets, since - longest)
         replayed = 0
         matches: list[tuple[_Compiled, Match]] = []
@@ -354,7 +355,7 @@ class EventProcessor:
             since,
             after_seq=after_seq,
             until_seq=until_seq,
-            received_since=_utc(now) - MIN_REPLAY,
+            received_since=as_utc_naive(now) - MIN_REPLAY,
         ):
             replayed += 1
             self.replayed_to = max(self.replayed_to, seq)
@@ -363,7 +364,7 @@ class EventProcessor:
             todo = [c for c in targets if event.id not in done.get(c.playbook.id, ())]
             matches += self._feed(event, todo)
         for c in targets:
-            matches += [(c, m) for m in c.window.tick(_utc(now))]
+            matches += [(c, m) for m in c.window.tick(as_utc_naive(now))]
         self.replay_handled = self._handle(matches, now, act=act)
         return replayed
 
@@ -410,11 +411,5 @@ class EventProcessor:
         # recorded after acting, in one statement: a crash in between acts again after the
         # restart, and the ledger's unique window turns that into a no-op
         with self.store.begin() as conn:
-            event_store.record_matches(conn, out, _utc(now))
+            event_store.record_matches(conn, out, as_utc_naive(now))
         return out
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
 from sqlalchemy import Connection, Engine, column, select, table, update
 from sqlalchemy.sql import Select
 
@@ -29,13 +28,14 @@ from engine.conditions.context import fetch as fetch_context
 from engine.conditions.facts import filter_batch
 from engine.conditions.quality import SharedIssues, data_issues
 from engine.conditions.sql import SqlCompiler
-from engine.core.clock import Clock
+from engine.core.clock import Clock, utc_now
 from engine.core.dictionary import DataDictionary, Field
 from engine.core.errors import describe_failure
+from engine.core.masking import mask_values
 from engine.core.settings import Settings
 from engine.execution.batch import Batch
 from engine.execution.sinks import Decision, RecordingSink, RunInfo, Sink, StoreSink
-from engine.playbook.model import Playbook, Schedule
+from engine.playbook.model import Playbook
 from engine.policy import (
     ALREADY_DONE,
     COOLDOWN,
@@ -50,8 +50,9 @@ from engine.policy import (
 )
 from engine.policy.batch import BatchGate
 from engine.policy.consent import consent_channels
-from engine.rendering.renderer import Renderer, mask_values, template_context
+from engine.rendering.renderer import Renderer, template_context
 from engine.store.models import run_data_issues, runs
+from engine.triggers.schedule import Schedule, first_slot_on, window_at
 
 BATCH_SIZE = 1000
 NO_ACTION_LEFT = "no_action_left"  # a customer every one of whose actions was held back
@@ -86,14 +87,8 @@ class Outcome:
 
 
 def window_of(playbook: Playbook, clock: Clock) -> str:
-    """The schedule slot ``as_of`` falls in: the latest cron fire at or before it.
-
-    Ledger rows are unique per (playbook, customer, window), so two runs inside one slot act
-    once; the next slot is a new window.
-    """
-    after = clock.now.replace(microsecond=0) + dt.timedelta(seconds=1)
-    slot = croniter(_cron(playbook), after).get_prev(dt.datetime)
-    return str(slot.isoformat(timespec="minutes"))
+    """The schedule slot ``as_of`` falls in: the latest cron fire at or before it."""
+    return window_at(_cron(playbook), clock.now)
 
 
 def by_priority(playbooks: Sequence[Playbook]) -> list[Playbook]:
@@ -104,11 +99,8 @@ def by_priority(playbooks: Sequence[Playbook]) -> list[Playbook]:
 
 def slot_on(playbook: Playbook, day: dt.date, tz: ZoneInfo) -> dt.datetime | None:
     """The playbook's first scheduled moment on ``day`` (aware), or None if it does not run."""
-    start = dt.datetime.combine(day, dt.time()) - dt.timedelta(seconds=1)
-    fire = croniter(_cron(playbook), start).get_next(dt.datetime)
-    if fire.date() != day:
-        return None
-    return fire.replace(tzinfo=tz)  # type: ignore[no-any-return]
+    fire = first_slot_on(_cron(playbook), day)
+    return None if fire is None else fire.replace(tzinfo=tz)
 
 
 def _cron(playbook: Playbook) -> str:
@@ -474,7 +466,7 @@ class Executor:
                     window=window,
                     as_of=as_of_utc,
                     content_hash=playbook.content_hash,
-                    started_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                    started_at=utc_now(),
                     status="running",
                     matched=0,
                     acted=0,
@@ -490,7 +482,7 @@ class Executor:
                 update(runs)
                 .where(runs.c.id == outcome.run_id)
                 .values(
-                    finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                    finished_at=utc_now(),
                     status=status,
                     matched=outcome.matched_count,
                     acted=outcome.acted,

@@ -32,15 +32,17 @@ from engine.conditions.validity import why_implausible
 from engine.core.clock import Clock
 from engine.core.dictionary import DataDictionary
 from engine.core.errors import EngineError
+from engine.core.masking import mask_values
 from engine.core.settings import Settings
 from engine.execution.executor import Executor, by_priority, slot_on
 from engine.execution.sinks import Decision, RecordingSink
-from engine.playbook.model import Playbook, Schedule
+from engine.playbook.model import Playbook
 from engine.policy import MAX_PER_RUN, Policy
 from engine.policy.explain import FAIL, PASS, SKIP, Gate, customer_gates
-from engine.rendering.renderer import EventFields, Renderer, mask_values
+from engine.rendering.renderer import EventFields, Renderer
 from engine.triggers.event import EventTrigger
 from engine.triggers.event_model import sample_event
+from engine.triggers.schedule import Schedule
 
 EVENT_WINDOW = "event:explain"  # event playbooks: as if a matching event arrived now
 

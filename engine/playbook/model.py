@@ -16,14 +16,10 @@ from engine.conditions.ast import Condition
 from engine.conditions.context import Selection
 from engine.conditions.goals import Goal
 from engine.triggers.event import EventTrigger
+from engine.triggers.schedule import Schedule
 
 Category = Literal["marketing", "service"]
 QuietHours = Literal["wait", "expire"]
-
-
-@dataclass(frozen=True)
-class Schedule:
-    cron: str  # five fields, in the deployment's time zone
 
 
 @dataclass(frozen=True)
@@ -53,3 +49,8 @@ class Playbook:
     goal: Goal | None = None  # what success means per customer, for the effect report
     # related rows the templates may name (``context:``), read per batch
     context: tuple[Selection, ...] = ()
+
+
+def cron_of(playbook: Playbook) -> str | None:
+    """The cron of a scheduled playbook; None for a playbook started some other way."""
+    return playbook.trigger.cron if isinstance(playbook.trigger, Schedule) else None

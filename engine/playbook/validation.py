@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from croniter import croniter
 
 from engine.actions import REGISTRY
 from engine.actions.base import ParseContext
@@ -36,12 +35,13 @@ from engine.core.durations import DurationError, parse_duration
 from engine.core.i18n import CATALOG, t
 from engine.core.settings import Settings
 from engine.core.yamlfile import Document, load_file
-from engine.playbook.model import Limits, Playbook, Schedule
+from engine.playbook.model import Limits, Playbook
 from engine.playbook.schema import playbook_schema
 from engine.rendering.renderer import Renderer, template_context
 from engine.triggers.event import EventTrigger
 from engine.triggers.event_model import sample_event
 from engine.triggers.event_parse import parse_event_trigger
+from engine.triggers.schedule import Schedule, is_valid_cron
 
 PathT = tuple[PathPart, ...]
 PLAYBOOK_SUFFIXES = (".yaml", ".yml")
@@ -294,7 +294,7 @@ class _FileCheck:
             )
             return None
         cron = str(trigger.get("schedule", ""))
-        if len(cron.split()) != 5 or not croniter.is_valid(cron):
+        if not is_valid_cron(cron):
             self.report(
                 "PB0111",
                 t("PB0111", cron=cron),

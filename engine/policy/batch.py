@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from engine.actions.base import Effect, Queued
-from engine.core.clock import Clock
+from engine.core.clock import Clock, local_to_utc
 from engine.policy.consent import effect_consent
 from engine.policy.gate import (
     OPEN_TASK,
@@ -164,4 +164,5 @@ class BatchGate:
 
     def _utc(self, local: dt.datetime) -> dt.datetime:
         tz = self.clock.as_of.tzinfo
-        return local.replace(tzinfo=tz).astimezone(dt.UTC).replace(tzinfo=None)
+        assert tz is not None  # a Clock's as_of is aware
+        return local_to_utc(local, tz)

@@ -20,22 +20,11 @@ from jinja2.sandbox import SandboxedEnvironment
 from engine.core.dictionary import DataDictionary
 from engine.core.errors import TemplateError
 from engine.core.i18n import t
+from engine.core.masking import COMPOUND_SURNAMES, mask_email, mask_name, mask_phone
 from engine.rendering.reads import source_reads
 
 SMS_SINGLE = 70  # characters in a one-part SMS (UCS-2, as Chinese text always is)
 SMS_PART = 67  # characters per part once a message is split
-_COMPOUND_SURNAMES = (
-    "欧阳",
-    "司马",
-    "上官",
-    "诸葛",
-    "东方",
-    "皇甫",
-    "尉迟",
-    "公孙",
-    "慕容",
-    "令狐",
-)
 
 
 def sms_segments(text: str) -> int:
@@ -43,51 +32,6 @@ def sms_segments(text: str) -> int:
     if len(text) <= SMS_SINGLE:
         return 1
     return math.ceil(len(text) / SMS_PART)
-
-
-# --- masking (also used by previews and logs) ---------------------------------------------
-
-
-def mask_phone(value: Any) -> str:
-    text = "" if value is None else str(value)
-    if len(text) < 7:
-        return "*" * len(text)
-    return f"{text[:3]}{'*' * (len(text) - 7)}{text[-4:]}"
-
-
-def mask_name(value: Any) -> str:
-    text = "" if value is None else str(value)
-    if not text:
-        return text
-    keep = 2 if text[:2] in _COMPOUND_SURNAMES else 1
-    return text[:keep] + "*" * max(1, len(text) - keep)
-
-
-def mask_email(value: Any) -> str:
-    text = "" if value is None else str(value)
-    user, at, domain = text.partition("@")
-    if not at:
-        return mask_name(text)
-    return f"{user[:1]}***@{domain}"
-
-
-def mask_id(value: Any) -> str:
-    text = "" if value is None else str(value)
-    if len(text) <= 7:
-        return "*" * len(text)
-    return f"{text[:3]}{'*' * (len(text) - 7)}{text[-4:]}"
-
-
-MASKS = {"phone": mask_phone, "name": mask_name, "email": mask_email, "id": mask_id}
-
-
-def mask_values(values: Mapping[str, Any], dictionary: DataDictionary) -> dict[str, Any]:
-    """A copy of a customer's values with every personal field masked."""
-    out = dict(values)
-    for f in dictionary:
-        if f.pii and out.get(f.key) is not None:
-            out[f.key] = MASKS[f.pii](out[f.key])
-    return out
 
 
 # --- filters -------------------------------------------------------------------------------
@@ -154,7 +98,7 @@ def honorific(gender: Any) -> str:
 
 def surname(name: Any) -> str:
     text = "" if name is None else str(name)
-    return text[:2] if text[:2] in _COMPOUND_SURNAMES else text[:1]
+    return text[:2] if text[:2] in COMPOUND_SURNAMES else text[:1]
 
 
 def polite_name(customer: Mapping[str, Any]) -> str:

@@ -38,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import Subquery
 
 from engine.conditions.goals import met
+from engine.core.clock import utc_naive, utc_to_local
 from engine.core.dictionary import DataDictionary
 from engine.core.durations import format_duration
 from engine.playbook.model import Playbook
@@ -56,7 +57,7 @@ def period_bounds(
 
     def utc(day: dt.date) -> dt.datetime:
         local = dt.datetime.combine(day, dt.time(), tz)
-        return local.astimezone(dt.UTC).replace(tzinfo=None)
+        return utc_naive(local)
 
     return (utc(since) if since else None), utc(until + dt.timedelta(days=1))
 
@@ -203,13 +204,13 @@ def _goal(
     key = literal_column(f"{d.customer_table}.{d.key}", String())
     ended: set[dt.datetime] = set()
     for moment, held, n in cohorts:
-        start = moment.replace(tzinfo=dt.UTC).astimezone(tz).replace(tzinfo=None)
+        start = utc_to_local(moment, tz)
         if start + goal.within > now:
             counts[bool(held)][2] += int(n)
         else:
             ended.add(moment)
     for moment in sorted(ended):
-        start = moment.replace(tzinfo=dt.UTC).astimezone(tz).replace(tzinfo=None)
+        start = utc_to_local(moment, tz)
         hit = met(goal, d, start, tz)
         query = (
             select(

@@ -13,18 +13,20 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from engine.core.clock import local_naive, utc_naive
 from engine.core.observability import DEAD_LETTER_STATUSES
+from engine.playbook.model import cron_of
 from engine.playbook.validation import Catalog
 from engine.store.claims import DONE, FAILED, MISSED, RUNNING
 from engine.store.models import daemons, event_cursors, events, outbox, run_claims, runs, tasks
-from engine.triggers.schedule import cron_of, local_naive, next_slot
+from engine.triggers.schedule import next_slot
 
 RECENT = 10
 
 
 def gather(store: Engine, catalog: Catalog, now: dt.datetime, tz: Any) -> dict[str, Any]:
     """The status document: ``now`` is aware; times shown are local to the bank."""
-    wall = now.astimezone(dt.UTC).replace(tzinfo=None)
+    wall = utc_naive(now)
     local_now = local_naive(now, tz)
     with store.connect() as conn:
         live = _daemons(conn, wall, tz)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from engine.core.clock import utc_naive
 from engine.rendering.renderer import EventFields
 from engine.triggers.event_catalog import (
     ENVELOPE,
@@ -187,7 +188,7 @@ def _moment(value: Any, tz: ZoneInfo) -> dt.datetime | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return utc_naive(moment)
 
 
 def _value(kind: str, values: tuple[str, ...], value: Any) -> Any:

@@ -1,38 +1,31 @@
-"""Schedule slots: the cron arithmetic the daemon shares with ``run`` and ``dry-run``.
+"""Cron schedules and their slots: the one implementation of the window rule.
 
 A *slot* is one cron fire time in the bank's time zone; its key (local time to the minute,
-``2026-11-23T09:00``) is the ledger's window, so a slot the daemon claims and the window
-:func:`engine.execution.executor.window_of` computes are the same string.
-
-Why not APScheduler's ``CronTrigger.from_crontab``: in the 3.x series it reads day-of-week 0 as
-Monday (crontab: Sunday), so ``"0 9 * * 1-5"`` would fire Tuesday to Saturday while the ledger
-windows, computed with croniter, say Monday to Friday. :class:`SlotTrigger` hands APScheduler
-the very slots croniter computes, so the two can never disagree.
-
-:class:`TimeSource` is the daemon's clock for slots. It is the wall clock, or a rehearsal clock
-that starts at a chosen moment and runs faster: rehearsing a month of schedules on a copy of
-the store in minutes is an operator's tool, and it is what lets the crash tests drive dozens
-of slots in seconds through the real daemon.
+``2026-11-23T09:00``) is the ledger's window. ``run``, ``dry-run``, ``explain`` and the daemon
+all compute slots and windows here, so a slot the daemon claims and the window a run records
+are the same string. The daemon's own clock and its APScheduler trigger live in
+:mod:`engine.daemon.timesource`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.base import BaseTrigger
 from croniter import croniter
 
-from engine.core.clock import Clock
-from engine.playbook.model import Playbook, Schedule
+
+@dataclass(frozen=True)
+class Schedule:
+    """``trigger: {schedule: CRON}``: five cron fields, in the deployment's time zone."""
+
+    cron: str
 
 
-def cron_of(playbook: Playbook) -> str | None:
-    """The cron of a scheduled playbook; None for a playbook started some other way."""
-    return playbook.trigger.cron if isinstance(playbook.trigger, Schedule) else None
+def is_valid_cron(cron: str) -> bool:
+    """Five fields croniter can read (no seconds field, no ``@daily`` shorthands)."""
+    return len(cron.split()) == 5 and bool(croniter.is_valid(cron))
 
 
 def slot_key(slot: dt.datetime) -> str:
@@ -46,9 +39,25 @@ def next_slot(cron: str, after: dt.datetime) -> dt.datetime:
 
 
 def latest_slot(cron: str, at: dt.datetime) -> dt.datetime:
-    """The latest slot at or before ``at`` (naive local), as :func:`window_of` computes it."""
+    """The latest slot at or before ``at`` (naive local)."""
     after = at.replace(microsecond=0) + dt.timedelta(seconds=1)
     return croniter(cron, after).get_prev(dt.datetime)  # type: ignore[no-any-return]
+
+
+def window_at(cron: str, at: dt.datetime) -> str:
+    """The window ``at`` (naive local) falls in: the key of the latest slot at or before it.
+
+    Ledger rows are unique per (playbook, customer, window), so two runs inside one slot act
+    once; the next slot is a new window.
+    """
+    return slot_key(latest_slot(cron, at))
+
+
+def first_slot_on(cron: str, day: dt.date) -> dt.datetime | None:
+    """The first slot on ``day`` (naive local), or None when the schedule skips that day."""
+    start = dt.datetime.combine(day, dt.time()) - dt.timedelta(seconds=1)
+    fire: dt.datetime = croniter(cron, start).get_next(dt.datetime)
+    return fire if fire.date() == day else None
 
 
 def slots_between(cron: str, after: dt.datetime, until: dt.datetime) -> Iterator[dt.datetime]:
@@ -59,92 +68,3 @@ def slots_between(cron: str, after: dt.datetime, until: dt.datetime) -> Iterator
         if slot > until:
             return
         yield slot
-
-
-def local_naive(moment: dt.datetime, tz: ZoneInfo) -> dt.datetime:
-    """An aware moment as the bank's naive local time (the convention of slots and windows)."""
-    return Clock.at(moment, tz).now
-
-
-def utc_naive(moment: dt.datetime) -> dt.datetime:
-    """An aware moment as naive UTC (the convention of the engine's own timestamps)."""
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-@dataclass(frozen=True)
-class TimeSource:
-    """The schedule clock: the wall clock, or a rehearsal clock running ``speed`` times faster.
-
-    A rehearsal clock reads ``origin`` at wall time ``epoch`` (seconds since 1970). Restarted
-    daemons given the same three values agree on the time, so a rehearsal survives restarts.
-    Leases, heartbeats and log timestamps stay on the wall clock: they measure real processes.
-    """
-
-    origin: dt.datetime | None = None  # aware; None means the wall clock
-    epoch: float = 0.0
-    speed: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.origin is not None and self.origin.tzinfo is None:
-            raise ValueError("a rehearsal clock's origin needs a time zone")
-        if self.speed <= 0:
-            raise ValueError("a rehearsal clock's speed must be positive")
-
-    @property
-    def is_wall(self) -> bool:
-        return self.origin is None
-
-    def now(self) -> dt.datetime:
-        """The schedule's current moment (aware, UTC)."""
-        return self.from_wall(dt.datetime.now(dt.UTC))
-
-    def from_wall(self, wall: dt.datetime) -> dt.datetime:
-        if self.origin is None:
-            return wall.astimezone(dt.UTC)
-        seconds = (wall.timestamp() - self.epoch) * self.speed
-        return (self.origin + dt.timedelta(seconds=seconds)).astimezone(dt.UTC)
-
-    def to_wall(self, moment: dt.datetime) -> dt.datetime:
-        if self.origin is None:
-            return moment.astimezone(dt.UTC)
-        seconds = (moment - self.origin).total_seconds() / self.speed
-        return dt.datetime.fromtimestamp(self.epoch + seconds, dt.UTC)
-
-    def wall_seconds(self, schedule_seconds: float) -> float:
-        """How long a span of schedule time lasts on the wall clock."""
-        return schedule_seconds / (1.0 if self.origin is None else self.speed)
-
-    @classmethod
-    def rehearsal(cls, origin: dt.datetime, speed: float, epoch: float | None = None) -> TimeSource:
-        return cls(origin=origin, epoch=time.time() if epoch is None else epoch, speed=speed)
-
-
-class SlotTrigger(BaseTrigger):  # type: ignore[misc]
-    """An APScheduler trigger that fires at a playbook's croniter slots on a :class:`TimeSource`.
-
-    APScheduler asks for the next fire time after the previous one and compares it with the
-    wall clock, so slots are mapped to wall time and back. On a rehearsal clock the mapping is
-    rounded to whole seconds (slots are whole minutes) so float error can never make a slot
-    come back twice.
-    """
-
-    __slots__ = ("cron", "time", "tz")
-
-    def __init__(self, cron: str, tz: ZoneInfo, time_source: TimeSource) -> None:
-        self.cron = cron
-        self.tz = tz
-        self.time = time_source
-
-    def get_next_fire_time(
-        self, previous_fire_time: dt.datetime | None, now: dt.datetime
-    ) -> dt.datetime:
-        base = self.time.from_wall(previous_fire_time or now)
-        if previous_fire_time is not None and not self.time.is_wall:
-            base = base.replace(microsecond=0) + dt.timedelta(
-                seconds=round(base.microsecond / 1_000_000)
-            )
-        slot = next_slot(self.cron, local_naive(base, self.tz)).replace(tzinfo=self.tz)
-        return self.time.to_wall(slot)
-
-    def __str__(self) -> str:
-        return f"slots[{self.cron}]"

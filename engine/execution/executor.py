@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, column, select, table, update
+from sqlalchemy import Connection, Engine, column, select, table
 from sqlalchemy.sql import Select
 
 from engine.actions import REGISTRY
@@ -28,13 +28,13 @@ from engine.conditions.context import fetch as fetch_context
 from engine.conditions.facts import filter_batch
 from engine.conditions.quality import SharedIssues, data_issues
 from engine.conditions.sql import SqlCompiler
-from engine.core.clock import Clock, utc_now
+from engine.core.clock import Clock
 from engine.core.dictionary import DataDictionary, Field
 from engine.core.errors import describe_failure
 from engine.core.masking import mask_values
 from engine.core.settings import Settings
 from engine.execution.batch import Batch
-from engine.execution.sinks import Decision, RecordingSink, RunInfo, Sink, StoreSink
+from engine.execution.sinks import Decision, RunInfo, RunTotals, Sink
 from engine.playbook.model import Playbook
 from engine.policy import (
     ALREADY_DONE,
@@ -51,7 +51,6 @@ from engine.policy import (
 from engine.policy.batch import BatchGate
 from engine.policy.consent import consent_channels
 from engine.rendering.renderer import Renderer, template_context
-from engine.store.models import run_data_issues, runs
 from engine.triggers.schedule import Schedule, first_slot_on, window_at
 
 BATCH_SIZE = 1000
@@ -201,9 +200,8 @@ class Executor:
             priority=playbook.priority,
             category=playbook.category,
         )
-        recording = isinstance(sink, StoreSink)
-        if recording:
-            info.run_id = outcome.run_id = self._start_run(playbook, outcome.window, now_utc)
+        sink.start(info)
+        outcome.run_id = info.run_id
         try:
             # the reader may hold a server-side cursor: close it even when a batch fails
             with (
@@ -223,7 +221,7 @@ class Executor:
                         batch = Batch.of(kept, every)
                     elif not _cap_full(playbook, outcome):
                         batch.tags = self.tags(gate, batch.ids, self.reads(playbook)[1])
-                    planned = sink.contacts if isinstance(sink, RecordingSink) else None
+                    planned = sink.planned
                     decisions = self._decide(
                         playbook,
                         clock,
@@ -239,11 +237,9 @@ class Executor:
                     lost = sink.write(info, decisions)
                     self._count(outcome, decisions, lost, keep_details)
         except Exception as exc:
-            if recording:
-                self._finish_run(outcome, status="failed", error=describe_failure(exc))
+            sink.finish(info, self._totals(outcome), error=describe_failure(exc))
             raise
-        if recording:
-            self._finish_run(outcome, status="done", error=None)
+        sink.finish(info, self._totals(outcome), error=None)
         return outcome
 
     def one_pass(self, playbooks: Sequence[Playbook]) -> SharedIssues:
@@ -457,51 +453,18 @@ class Executor:
 
     # --- run records -----------------------------------------------------------------------
 
-    def _start_run(self, playbook: Playbook, window: str, as_of_utc: dt.datetime) -> int:
-        with self.store.begin() as conn:
-            run_id = conn.execute(
-                runs.insert()
-                .values(
-                    playbook_id=playbook.id,
-                    window=window,
-                    as_of=as_of_utc,
-                    content_hash=playbook.content_hash,
-                    started_at=utc_now(),
-                    status="running",
-                    matched=0,
-                    acted=0,
-                    suppressed={},
-                )
-                .returning(runs.c.id)
-            ).scalar_one()
-        return int(run_id)
-
-    def _finish_run(self, outcome: Outcome, *, status: str, error: str | None) -> None:
-        with self.store.begin() as conn:
-            conn.execute(
-                update(runs)
-                .where(runs.c.id == outcome.run_id)
-                .values(
-                    finished_at=utc_now(),
-                    status=status,
-                    matched=outcome.matched_count,
-                    acted=outcome.acted,
-                    # held-out customers are part of the funnel: recorded beside the reasons
-                    suppressed={
-                        **outcome.suppressed,
-                        **({HELD_OUT: outcome.held_out} if outcome.held_out else {}),
-                    },
-                    error=error,
-                )
-            )
-            if outcome.data_issues:
-                conn.execute(
-                    run_data_issues.insert(),
-                    [
-                        {"run_id": outcome.run_id, "field": k, **v}
-                        for k, v in sorted(outcome.data_issues.items())
-                    ],
-                )
+    @staticmethod
+    def _totals(outcome: Outcome) -> RunTotals:
+        return RunTotals(
+            matched=outcome.matched_count,
+            acted=outcome.acted,
+            # held-out customers are part of the funnel: recorded beside the reasons
+            suppressed={
+                **outcome.suppressed,
+                **({HELD_OUT: outcome.held_out} if outcome.held_out else {}),
+            },
+            data_issues=dict(sorted(outcome.data_issues.items())),
+        )
 
 
 def _cap_full(playbook: Playbook, outcome: Outcome) -> bool:

@@ -35,8 +35,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.actions.base import Effect
+from engine.core.clock import utc_now
 from engine.policy.gate import DISPLACED, frequency_cap
-from engine.store.models import action_ledger, engine_tags, outbox, suppressions, tasks
+from engine.store.models import (
+    action_ledger,
+    engine_tags,
+    outbox,
+    run_data_issues,
+    runs,
+    suppressions,
+    tasks,
+)
 
 # Reasons not stored per customer: they repeat on every rerun (the count is in runs).
 NOT_STORED = frozenset({"already_done"})
@@ -73,12 +82,39 @@ class RunInfo:
     category: str = "marketing"
 
 
+@dataclass(frozen=True)
+class RunTotals:
+    """What a finished run of one playbook counted, for its ``runs`` row."""
+
+    matched: int
+    acted: int
+    suppressed: Mapping[str, int]  # reason -> customers, held-out ones included
+    data_issues: Mapping[str, Mapping[str, int]]  # field -> kind -> customers
+
+
 class Sink(Protocol):
+    """Where the executor's decisions go. A dry-run and a run differ only in this object: the
+    executor calls the same methods in the same order and never asks which sink it has."""
+
     # Previews mask personal data before rendering; the store must get the real values.
     mask: bool
 
+    @property
+    def planned(self) -> Counter[tuple[str, str]] | None:
+        """Marketing messages this sink has taken so far but not stored, per (customer,
+        channel), for frequency caps to count; None when the store itself holds them."""
+        ...
+
+    def start(self, info: RunInfo) -> None:
+        """A run of ``info.playbook_id`` begins; a recording sink records it (``info.run_id``)."""
+        ...
+
     def write(self, info: RunInfo, decisions: Sequence[Decision]) -> set[str]:
         """Record the batch; return the customers that turned out to be done already."""
+        ...
+
+    def finish(self, info: RunInfo, totals: RunTotals, *, error: str | None) -> None:
+        """The run ended: done (``error`` None) or failed with the located reason."""
         ...
 
 
@@ -95,6 +131,13 @@ class RecordingSink:
     decisions: list[Decision] = field(default_factory=list)
     contacts: Counter[tuple[str, str]] = field(default_factory=Counter)
 
+    @property
+    def planned(self) -> Counter[tuple[str, str]] | None:
+        return self.contacts
+
+    def start(self, info: RunInfo) -> None:
+        """A preview records no run."""
+
     def write(self, info: RunInfo, decisions: Sequence[Decision]) -> set[str]:
         self.decisions.extend(decisions)
         if info.category == "marketing":
@@ -103,6 +146,9 @@ class RecordingSink:
                     if e.channel is not None:
                         self.contacts[(d.customer_id, e.channel)] += 1
         return set()
+
+    def finish(self, info: RunInfo, totals: RunTotals, *, error: str | None) -> None:
+        """A preview records no run."""
 
 
 class _Bulk:
@@ -209,6 +255,54 @@ class StoreSink:
         self._held_rows = _Bulk(engine, suppressions, HELD_COLUMNS)
         quote = engine.dialect.identifier_preparer.quote
         self._conflict = ", ".join(quote(c) for c in ("playbook_id", "customer_id", "window"))
+
+    @property
+    def planned(self) -> Counter[tuple[str, str]] | None:
+        return None  # what this sink takes is in the outbox, where the caps count it
+
+    def start(self, info: RunInfo) -> None:
+        """Open the run's ``runs`` row (status ``running``) and note its id in ``info``."""
+        with self.engine.begin() as conn:
+            run_id = conn.execute(
+                runs.insert()
+                .values(
+                    playbook_id=info.playbook_id,
+                    window=info.window,
+                    as_of=info.now_utc,
+                    content_hash=info.content_hash,
+                    started_at=utc_now(),
+                    status="running",
+                    matched=0,
+                    acted=0,
+                    suppressed={},
+                )
+                .returning(runs.c.id)
+            ).scalar_one()
+        info.run_id = int(run_id)
+
+    def finish(self, info: RunInfo, totals: RunTotals, *, error: str | None) -> None:
+        """Close the ``runs`` row with its counts and data issues, ``done`` or ``failed``."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == info.run_id)
+                .values(
+                    finished_at=utc_now(),
+                    status="done" if error is None else "failed",
+                    matched=totals.matched,
+                    acted=totals.acted,
+                    suppressed=dict(totals.suppressed),
+                    error=error,
+                )
+            )
+            if totals.data_issues:
+                conn.execute(
+                    run_data_issues.insert(),
+                    [
+                        {"run_id": info.run_id, "field": k, **v}
+                        for k, v in totals.data_issues.items()
+                    ],
+                )
 
     def write(self, info: RunInfo, decisions: Sequence[Decision]) -> set[str]:
         acting = [d for d in decisions if d.effects or d.held_out]

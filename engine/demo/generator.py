@@ -27,7 +27,6 @@ Why it looks the way it does:
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import math
 import os
 import pickle
@@ -38,16 +37,21 @@ import tempfile
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing, contextmanager
 from subprocess import DEVNULL, PIPE
-from typing import Any
 
-from sqlalchemy import Connection, Engine, Index, inspect
-from sqlalchemy.schema import AddConstraint
+from sqlalchemy import Engine
 
 from engine.demo import names
+from engine.demo.bulkload import (
+    COLUMNS,
+    Row,
+    Rows,
+    begin_bulk_load,
+    drop_foreign_keys,
+    finish_load,
+    write_rows,
+    writer_for,
+)
 from engine.store.models import CUSTOMER_TABLES, metadata
-
-Row = tuple[Any, ...]
-Rows = dict[str, list[Row]]
 
 CHUNK_SIZE = 10_000
 """Customers generated and inserted per transaction: bounds memory (a chunk is ~256k rows)."""
@@ -57,13 +61,6 @@ WORKER = "from engine.demo.generator import _serve; _serve()"
 """What the second process runs (``python -c``)."""
 BLOCK = 1_000
 """Customers per random stream; a chunk is a whole number of blocks."""
-
-COLUMNS: dict[str, tuple[str, ...]] = {
-    table.name: tuple(c.name for c in table.columns if c is not table.autoincrement_column)
-    for table in CUSTOMER_TABLES
-}
-"""Columns each generated row fills, in tuple order (the models' order); surrogate ids are
-left to the database, which numbers them in insertion order."""
 
 DAY = 86_400
 # AUM quantile function: piecewise log-linear through (share of customers, AUM in yuan), which
@@ -89,7 +86,7 @@ def generate(
     counts = {table.name: 0 for table in CUSTOMER_TABLES}
     secondary = [index for table in CUSTOMER_TABLES for index in table.indexes]
     with _progress_bar(progress, customers) as advance, engine.connect() as conn:
-        writer = _writer_for(conn)
+        writer = writer_for(conn)
         restore: Callable[[], None] | None = None
         try:
             # Dropped under the store's own journal: an in-memory one would grow with the old
@@ -98,18 +95,18 @@ def generate(
             metadata.create_all(conn)
             for index in secondary:  # built once at the end: far cheaper than row by row
                 index.drop(conn)
-            _drop_foreign_keys(conn)
+            drop_foreign_keys(conn)
             conn.commit()
-            restore = _begin_bulk_load(conn)
+            restore = begin_bulk_load(conn)
             # Rows go in through the DBAPI connection, which SQLAlchemy does not see: so the
             # writer commits (one transaction per chunk keeps the journal small) and rolls back.
-            _write(writer, gen.reference_rows(), counts)
+            write_rows(writer, gen.reference_rows(), counts)
             with closing(_chunks(gen, customers, seed, as_of)) as chunks:
                 for size, rows in chunks:
-                    _write(writer, rows, counts)
+                    write_rows(writer, rows, counts)
                     advance(size)
             advance(0, "demo store: indexes")
-            _finish(conn, secondary)
+            finish_load(conn, secondary)
         except BaseException:
             writer.rollback()
             conn.rollback()
@@ -180,133 +177,6 @@ def _serve() -> None:
         chunk = gen.chunk(start, min(start + int(size), n))
         pickle.dump(chunk, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
     sys.stdout.buffer.flush()
-
-
-def _write(writer: _Writer, rows: Rows, counts: dict[str, int]) -> None:
-    for table in COLUMNS:  # parents before children, in case foreign keys are enforced
-        batch = rows.get(table)
-        if batch:
-            writer.write(table, batch)
-            counts[table] += len(batch)
-    writer.commit()
-
-
-def _drop_foreign_keys(conn: Connection) -> None:
-    """PostgreSQL checks a foreign key per row with a trigger, which costs more than the COPY
-    itself; checking each constraint once when _finish adds it back is a single join."""
-    if conn.dialect.name != "postgresql":
-        return  # SQLite does not enforce them unless asked to; others load row by row anyway
-    inspector = inspect(conn)
-    for table in CUSTOMER_TABLES:
-        for fk in inspector.get_foreign_keys(table.name):
-            conn.exec_driver_sql(f'ALTER TABLE {table.name} DROP CONSTRAINT "{fk["name"]}"')
-
-
-def _finish(conn: Connection, secondary: list[Index]) -> None:
-    """Build the secondary indexes, restore the foreign keys and refresh planner statistics,
-    so the store is whole and queries are fast at once."""
-    for index in secondary:
-        index.create(conn)
-    if conn.dialect.name == "postgresql":
-        for table in CUSTOMER_TABLES:
-            for fk in table.foreign_key_constraints:
-                conn.execute(AddConstraint(fk))
-            conn.exec_driver_sql(f"ANALYZE {table.name}")
-    elif conn.dialect.name == "sqlite":
-        # A sampled ANALYZE: the full one reads every index of a multi-GB file.
-        conn.exec_driver_sql("PRAGMA analysis_limit=1000")
-        conn.exec_driver_sql("ANALYZE")
-    conn.commit()
-
-
-# --- writing -------------------------------------------------------------------------------
-
-
-class _Writer:
-    """DBAPI ``executemany`` of multi-row INSERTs: the fast path on SQLite (a third faster
-    than one row per statement), and correct on any driver."""
-
-    ROWS_PER_INSERT = 50
-
-    def __init__(self, conn: Connection) -> None:
-        dbapi = conn.connection.dbapi_connection
-        if dbapi is None:  # pragma: no cover - only a closed connection has none
-            raise RuntimeError("the connection is closed")
-        self._dbapi = dbapi
-        self._cursor: Any = dbapi.cursor()  # Any: psycopg's cursor has copy(), DBAPI's not
-        self._sql: dict[tuple[str, int], str] = {}
-        for table, columns in COLUMNS.items():
-            for n in (1, self.ROWS_PER_INSERT):
-                marks = _placeholders(conn.dialect.paramstyle, len(columns), n)
-                self._sql[table, n] = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {marks}"
-
-    def write(self, table: str, rows: list[Row]) -> None:
-        n = self.ROWS_PER_INSERT
-        whole = len(rows) // n * n
-        if whole:
-            flat = itertools.chain.from_iterable
-            batches = [tuple(flat(rows[i : i + n])) for i in range(0, whole, n)]
-            self._cursor.executemany(self._sql[table, n], batches)
-        if whole < len(rows):
-            self._cursor.executemany(self._sql[table, 1], rows[whole:])
-
-    def commit(self) -> None:
-        self._dbapi.commit()
-
-    def rollback(self) -> None:
-        self._dbapi.rollback()
-
-
-def _placeholders(style: str, columns: int, rows: int) -> str:
-    """``(?, ?), (?, ?)`` in the driver's parameter style, for ``rows`` rows."""
-    if style == "qmark":
-        marks = ["?"] * (columns * rows)
-    elif style == "numeric":
-        marks = [f":{k + 1}" for k in range(columns * rows)]
-    else:  # format / pyformat
-        marks = ["%s"] * (columns * rows)
-    groups = (marks[k : k + columns] for k in range(0, len(marks), columns))
-    return ", ".join(f"({', '.join(group)})" for group in groups)
-
-
-class _CopyWriter(_Writer):
-    """PostgreSQL ``COPY … FROM STDIN`` (psycopg 3): an order of magnitude over INSERTs."""
-
-    def write(self, table: str, rows: list[Row]) -> None:
-        # COPY text built in bulk: str() of our str / int / float values is already their COPY
-        # text (none holds a tab, newline or backslash), and the only "None" in the text is
-        # a NULL, as no generated word is spelt that way.
-        text = "\n".join(["\t".join(map(str, row)) for row in rows]) + "\n"
-        with self._cursor.copy(f"COPY {table} ({', '.join(COLUMNS[table])}) FROM STDIN") as copy:
-            copy.write(text.replace("None", "\\N"))
-
-
-def _writer_for(conn: Connection) -> _Writer:
-    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        return _CopyWriter(conn)
-    return _Writer(conn)
-
-
-def _begin_bulk_load(conn: Connection) -> Callable[[], None]:
-    """Relax SQLite's durability for the load (a half-written demo store is simply redone),
-    and return a function that puts the connection back the way open_store set it up."""
-    if conn.dialect.name != "sqlite":
-        return lambda: None  # nothing to put back
-    cache = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
-    # Leaving WAL needs exclusive use of the file; if another connection holds it, SQLite keeps
-    # WAL and says so, and the load is just slower.
-    conn.exec_driver_sql("PRAGMA journal_mode=MEMORY")
-    conn.exec_driver_sql("PRAGMA synchronous=OFF")
-    conn.exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MiB for the index builds
-    conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
-
-    def restore() -> None:
-        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-        conn.exec_driver_sql(f"PRAGMA cache_size={cache}")
-        conn.exec_driver_sql("PRAGMA temp_store=DEFAULT")
-
-    return restore
 
 
 @contextmanager

@@ -1,0 +1,552 @@
+"""The message catalog: every diagnostic's text in English and Chinese, keyed by code.
+
+A data table, kept apart from the code that renders it (:mod:`engine.core.i18n`). Editing a
+translation touches only this file; a test checks both languages carry the same parameters.
+"""
+
+from __future__ import annotations
+
+# key -> (English, Chinese); named parameters in braces, the same set in both
+CATALOG: dict[str, tuple[str, str]] = {
+    # --- reading the file 读取文件 ---------------------------------------------------------
+    "PB0001": ("not valid YAML: {problem}{context}", "不是合法的 YAML:{problem}{context}"),
+    "PB0001.hint": (
+        "check indentation (spaces, not tabs) and that ':' is followed by a space",
+        "请检查缩进(只能用空格,不能用制表符),以及冒号后面是否有空格",
+    ),
+    "PB0001.tabs": (
+        "YAML indentation must use spaces; replace the tab characters with spaces",
+        "YAML 缩进只能用空格;请把制表符换成空格",
+    ),
+    "PB0002": (
+        "duplicate key '{key}' (first at line {line}); YAML would silently keep only the last one",
+        "重复的键 '{key}'(第一次出现在第 {line} 行);YAML 会悄悄只保留后一个",
+    ),
+    "PB0002.hint": ("remove one of them or merge their contents", "删除其中一个,或合并两处的内容"),
+    "PB0003.several": (
+        "one playbook per file: this file holds several YAML documents ('---')",
+        "一个文件只写一个剧本:此文件含有多个 YAML 文档('---')",
+    ),
+    "PB0003.empty": ("the file is empty", "文件是空的"),
+    "PB0003.playbook": (
+        "a playbook is a mapping of keys (id, title, trigger, …)",
+        "剧本应是键值映射(id、title、trigger 等)",
+    ),
+    "PB0003.segment": (
+        "a segment is a mapping: id, title, condition",
+        "命名客群应是键值映射:id、title、condition",
+    ),
+    "PB0004": ("'{raw}' is read as {value} in YAML", "YAML 会把 '{raw}' 读成 {value}"),
+    "PB0004.hint": (
+        'write {value} for a yes/no value, or "{raw}" for text',
+        '表示是/否请写 {value};表示文字请写 "{raw}"',
+    ),
+    "PB0005": (
+        "'{raw}' is read as the octal number {value} in YAML",
+        "YAML 会把 '{raw}' 读成八进制数 {value}",
+    ),
+    "PB0005.hint": (
+        'write "{raw}" in quotes if it is a code, or drop the leading zero',
+        '如果是编号请加引号写成 "{raw}",否则去掉前导零',
+    ),
+    "PB0006": (
+        "'{raw}' is read as the base-60 number {value} in YAML",
+        "YAML 会把 '{raw}' 读成六十进制数 {value}",
+    ),
+    "PB0006.hint": ('write "{raw}" in quotes', '请加引号写成 "{raw}"'),
+    "PB0007": ("file is not UTF-8 text ({problem})", "文件不是 UTF-8 文本({problem})"),
+    "PB0007.hint": ("save the file as UTF-8", "请把文件另存为 UTF-8 编码"),
+    "PB0008": ("merge keys ('<<') are not supported", "不支持合并键('<<')"),
+    "PB0009": ("a key must be plain text", "键必须是文字"),
+    "PB0010": ("no such file or folder", "文件或目录不存在"),
+    "PB0011": (
+        "file is {size} bytes; a playbook is at most {limit}",
+        "文件有 {size} 字节;剧本最大 {limit} 字节",
+    ),
+    "PB0011.hint": (
+        "is this the right file? split large audiences into named segments",
+        "是不是选错了文件?过大的目标客户条件请拆成命名客群",
+    ),
+    "PB0012": (
+        "anchors and aliases (&name / *name) of mappings and lists are not supported",
+        "不支持映射和列表的锚点与别名(&name / *name)",
+    ),
+    "PB0012.hint": (
+        "repeat the few lines, or move a shared audience into a named segment",
+        "请直接重复这几行,或把共用的目标客户条件移到命名客群",
+    ),
+    # --- structure 结构 ---------------------------------------------------------------------
+    "PB0100": ("missing required key '{key}'{where}", "缺少必填的键 '{key}'{where}"),
+    "PB0100.in": (" in {path}", "(位于 {path})"),
+    "PB0101": ("unknown key '{key}'", "未知的键 '{key}'"),
+    "PB0101.in": ("unknown key '{key}' in {what}", "{what} 中有未知的键 '{key}'"),
+    "PB0101.operator": (
+        "unknown operator '{op}'; expected one of {allowed}",
+        "未知的运算符 '{op}';可用:{allowed}",
+    ),
+    "PB0102": ("expected {expected}, found {found}", "应为{expected},实际是{found}"),
+    "PB0102.condition": (
+        "expected a condition: a field name, or all / any / not",
+        "应为一个条件:字段名,或 all / any / not",
+    ),
+    "PB0102.condition.hint": (
+        "for example:  tier: {{in: [vip, private]}}",
+        "例如:  tier: {{in: [vip, private]}}",
+    ),
+    "PB0102.list": ("expected a non-empty list of conditions", "应为非空的条件列表"),
+    "PB0102.list.hint": ("start each with '- '", "每一项以 '- ' 开头"),
+    "PB0102.segment": ("'segment' takes a segment id", "'segment' 后应写命名客群的 id"),
+    "PB0102.one_operator": (
+        "'{name}' needs exactly one operator, found {count}",
+        "'{name}' 只能有一个运算符,实际有 {count} 个",
+    ),
+    "PB0102.one_operator.hint": (
+        "combine several tests with all: [...]",
+        "多个条件请用 all: [...] 组合",
+    ),
+    "PB0102.one_of": (
+        "{what} takes a mapping with one of: {keys}",
+        "{what} 应为只含以下之一的映射:{keys}",
+    ),
+    "PB0102.days_before": (
+        "days_before takes {{festival: …, days: N}}",
+        "days_before 的写法是 {{festival: …, days: N}}",
+    ),
+    "PB0103": (
+        "'{value}' is not allowed here; expected one of: {options}",
+        "此处不允许 '{value}';可选:{options}",
+    ),
+    "PB0104": (
+        "id '{id}' may use only lower-case letters, digits and '-'",
+        "id '{id}' 只能使用小写字母、数字和 '-'",
+    ),
+    "PB0104.segment": (
+        "segment id '{id}' may use only lower-case letters, digits and '-'",
+        "命名客群 id '{id}' 只能使用小写字母、数字和 '-'",
+    ),
+    "PB0105": (
+        "each action is one item with one kind: {kinds}",
+        "每个动作是一项,且只写一种类型:{kinds}",
+    ),
+    "PB0105.hint": ("start a new '- ' item for each action", "每个动作另起一个 '- ' 项"),
+    "PB0106": ("{detail}", "不符合剧本结构:{detail}"),
+    # --- meaning 含义 -----------------------------------------------------------------------
+    "PB0107": ("unknown {what} '{name}'", "未知{what} '{name}'"),
+    "PB0107.hint": (
+        "fields are listed in schemas/data_dictionary.yaml",
+        "可用字段见 schemas/data_dictionary.yaml",
+    ),
+    "PB0108": (
+        "operator '{op}' does not fit '{name}' ({label}), a {type} field",
+        "运算符 '{op}' 不适用于 '{name}'({label}),它是 {type} 类型的字段",
+    ),
+    "PB0108.hint": (
+        "operators for a {type} field: {fitting}",
+        "{type} 类型字段可用的运算符:{fitting}",
+    ),
+    "PB0109.bool": ("{what} takes true or false", "{what} 只能是 true 或 false"),
+    "PB0109.whole_days": (
+        "'{name}' is a date, so the duration must be whole days",
+        "'{name}' 是日期字段,时长必须是整天",
+    ),
+    "PB0109.list": ("'{op}' takes a non-empty list", "'{op}' 需要一个非空列表"),
+    "PB0109.between": ("'between' takes a list of two values", "'between' 需要两个值的列表"),
+    "PB0109.between_order": (
+        "'between' needs low <= high, got [{low}, {high}]",
+        "'between' 要求下限 <= 上限,实际是 [{low}, {high}]",
+    ),
+    "PB0109.contains": ("'contains' takes a text", "'contains' 需要一段文字"),
+    "PB0109.text": ("'{name}' takes text", "'{name}' 应为文字"),
+    "PB0109.enum": (
+        "'{value}' is not a value of '{name}' ({label})",
+        "'{value}' 不是 '{name}'({label})的可选值",
+    ),
+    "PB0109.enum.hint": ("{guess}allowed: {choices}", "{guess}可选:{choices}"),
+    "PB0109.integer": ("'{name}' takes a whole number", "'{name}' 应为整数"),
+    "PB0109.number": ("'{name}' takes a number", "'{name}' 应为数字"),
+    "PB0109.number.hint": ("write 500000, not 50万", "请写 500000,不要写 50万"),
+    "PB0109.date": ("'{name}' takes a date", "'{name}' 应为日期"),
+    "PB0109.datetime": ("'{name}' takes a date and time", "'{name}' 应为日期和时间"),
+    "PB0109.compare": ("'{name}' cannot be compared", "'{name}' 不能比较"),
+    "PB0109.days": ("{what} takes a whole number of days", "{what} 应为整数天数"),
+    "PB0109.month_day": ("'{value}' is not a month and day", "'{value}' 不是月-日"),
+    "PB0109.month_day.hint": (
+        "MM-DD, or YYYY-MM-DD for one year only",
+        "写 MM-DD;只限某一年时写 YYYY-MM-DD",
+    ),
+    "PB0109.not_date": ("'{value}' is not a date", "'{value}' 不是有效日期"),
+    "PB0109.over_days": (
+        "over must be whole days: the history is dated",
+        "over 必须是整天:历史数据按日期记录",
+    ),
+    "PB0110": ("'{value}' is not a duration", "'{value}' 不是时长"),
+    "PB0110.hint": (
+        "write a number and a unit: 30d, 2w, 12h, 90min",
+        "请写数字加单位:30d、2w、12h、90min",
+    ),
+    "PB0110.expected": (
+        "expected a duration such as {examples}, got {value}",
+        "应为时长(如 {examples}),实际是 {value}",
+    ),
+    "PB0110.unit": (
+        "'{value}' is not a duration; write a number and a unit: {examples}",
+        "'{value}' 不是时长;请写数字加单位:{examples}",
+    ),
+    "PB0110.zero": (
+        "'{value}' is zero; a duration must be positive",
+        "'{value}' 为零;时长必须大于零",
+    ),
+    "PB0110.long": (
+        "'{value}' is longer than {days} days (10 years); is it a typo?",
+        "'{value}' 超过 {days} 天(10年);是否写错了?",
+    ),
+    "PB0111": ("'{cron}' is not a cron schedule", "'{cron}' 不是 cron 时间表"),
+    "PB0111.hint": (
+        "five fields: minute hour day-of-month month weekday, "
+        "e.g. '0 9 * * 1-5' = 09:00 on Monday to Friday",
+        "五段:分 时 日 月 星期,例如 '0 9 * * 1-5' 表示周一至周五 09:00",
+    ),
+    "PB0112": ("unknown segment '{name}'", "未知的命名客群 '{name}'"),
+    "PB0112.no_folder": ("no segments/ folder", "没有 segments/ 目录"),
+    "PB0112.hint": (
+        "segments are files in {folder}/: {names}",
+        "命名客群是 {folder}/ 下的文件:{names}",
+    ),
+    "PB0113": (
+        "segments refer to each other in a loop: {loop}",
+        "命名客群之间循环引用:{loop}",
+    ),
+    "PB0113.hint": (
+        "a segment cannot use itself, directly or through others",
+        "命名客群不能直接或间接引用自己",
+    ),
+    "PB0114": ("unknown festival '{name}'", "未知的节日 '{name}'"),
+    "PB0114.hint": (
+        "{guess}known: {known}; or a date: {{lunar: 08-15}}",
+        "{guess}可用:{known};或写日期:{{lunar: 08-15}}",
+    ),
+    "PB0115.short": ("{what} is {value}: a {kind} window", "{what} 为 {value}:{kind}"),
+    "PB0115.zero": ("zero or negative", "窗口为零或负数"),
+    "PB0115.too_short": ("too short", "窗口太短"),
+    "PB0115.short.hint": ("write {low} or more", "请写 {low} 或更大"),
+    "PB0115.long": ("{what} is {value}, more than {high}", "{what} 为 {value},超过 {high}"),
+    "PB0116": (
+        "lunar date '{value}' does not exist",
+        "农历日期 '{value}' 不存在",
+    ),
+    "PB0116.hint": ("lunar months are 1-12, days 1-30", "农历月份为 1-12,日为 1-30"),
+    "PB0116.why": (
+        "lunar date '{value}' does not exist: {why}",
+        "农历日期 '{value}' 不存在:{why}",
+    ),
+    "PB0116.month": (
+        "lunar month {month} of {year} has {length} days",
+        "{year} 年农历 {month} 月只有 {length} 天",
+    ),
+    "PB0116.range": ("lunar years run {first}-{last}", "农历年份范围为 {first}-{last}"),
+    "PB0117.columns": (
+        "{aggregate} takes true or the columns to match",
+        "{aggregate} 应为 true 或要匹配的列",
+    ),
+    "PB0117.columns.hint": ("columns of {name}: {columns}", "{name} 的列:{columns}"),
+    "PB0117.mapping": ("{aggregate} takes a mapping", "{aggregate} 应为映射"),
+    "PB0117.of": (
+        "{aggregate} needs 'of': a column of {name} to aggregate",
+        "{aggregate} 需要 'of':{name} 中要汇总的列",
+    ),
+    "PB0117.of.hint": ("columns that fit: {columns}", "可用的列:{columns}"),
+    "PB0117.comparison": ("{aggregate} needs a comparison", "{aggregate} 需要一个比较条件"),
+    "PB0117.change": (
+        "'{name}' takes over and one of percent / amount",
+        "'{name}' 需要 over,以及 percent / amount 之一",
+    ),
+    "PB0117.measure": ("{measure} takes a comparison", "{measure} 应为比较条件"),
+    "PB0118.value": ("anniversary takes true or a mapping", "anniversary 应为 true 或映射"),
+    "PB0118.calendar": (
+        "calendar '{value}' is not solar, lunar or customer",
+        "历法 '{value}' 不是 solar、lunar 或 customer",
+    ),
+    "PB0118.no_flag": (
+        "'{name}' has no per-customer calendar flag",
+        "'{name}' 没有按客户区分的历法标志",
+    ),
+    "PB0118.no_flag.hint": (
+        "the data dictionary sets calendar_field on such date fields",
+        "需在数据字典中为该日期字段设置 calendar_field",
+    ),
+    "PB0118.years": ("years takes a non-empty list", "years 需要非空列表"),
+    "PB0118.both": ("write either years or every, not both", "years 和 every 只能写一个"),
+    "PB0119": ("segment '{name}' has errors", "命名客群 '{name}' 有错误"),
+    "PB0119.hint": ("fix {path} first", "请先修正 {path}"),
+    # --- templates 模板 ---------------------------------------------------------------------
+    "PB0120": ("template '{name}' not found in {folder}", "在 {folder} 中找不到模板 '{name}'"),
+    "PB0121": ("template syntax error: {problem}", "模板语法错误:{problem}"),
+    "PB0122": ("template uses an unknown variable: {problem}", "模板使用了未知变量:{problem}"),
+    "PB0122.hint": (
+        "variables: customer.<field of the data dictionary>, playbook, bank, today, now; "
+        "in event playbooks also event.<field of the event>",
+        "可用变量:customer.<数据字典中的字段>、playbook、bank、today、now;"
+        "事件剧本中还有 event.<事件的字段>",
+    ),
+    "PB0122.event": (
+        "template uses an unknown variable: event '{type}' has no field '{name}'",
+        "模板使用了未知变量:事件 '{type}' 没有字段 '{name}'",
+    ),
+    "PB0122.event.hint": ("the event carries: {known}", "该事件包含:{known}"),
+    "PB0122.event.guess": (
+        "did you mean '{name}'? the event carries: {known}",
+        "您是不是想写 '{name}'?该事件包含:{known}",
+    ),
+    "PB0122.label": ("label: unknown field '{name}'", "label:未知字段 '{name}'"),
+    "PB0123": ("template not allowed: {problem}", "模板不允许这样做:{problem}"),
+    "PB0124": ("template failed: {problem}", "模板渲染失败:{problem}"),
+    "PB0125": (
+        "SMS is {length} characters with signature and opt-out: {parts} parts, "
+        "over the budget of {budget}",
+        "短信加签名和退订语共 {length} 个字,需 {parts} 条,超过上限 {budget} 条",
+    ),
+    "PB0125.hint": (
+        "shorten the template or raise max_segments",
+        "请缩短模板,或调高 max_segments",
+    ),
+    "PB0126": (
+        "template '{name}' must be a file inside {folder}/",
+        "模板 '{name}' 必须是 {folder}/ 中的文件",
+    ),
+    "PB0126.hint": (
+        "write the file name relative to templates/, without '..' or a leading '/'",
+        "请写相对于 templates/ 的文件名,不要用 '..' 或以 '/' 开头",
+    ),
+    "PB0127": (
+        "e-mail subject is {length} characters; at most {limit}",
+        "邮件主题有 {length} 个字;最多 {limit} 个",
+    ),
+    "PB0127.hint": ("shorten the subject", "请缩短主题"),
+    "PB0128": (
+        "'event' is only available in event playbooks: this playbook runs on a schedule, "
+        "there is no event to show",
+        "'event' 只能用于事件剧本:本剧本按计划运行,没有可显示的事件",
+    ),
+    "PB0128.hint": (
+        "use trigger: {{event: …}} for a playbook that acts on an event, or take event.… out "
+        "of the template",
+        "要对事件做出反应请用 trigger: {{event: …}},否则请从模板中去掉 event.…",
+    ),
+    "template.at": ("{message} ({where})", "{message}({where})"),
+    "template.join": ("{first}{second}", "{first}{second}"),
+    # --- across files 跨文件 ----------------------------------------------------------------
+    "PB0130": (
+        "playbook id '{id}' is already used by {first}",
+        "剧本 id '{id}' 已被 {first} 使用",
+    ),
+    "PB0130.hint": ("every playbook needs its own id", "每个剧本需要自己的 id"),
+    "PB0131": (
+        "segment id '{id}' is already used by {first}",
+        "命名客群 id '{id}' 已被 {first} 使用",
+    ),
+    "PB0131.hint": ("every segment needs its own id", "每个命名客群需要自己的 id"),
+    # --- actions 动作 -----------------------------------------------------------------------
+    "PB0140": (
+        "no webhook endpoint named '{name}' in {file}",
+        "{file} 中没有名为 '{name}' 的推送端点",
+    ),
+    "PB0140.hint": (
+        "configured: {known}; IT adds endpoints there",
+        "已配置:{known};新端点由 IT 在那里添加",
+    ),
+    "PB0141": (
+        "the data dictionary does not say who the customer's {role} is",
+        "数据字典没有说明客户的 {role} 是谁",
+    ),
+    "PB0141.hint": (
+        "add '{role}: <field>' under assignees in schemas/data_dictionary.yaml",
+        "请在 schemas/data_dictionary.yaml 的 assignees 下添加 '{role}: <字段>'",
+    ),
+    "PB0142": (
+        "a task goes to a person (assignee) or a team queue (queue), not both",
+        "任务要么派给个人(assignee),要么派给团队队列(queue),不能同时写",
+    ),
+    "PB0142.hint": ("remove one of them", "删除其中一个"),
+    "PB0143": ("a tag action either adds or removes one tag", "标签动作一次只能添加或移除一个标签"),
+    "PB0143.hint": (
+        "write '- tag: {{add: 已关怀}}' or '- tag: {{remove: 待回访}}', one per item",
+        "写 '- tag: {{add: 已关怀}}' 或 '- tag: {{remove: 待回访}}',每项一个",
+    ),
+    # --- event triggers 事件触发 ------------------------------------------------------------
+    "PB0160": (
+        "a trigger has either 'schedule' or 'event', not both",
+        "触发条件只能有 'schedule' 或 'event' 之一,不能同时写",
+    ),
+    "PB0160.hint": (
+        "a scheduled playbook runs over the customer store at set times; an event playbook "
+        "runs when an event arrives. Make two playbooks if you need both",
+        "定时剧本在固定时间扫描客户库;事件剧本在事件到达时执行。两者都需要时请写两个剧本",
+    ),
+    "PB0161": (
+        "use only one of {keys} in a trigger (found {found})",
+        "触发条件中只能使用 {keys} 之一(实际有 {found})",
+    ),
+    "PB0161.hint": (
+        "a trigger waits for one pattern; make one playbook per pattern",
+        "一个触发条件只等待一种模式;每种模式写一个剧本",
+    ),
+    "PB0162": (
+        "count.at_least must be between 2 and {max}, found {value}",
+        "count.at_least 必须在 2 到 {max} 之间,实际是 {value}",
+    ),
+    "PB0162.hint": ("for a single event leave 'count' out", "单个事件请不要写 'count'"),
+    "PB0163": ("event '{types}' has no field '{name}'", "事件 '{types}' 没有字段 '{name}'"),
+    "PB0163.hint": ("{guess}'{types}' carries: {fields}", "{guess}'{types}' 的字段:{fields}"),
+    "PB0163.carriers": ("; '{name}' is a field of: {carriers}", ";含有 '{name}' 的事件:{carriers}"),
+    "PB0164": ("'{op}' does not apply to {name} ({type})", "'{op}' 不适用于 {name}({type})"),
+    "PB0164.hint": ("for {name} use: {allowed}", "{name} 可用:{allowed}"),
+    "PB0165": (
+        "'{op}' compares with the first event, but this is the first event",
+        "'{op}' 是与第一个事件比较的,但这里就是第一个事件",
+    ),
+    "PB0165.hint": (
+        "use it under 'then' or 'then_not', e.g. amount: {{gte_ratio: 0.8}}",
+        "请在 'then' 或 'then_not' 下使用,例如 amount: {{gte_ratio: 0.8}}",
+    ),
+    "PB0166.list": ("'{op}' takes a non-empty list of values", "'{op}' 需要非空的值列表"),
+    "PB0166.between": (
+        "'between' takes two values: [low, high]",
+        "'between' 需要两个值:[下限, 上限]",
+    ),
+    "PB0166.between_order": (
+        "'between' needs low ≤ high, found [{low}, {high}]",
+        "'between' 要求下限 ≤ 上限,实际是 [{low}, {high}]",
+    ),
+    "PB0166.ratio": (
+        "'{op}' takes a positive number such as 0.8, found {value}",
+        "'{op}' 需要正数(如 0.8),实际是 {value}",
+    ),
+    "PB0166.number": ("{name} is a number; found {value}", "{name} 是数字;实际是 {value}"),
+    "PB0166.text": ("{name} is text; found {value}", "{name} 是文字;实际是 {value}"),
+    "PB0166.text.hint": ("quote it", "请加引号"),
+    "PB0166.enum": (
+        "'{value}' is not a {name}; expected one of: {options}",
+        "'{value}' 不是有效的 {name};可选:{options}",
+    ),
+    "PB0167": (
+        "a trigger needs 'schedule' (a time) or 'event' (an event type)",
+        "触发条件需要 'schedule'(时间)或 'event'(事件类型)",
+    ),
+    "PB0167.hint": (
+        'e.g. trigger: {{schedule: "0 9 * * 1-5"}} or trigger: {{event: withdrawal}}',
+        '例如 trigger: {{schedule: "0 9 * * 1-5"}} 或 trigger: {{event: withdrawal}}',
+    ),
+    # --- shared hints and words 通用提示与词语 -----------------------------------------------
+    "hint.did_you_mean": ("did you mean '{name}'?", "您是不是想写 '{name}'?"),
+    "hint.did_you_mean_column": (
+        "did you mean '{name}' ({label}, a column of {table})?",
+        "您是不是想写 '{name}'({label},{table} 的列)?",
+    ),
+    "hint.did_you_mean_field": (
+        "did you mean '{name}' ({label})?",
+        "您是不是想写 '{name}'({label})?",
+    ),
+    # --- goals 效果目标 -----------------------------------------------------------------------
+    "PB0180": ("a goal measures exactly one thing ({found})", "一个目标只衡量一件事({found})"),
+    "PB0180.found": ("found {kinds}", "写了 {kinds}"),
+    "PB0180.none": ("found none", "一个也没写"),
+    "PB0180.hint": (
+        "add one of: {kinds} — e.g. goal: {{within: 30d, activity_resumed: true}}",
+        "请写其中一种:{kinds},例如 goal: {{within: 30d, activity_resumed: true}}",
+    ),
+    "PB0181.activity": ("activity_resumed takes true", "activity_resumed 只能写 true"),
+    "PB0181.activity.hint": (
+        "to measure something else, write the test under 'condition:'",
+        "要衡量别的结果,请把条件写在 'condition:' 下",
+    ),
+    "PB0181.product": (
+        "product_bought takes true (any product) or the product's columns",
+        "product_bought 写 true(任意产品)或产品的列条件",
+    ),
+    "PB0181.product.hint": (
+        "e.g. product_bought: {{product_type: wealth}}; columns: {columns}",
+        "例如 product_bought: {{product_type: wealth}};可用的列:{columns}",
+    ),
+    "PB0181.percent": (
+        "percent is a number above 0 (100 = back to the level at the action)",
+        "percent 是大于 0 的数(100 = 回到执行时的水平)",
+    ),
+    "PB0181.aum": (
+        "aum_recovered takes true or {{percent: N}}",
+        "aum_recovered 写 true 或 {{percent: N}}",
+    ),
+    "PB0181.aum.hint": (
+        "e.g. aum_recovered: {{percent: 110}} = 10% above the AUM at the action",
+        "例如 aum_recovered: {{percent: 110}} = 比执行时的资产高 10%",
+    ),
+    "PB0182": (
+        "goal '{kind}' needs {what} in the data dictionary",
+        "目标 '{kind}' 需要数据字典里有 {what}",
+    ),
+    "PB0182.hint": (
+        "map it in schemas/data_dictionary.yaml, or write the goal under 'condition:'",
+        "请在 schemas/data_dictionary.yaml 中映射它,或把目标写在 'condition:' 下",
+    ),
+    # --- context rows for templates 模板可用的关联记录 ---------------------------------------
+    "PB0190": (
+        "'{source}' is not a related table of the data dictionary",
+        "'{source}' 不是数据字典中的关联表",
+    ),
+    "PB0190.hint": ("related tables: {tables}", "可用的关联表:{tables}"),
+    "PB0191": (
+        "'{name}' is already a template variable; a context name cannot hide it",
+        "'{name}' 已是模板变量;context 的名字不能与之重名",
+    ),
+    "PB0191.hint": (
+        "pick another name, e.g. '{name}_rows'; taken: {taken}",
+        "请换一个名字,例如 '{name}_rows';已占用:{taken}",
+    ),
+    "PB0192": (
+        "cannot order by '{order}': {source} has no such column",
+        "无法按 '{order}' 排序:{source} 没有这一列",
+    ),
+    "PB0192.hint": ("columns of {source}: {columns}", "{source} 的列:{columns}"),
+    "PB0193": (
+        "the template fails for a customer without {names} rows: {problem}",
+        "客户没有 {names} 记录时模板出错:{problem}",
+    ),
+    "PB0193.hint": (
+        "guard it: {{% if {name} %}}…{{% endif %}}, "
+        "or loop: {{% for row in {name} %}}…{{% endfor %}}",
+        "请加判断:{{% if {name} %}}…{{% endif %}},"
+        "或用循环:{{% for row in {name} %}}…{{% endfor %}}",
+    ),
+    "hint.did_you_mean_then": ("did you mean '{name}'? ", "您是不是想写 '{name}'?"),
+    "hint.allowed": ("allowed: {allowed}", "可用:{allowed}"),
+    "hint.expected_one_of": ("expected one of {allowed}", "可用:{allowed}"),
+    "hint.example": ("for example: {example}", "例如:{example}"),
+    "word.field": ("field", "字段"),
+    "word.at": ("at", "位置"),
+    "word.see": ("see", "参见"),
+    "summary.validate": (
+        "{files} file(s): {valid} valid, {errors} error(s), {warnings} warning(s)",
+        "{files} 个文件:{valid} 个有效,{errors} 个错误,{warnings} 个警告",
+    ),
+    "word.column": ("column", "列"),
+    "word.none": ("none", "无"),
+    "word.none_yet": ("none yet", "暂无"),
+    "word.no_fields": ("no fields", "无字段"),
+    "word.a_date": ("a date", "日期"),
+    "type.string": ("text", "文字"),
+    "type.integer": ("a whole number", "整数"),
+    "type.number": ("a number", "数字"),
+    "type.boolean": ("true or false", "true 或 false"),
+    "type.array": ("a list", "列表"),
+    "type.object": ("a mapping", "映射"),
+    "type.or": ("{left} or {right}", "{left}或{right}"),
+    "found.bool": ("true/false ({value})", "真假值({value})"),
+    "found.number": ("a number ({value})", "数字({value})"),
+    "found.text": ("text ('{value}')", "文字('{value}')"),
+    "found.list": ("a list", "列表"),
+    "found.mapping": ("a mapping", "映射"),
+    "found.nothing": ("nothing", "空值"),
+    "event.money": ("an amount", "金额"),
+    "event.integer": ("a number", "数字"),
+    "event.string": ("text", "文字"),
+    "event.enum": ("a code", "代码"),
+}

@@ -45,6 +45,7 @@ from engine.core.dictionary import DataDictionary
 from engine.core.errors import EngineError
 from engine.core.settings import Settings
 from engine.core.yamlfile import load_file
+from engine.events.processor import EventProcessor
 from engine.execution.executor import Executor, Outcome
 from engine.execution.sinks import Decision, RecordingSink
 from engine.playbook.model import Playbook
@@ -212,7 +213,6 @@ def _run_events(
 ) -> Outcome:
     """An event playbook's case: the case's ``events`` arrive at ``now`` (windows that have
     closed by then are decided), every match is previewed; one outcome gathers them."""
-    from engine.events.processor import EventProcessor
 
     processor = EventProcessor(
         store, settings, dictionary, renderer, persist=False, mask=False, keep_details=True

@@ -20,9 +20,12 @@ from engine.bench.dispatch_measure import baselines, record_run
 from engine.bench.lab import Lab
 from engine.bench.loopback import LoopbackGateway
 from engine.bench.stores import wipe_engine_rows
+from engine.channels.config import ChannelConfig, Dispatch, HttpEndpoint, Retry, Sending
 from engine.core.clock import utc_naive
+from engine.delivery.dispatcher import Dispatcher
 from engine.execution.executor import BATCH_SIZE
 from engine.execution.sinks import Decision, RunInfo, StoreSink
+from engine.policy import Policy
 from engine.store.models import consents, customers
 
 MESSAGES = 5000
@@ -81,9 +84,6 @@ def _queue(lab: Lab, n: int, now: dt.datetime) -> int:
 
 
 def measure(lab: Lab, repeats: int, messages: int = MESSAGES) -> dict[str, Any]:
-    from engine.channels.config import ChannelConfig, Dispatch, HttpEndpoint, Retry, Sending
-    from engine.delivery.dispatcher import Dispatcher
-    from engine.policy import Policy
 
     now = dt.datetime.combine(lab.day, dt.time(10), lab.settings.timezone)
     with LoopbackGateway() as gateway:

@@ -14,6 +14,7 @@ import time
 from sqlalchemy import Engine, inspect, text
 
 from engine.core.errors import StoreError
+from engine.demo.generator import generate
 from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES, metadata
 
 MARKER = "bench_demo"
@@ -47,7 +48,6 @@ def ensure(store: Engine, customers: int, as_of: dt.date, *, given: bool = False
             for index in table.indexes:
                 index.create(store, checkfirst=True)
         return None
-    from engine.demo.generator import generate
 
     with store.begin() as conn:
         conn.execute(text(f"DROP TABLE IF EXISTS {MARKER}"))

@@ -21,6 +21,7 @@ from engine.core.errors import EngineError, UsageError
 from engine.core.observability import LOGGER, event, setup_logging
 from engine.daemon.scheduler import Daemon, DaemonConfig, Dispatch
 from engine.daemon.timesource import TimeSource
+from engine.delivery.dispatcher import Dispatcher
 from engine.events.server import TOKEN_ENV, EventServer
 from engine.playbook.validation import Validator
 from engine.reports.status import gather, render_text
@@ -245,8 +246,7 @@ def daemon(
     closer = None
     hook: Dispatch | None = None
     if dispatch:
-        # The dispatcher (engine/delivery/dispatcher.py) is one object reused round after round.
-        from engine.delivery.dispatcher import Dispatcher
+        # The dispatcher is one object reused round after round.
 
         dispatcher = Dispatcher(store, settings)
         closer = dispatcher.close

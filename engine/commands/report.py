@@ -11,6 +11,7 @@ import click
 from engine.commands import common
 from engine.core.dictionary import load_dictionary
 from engine.core.errors import UsageError
+from engine.demo.outcomes import default_start, simulate
 from engine.playbook.model import Playbook
 from engine.playbook.validation import Catalog, Validator
 from engine.reports.effect import effect_report
@@ -123,7 +124,6 @@ def report(
 @click.option("--seed", default=7, show_default=True, type=int)
 def demo_outcomes(db_url: str | None, days: int, start: str | None, seed: int) -> None:
     """SIMULATION on a demo store: run the pack day by day, simulate customers' outcomes."""
-    from engine.demo.outcomes import default_start, simulate
 
     settings = common.settings()
     first = _day(start, "--from")

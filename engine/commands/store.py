@@ -8,6 +8,7 @@ import click
 from sqlalchemy import Table, func, select
 
 from engine.commands import common
+from engine.demo.generator import generate
 from engine.store.db import create_all, create_engine_tables, mark_demo_store, require_tables
 from engine.store.models import ENGINE_TABLES, action_ledger, outbox, runs, tasks
 
@@ -19,7 +20,6 @@ from engine.store.models import ENGINE_TABLES, action_ledger, outbox, runs, task
 @click.option("--as-of", "as_of", default=None, help="anchor date of the history (default: today)")
 def demo_data(db_url: str | None, customers: int, seed: int, as_of: str | None) -> None:
     """(Re)create the demo store: realistic customers with their history."""
-    from engine.demo.generator import generate
 
     settings = common.settings()
     moment, _ = common.parse_as_of(as_of, settings)

@@ -43,6 +43,7 @@ from engine.execution.executor import Executor
 from engine.playbook.model import Playbook
 from engine.policy import Policy
 from engine.rendering.renderer import Renderer
+from engine.store.models import event_matches
 from engine.triggers.event import EventTrigger
 from engine.triggers.event_model import Event, Rejected, read_event
 
@@ -371,7 +372,6 @@ class EventProcessor:
     def _handled_events(self, targets: list[_Compiled], since: dt.datetime) -> dict[str, set[str]]:
         """Per playbook, the events already used by a handled match: a replay must not use
         them again (they were consumed), whatever the replay range cuts off."""
-        from engine.store.models import event_matches
 
         ids = [c.playbook.id for c in targets]
         out: dict[str, set[str]] = {}

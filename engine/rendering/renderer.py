@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from engine.core.calendar import to_lunar
 from engine.core.dictionary import DataDictionary
 from engine.core.errors import TemplateError
 from engine.core.i18n import t
@@ -78,7 +79,6 @@ def lunar_day_name(day: int) -> str:
 def lunar_date(value: Any) -> str:
     """2026-11-13 → ``农历十月初五``; a leap month reads 闰四月; months 11 and 12 are 冬月 and
     腊月, as customers say them. Dates outside the supported lunar years are an error."""
-    from engine.core.calendar import to_lunar
 
     if isinstance(value, str):
         value = dt.date.fromisoformat(value[:10])

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from engine.core.durations import format_duration
+
 Op = Literal[
     "eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "gte_ratio", "lte_ratio"
 ]
@@ -148,7 +150,6 @@ class EventTrigger:
     @property
     def summary(self) -> str:
         """One line for reports: ``event redemption then_not [purchase, deposit] within 7d``."""
-        from engine.core.durations import format_duration
 
         text = f"event {_types(self.first.types)}"
         if self.count is not None:

@@ -47,6 +47,11 @@ class TimeSource:
     def is_wall(self) -> bool:
         return self.origin is None
 
+    @property
+    def label(self) -> str:
+        """How logs and ``status`` name this clock: ``wall`` or ``rehearsal x<speed>``."""
+        return "wall" if self.is_wall else f"rehearsal x{self.speed:g}"
+
     def now(self) -> dt.datetime:
         """The schedule's current moment (aware, UTC)."""
         return self.from_wall(dt.datetime.now(dt.UTC))

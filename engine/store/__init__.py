@@ -1,1 +1,2 @@
-"""The customer store: table definitions, connections, the demo data generator."""
+"""The customer store: table definitions, connections, CSV import, introspection of a bank's
+database, and the daemons' run claims and leases."""

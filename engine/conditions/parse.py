@@ -33,6 +33,10 @@ class SegmentResolver(Protocol):
     def resolve(self, name: str, path: Path, report: Report) -> Condition | None: ...
 
 
+MAX_DEPTH = 16
+"""How many all / any / not may nest inside each other in one audience."""
+
+
 class ConditionParser(SpecialForms):
     """Parses audiences (``nested=False``) and related-row filters (``nested=True``: only the
     related table's columns and all / any / not)."""
@@ -57,6 +61,11 @@ class ConditionParser(SpecialForms):
         return self.condition(raw, path)
 
     def condition(self, raw: Any, path: Path) -> Condition:
+        if sum(1 for part in path if part in ("all", "any", "not")) > MAX_DEPTH:
+            # the SQL compiler and every database have a nesting limit (SQLite: "parser stack
+            # overflow"); say so here, at the place, rather than fail at run time
+            self.report("PB0102", t("PB0102.depth", limit=MAX_DEPTH), path, None, False)
+            return EVERYONE
         if not isinstance(raw, dict) or not raw:
             self.report(
                 "PB0102",

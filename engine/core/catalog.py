@@ -56,6 +56,15 @@ CATALOG: dict[str, tuple[str, str]] = {
     "PB0006.hint": ('write "{raw}" in quotes', '请加引号写成 "{raw}"'),
     "PB0007": ("file is not UTF-8 text ({problem})", "文件不是 UTF-8 文本({problem})"),
     "PB0007.hint": ("save the file as UTF-8", "请把文件另存为 UTF-8 编码"),
+    "PB0013": (
+        "the file nests more than {limit} levels deep",
+        "文件嵌套超过 {limit} 层",
+    ),
+    "PB0013.python": ("the file nests too deeply to check", "文件嵌套过深,无法检查"),
+    "PB0013.hint": (
+        "a playbook needs a few levels; split deep conditions into named segments",
+        "剧本只需要几层嵌套;较深的条件请拆成命名客群(segment)",
+    ),
     "PB0008": ("merge keys ('<<') are not supported", "不支持合并键('<<')"),
     "PB0009": ("a key must be plain text", "键必须是文字"),
     "PB0010": ("no such file or folder", "文件或目录不存在"),
@@ -76,6 +85,15 @@ CATALOG: dict[str, tuple[str, str]] = {
         "请直接重复这几行,或把共用的目标客户条件移到命名客群",
     ),
     # --- structure 结构 ---------------------------------------------------------------------
+    "PB0102.depth": (
+        "conditions nest more than {limit} levels deep (all / any / not)",
+        "条件嵌套超过 {limit} 层(all / any / not)",
+    ),
+    "PB0099": (
+        "this file could not be checked ({problem}); it is left out, the others are not "
+        "affected. Please report it with the file",
+        "无法检查此文件({problem});已跳过此文件,其他文件不受影响。请连同文件一起报告此问题",
+    ),
     "PB0100": ("missing required key '{key}'{where}", "缺少必填的键 '{key}'{where}"),
     "PB0100.in": (" in {path}", "(位于 {path})"),
     "PB0101": ("unknown key '{key}'", "未知的键 '{key}'"),
@@ -280,6 +298,15 @@ CATALOG: dict[str, tuple[str, str]] = {
     "PB0119.hint": ("fix {path} first", "请先修正 {path}"),
     # --- templates 模板 ---------------------------------------------------------------------
     "PB0120": ("template '{name}' not found in {folder}", "在 {folder} 中找不到模板 '{name}'"),
+    "PB0120.include": (
+        "template '{name}' (used by '{by}') not found in {folder}",
+        "在 {folder} 中找不到模板 '{name}'(被 '{by}' 引用)",
+    ),
+    "PB0120.computed": (
+        "'{by}' includes, imports or extends a template whose name is computed; write the "
+        "file name as text",
+        "'{by}' 引用的模板名是计算出来的;请直接写出文件名",
+    ),
     "PB0121": ("template syntax error: {problem}", "模板语法错误:{problem}"),
     "PB0122": ("template uses an unknown variable: {problem}", "模板使用了未知变量:{problem}"),
     "PB0122.hint": (
@@ -331,6 +358,12 @@ CATALOG: dict[str, tuple[str, str]] = {
         "use trigger: {{event: …}} for a playbook that acts on an event, or take event.… out "
         "of the template",
         "要对事件做出反应请用 trigger: {{event: …}},否则请从模板中去掉 event.…",
+    ),
+    "PB0129": ("template is too costly: {what}", "模板开销过大:{what}"),
+    "PB0129.recursion": ("a macro calls itself too deeply", "宏递归调用过深"),
+    "PB0129.hint": (
+        "a template writes one customer's message: no large loops, repetition or recursion",
+        "模板只为一位客户生成一条消息:请不要用大循环、大量重复或递归",
     ),
     "template.at": ("{message} ({where})", "{message}({where})"),
     "template.join": ("{first}{second}", "{first}{second}"),

@@ -52,6 +52,10 @@ def dotted(path: Sequence[PathPart]) -> str:
     return out
 
 
+MAX_SHOWN = 120
+"""Characters of a source line shown under a diagnostic (a window around the column)."""
+
+
 def format_text(
     diagnostics: Iterable[Diagnostic], sources: Mapping[str, str], lang: Lang = "en"
 ) -> str:
@@ -69,10 +73,15 @@ def format_text(
             if 1 <= d.line <= len(source_lines):
                 number = str(d.line)
                 source = source_lines[d.line - 1]
+                col = d.col
+                if len(source) > MAX_SHOWN:  # a window around the column, not a whole line
+                    start = max(0, col - 1 - MAX_SHOWN // 2)
+                    source = ("…" if start else "") + source[start : start + MAX_SHOWN] + "…"
+                    col = col - start + (1 if start else 0)
                 lines.append(f"  {number} | {source}")
                 pad = " " * len(number)
-                lead = _columns(source[: d.col - 1])
-                span = max(1, _columns(source[d.col - 1 : d.col - 1 + d.width]))
+                lead = _columns(source[: col - 1])
+                span = max(1, _columns(source[col - 1 : col - 1 + d.width]))
                 lines.append(f"  {pad} | {' ' * lead}{'^' * span}")
         if d.hint:
             lines.append(f"  = {localize(d.hint, lang)}")

@@ -21,6 +21,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from engine.core.diagnostics import Diagnostic, PathPart
 from engine.core.i18n import t
 
+MAX_DEPTH = 64
+"""Collections inside collections a file may nest; playbooks need about ten."""
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
@@ -94,6 +96,19 @@ def load_text(text: str, path: str) -> Document:
     """Parse ``text``; problems go to ``Document.diagnostics``, never raise."""
     doc = Document(path=path, text=text)
     try:
+        deep = _too_deep(text)
+        if deep is not None:  # composing it would recurse past Python's limit
+            doc.diagnostics.append(
+                Diagnostic(
+                    "PB0013",
+                    t("PB0013", limit=MAX_DEPTH),
+                    path,
+                    deep.line + 1,
+                    deep.column + 1,
+                    hint=t("PB0013.hint"),
+                )
+            )
+            return doc
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -127,6 +142,22 @@ def load_text(text: str, path: str) -> Document:
     builder = _Builder(doc)
     doc.data = builder.build(nodes[0], ())
     return doc
+
+
+def _too_deep(text: str) -> Any:
+    """Where the text first nests deeper than :data:`MAX_DEPTH` collections, if it does.
+
+    PyYAML's parser is a state machine (no recursion), its composer is recursive: walking the
+    events first bounds the depth before anything recurses."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return event.start_mark
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
 
 
 class _Builder:

@@ -30,7 +30,7 @@ from engine.conditions.quality import SharedIssues, data_issues
 from engine.conditions.sql import SqlCompiler
 from engine.core.clock import Clock
 from engine.core.dictionary import DataDictionary, Field
-from engine.core.errors import describe_failure
+from engine.core.errors import TemplateError, describe_failure
 from engine.core.masking import mask_values
 from engine.core.settings import Settings
 from engine.execution.batch import Batch
@@ -55,6 +55,7 @@ from engine.triggers.schedule import Schedule, first_slot_on, window_at
 
 BATCH_SIZE = 1000
 NO_ACTION_LEFT = "no_action_left"  # a customer every one of whose actions was held back
+RENDER_ERROR = "render_error"  # this customer's text failed to render: that action is held back
 
 
 @dataclass
@@ -83,6 +84,17 @@ class Outcome:
     # field -> {"empty": n, "malformed": m, "implausible": k}: customers decided without a
     # usable value
     data_issues: dict[str, dict[str, int]] = field(default_factory=dict)
+    # "sms birthday.sms.j2: PB0124 TypeError" -> customers whose text failed that way; never
+    # the failing value itself (it may be personal data)
+    render_errors: Counter[str] = field(default_factory=Counter)
+
+
+def render_error_key(kind: str, exc: TemplateError) -> str:
+    """How a failed text is counted and shown: action, template and error code, and the kind of
+    failure, never the message (it may quote the customer's value)."""
+    cause = exc.__cause__
+    what = f" {type(cause).__name__}" if cause is not None and exc.code == "PB0124" else ""
+    return f"{kind} {exc.where or 'text'}: {exc.code}{what}"
 
 
 def window_of(playbook: Playbook, clock: Clock) -> str:
@@ -359,7 +371,9 @@ class Executor:
                 found = {name: by_customer.get(cid, []) for name, by_customer in related.items()}
                 extra = variables.get(cid) if variables is not None else None
                 values = batch.values(index)
-                decision = self._act(playbook, run, values, cid, gate, mask, found, extra)
+                decision = self._act(
+                    playbook, run, values, cid, gate, mask, found, extra, outcome.render_errors
+                )
                 # the holdout is drawn last, among the customers who would be acted on, so it
                 # is a random share of the would-be treated. What the gate reserved for this
                 # customer is theirs alone and read for no one else; dropping the effects is
@@ -382,6 +396,7 @@ class Executor:
         mask: bool,
         rows: Mapping[str, list[dict[str, Any]]],
         extra: Mapping[str, Any] | None = None,
+        render_errors: Counter[str] | None = None,
     ) -> Decision:
         if mask:
             values = mask_values(values, self.dictionary)
@@ -405,7 +420,14 @@ class Executor:
         effects: list[Effect] = []
         suppressed: list[tuple[str | None, str]] = []
         for index, action in enumerate(playbook.actions):
-            result = REGISTRY[action.kind].effect(action, index, subject, run)
+            try:
+                result = REGISTRY[action.kind].effect(action, index, subject, run)
+            except TemplateError as exc:
+                # one customer's value a template cannot take is this customer's problem
+                if render_errors is not None:
+                    render_errors[render_error_key(action.kind, exc)] += 1
+                suppressed.append((action.kind, RENDER_ERROR))
+                continue
             if isinstance(result, Skipped):
                 suppressed.append((action.kind, result.reason))
                 continue

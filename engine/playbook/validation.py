@@ -128,8 +128,18 @@ class Validator:
         return catalog
 
     def validate_document(self, doc: Document) -> tuple[Playbook | None, list[Diagnostic]]:
+        """One file's playbook or its diagnostics. A fault boundary: whatever goes wrong while
+        checking this file is this file's located error, and the other files are checked as
+        if it were not there."""
         check = _FileCheck(self, doc)
-        playbook = check.run()
+        try:
+            playbook = check.run()
+        except RecursionError:
+            problem = t("PB0013.python")
+            return None, [*check.diagnostics, Diagnostic("PB0013", problem, doc.path)]
+        except Exception as exc:
+            problem = t("PB0099", problem=type(exc).__name__)
+            return None, [*check.diagnostics, Diagnostic("PB0099", problem, doc.path)]
         return playbook, check.diagnostics
 
 

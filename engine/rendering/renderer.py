@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+import jinja2.meta
 
 from engine.core.calendar import to_lunar
 from engine.core.dictionary import DataDictionary
@@ -23,6 +23,7 @@ from engine.core.errors import TemplateError
 from engine.core.i18n import t
 from engine.core.masking import COMPOUND_SURNAMES, mask_email, mask_name, mask_phone
 from engine.rendering.reads import source_reads
+from engine.rendering.sandbox import MAX_OUTPUT, BudgetedSandbox, BudgetExceeded, budget, tick
 
 SMS_SINGLE = 70  # characters in a one-part SMS (UCS-2, as Chinese text always is)
 SMS_PART = 67  # characters per part once a message is split
@@ -140,7 +141,7 @@ class Renderer:
     def __init__(self, templates_dir: Path, dictionary: DataDictionary | None = None) -> None:
         self.templates_dir = templates_dir
         self.dictionary = dictionary
-        self.env = SandboxedEnvironment(
+        self.env = BudgetedSandbox(
             loader=jinja2.FileSystemLoader(str(templates_dir)),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
@@ -164,7 +165,7 @@ class Renderer:
                 hint=t("PB0126.hint"),
             )
         try:
-            return self.env.get_template(name)
+            template = self.env.get_template(name)
         except jinja2.TemplateNotFound as exc:
             raise TemplateError(
                 t("PB0120", name=name, folder=self.templates_dir),
@@ -177,6 +178,42 @@ class Renderer:
                 code="PB0121",
                 where=f"{self.templates_dir / name}:{exc.lineno}",
             ) from exc
+        self._check_references(name, template, set())
+        return template
+
+    def _check_references(self, name: str, template: jinja2.Template, seen: set[str]) -> None:
+        """Every template ``name`` includes, imports or extends exists and parses, at any
+        depth, whether or not the sample customer's rendering reaches it: an include in an
+        ``{% if %}`` branch must not fail first at send time."""
+        seen.add(name)
+        source = self.source(template)
+        if source is None:
+            return
+        try:
+            tree = self.env.parse(source)
+        except jinja2.TemplateSyntaxError:
+            return  # get_template would have said so already
+        for used in jinja2.meta.find_referenced_templates(tree):
+            if used is None:
+                raise TemplateError(t("PB0120.computed", by=name), code="PB0120", where=name)
+            if used in seen:
+                continue
+            try:
+                child = self.env.get_template(used)
+            except jinja2.TemplateNotFound:
+                raise TemplateError(
+                    t("PB0120.include", name=used, by=name, folder=self.templates_dir),
+                    code="PB0120",
+                    where=name,
+                    hint=self._nearest(used),
+                ) from None
+            except jinja2.TemplateSyntaxError as exc:
+                raise TemplateError(
+                    t("PB0121", problem=exc.message),
+                    code="PB0121",
+                    where=f"{self.templates_dir / used}:{exc.lineno}",
+                ) from None
+            self._check_references(used, child, seen)
 
     def inline(self, source: str) -> jinja2.Template:
         template = self._inline.get(source)
@@ -215,8 +252,56 @@ class Renderer:
         return known[1]
 
     def render(self, template: jinja2.Template, context: Mapping[str, Any]) -> str:
+        """The template's text for one context, or a :class:`TemplateError` saying why not.
+
+        Whatever the template does (a missing include, a division by zero, a filter given a
+        value it cannot take, a macro calling itself, a budget broken), the caller gets a
+        ``TemplateError`` with a code, never another exception: one customer's text failing
+        is that customer's problem, counted, not the run's.
+        """
         try:
-            return template.render(context).strip()
+            with budget():
+                parts: list[str] = []
+                size = 0
+                for part in template.generate(context):
+                    size += len(part)
+                    if size > MAX_OUTPUT:
+                        raise BudgetExceeded(f"the text would be over {MAX_OUTPUT:,} characters")
+                    tick()
+                    parts.append(part)
+                return "".join(parts).strip()
+        except BudgetExceeded as exc:
+            raise TemplateError(
+                t("PB0129", what=exc.what),
+                code="PB0129",
+                where=template.name,
+                hint=t("PB0129.hint"),
+            ) from None
+        except RecursionError:
+            raise TemplateError(
+                t("PB0129", what=t("PB0129.recursion")),
+                code="PB0129",
+                where=template.name,
+                hint=t("PB0129.hint"),
+            ) from None
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(
+                t(
+                    "PB0120.include",
+                    name=exc.name,
+                    by=template.name or "",
+                    folder=self.templates_dir,
+                ),
+                code="PB0120",
+                where=template.name,
+                hint=self._nearest(str(exc.name)),
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(
+                t("PB0121", problem=exc.message),
+                code="PB0121",
+                where=f"{exc.filename or exc.name or template.name}:{exc.lineno}",
+            ) from None
         except jinja2.UndefinedError as exc:
             message = str(exc.message)
             if message == NO_EVENT:
@@ -246,7 +331,15 @@ class Renderer:
         except jinja2.exceptions.SecurityError as exc:
             raise TemplateError(t("PB0123", problem=exc), code="PB0123") from exc
         except (TypeError, ValueError, AttributeError) as exc:
-            raise TemplateError(t("PB0124", problem=exc), code="PB0124") from exc
+            raise TemplateError(
+                t("PB0124", problem=exc), code="PB0124", where=template.name
+            ) from exc
+        except Exception as exc:
+            raise TemplateError(
+                t("PB0124", problem=f"{type(exc).__name__}: {exc}"[:300]),
+                code="PB0124",
+                where=template.name,
+            ) from exc
 
     def _label(self, code: Any, field_key: str) -> str:
         """``{{ customer.tier | label("tier") }}`` → 贵宾客户 (the enum's Chinese label); a related

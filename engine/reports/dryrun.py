@@ -36,6 +36,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "displaced_by_priority": ("被高优先级替换", "displaced by a higher-priority playbook"),
     "held_out": ("对照组", "held out for measurement"),
     "no_action_left": ("所有动作均未执行", "every action held back"),
+    "render_error": ("文本渲染失败", "the text failed to render"),
 }
 KIND_LABELS = {"sms": "短信", "task": "任务", "email": "邮件", "webhook": "推送", "tag": "标签"}
 
@@ -80,6 +81,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         "suppressed": suppressed,
         "held_out": [d.customer_id for d in outcome.decisions if d.held_out],
         "data_issues": outcome.data_issues,
+        **({"render_errors": dict(outcome.render_errors)} if outcome.render_errors else {}),
         "counts": {
             "matched": outcome.matched_count,
             "customers_acted": outcome.acted,
@@ -124,6 +126,10 @@ def report_text(
         )
         lines.append(_dots("matched 符合条件", f"{o.matched_count:,}"))
         lines += _issue_lines(o)
+        lines += [
+            f"  ! text failed 文本渲染失败: {key}: {n:,} customer(s)"
+            for key, n in sorted(o.render_errors.items())
+        ]
         lines += _funnel_lines(o)
         shown = 0
         for d in o.decisions:

@@ -1,0 +1,181 @@
+"""The sandbox with budgets: what one template may cost when it renders one customer's text.
+
+Jinja's sandbox stops templates from reaching Python internals, but not from costing too much:
+``'a' * 100000000`` or ``range`` in nested loops fill memory or hang a run, and a macro that
+calls itself ends in a ``RecursionError``. Templates are written by marketing staff, and one
+of them must never stop the other playbooks, so every render carries a budget:
+
+- ``range()`` hands out at most :data:`MAX_RANGE_ITEMS` numbers per render, all calls
+  together (nested loops charge their inner ranges each time round);
+- ``*`` may not build a text or list longer than :data:`MAX_REPEAT`; ``**`` may not raise to a
+  power over :data:`MAX_EXPONENT`;
+- the rendered text may not pass :data:`MAX_OUTPUT` characters, checked as it is produced, and
+  no filter, method or format may be asked for a width or length over it (``center``,
+  ``zfill``, ``'%0999999d'``, ``'{:>999999}'``);
+- a render may not run longer than :data:`MAX_SECONDS` (checked on every call and attribute
+  lookup the template makes, and on every piece of output).
+
+Breaking a budget raises :class:`BudgetExceeded`, which the renderer reports as ``PB0129``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2.runtime import Context
+from jinja2.sandbox import SandboxedEnvironment
+
+MAX_RANGE_ITEMS = 10_000
+MAX_REPEAT = 10_000
+MAX_EXPONENT = 64
+MAX_OUTPUT = 100_000
+MAX_SECONDS = 2.0
+
+
+class BudgetExceeded(Exception):
+    """A template asked for more than one customer's text may cost; ``what`` says which."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+@dataclass
+class _Budget:
+    deadline: float
+    range_left: int = MAX_RANGE_ITEMS
+
+    def tick(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise BudgetExceeded(f"rendering took longer than {MAX_SECONDS:g} s")
+
+
+_CURRENT: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
+    "render_budget", default=None
+)
+
+
+@contextmanager
+def budget() -> Iterator[None]:
+    """One render's budget, for everything the template does inside the ``with``."""
+    token = _CURRENT.set(_Budget(deadline=time.monotonic() + MAX_SECONDS))
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def tick() -> None:
+    """Check the current render's clock (no-op outside a render)."""
+    current = _CURRENT.get()
+    if current is not None:
+        current.tick()
+
+
+def budget_range(*args: int) -> range:
+    """``range`` for templates: charged to the render's budget before a number is made."""
+    numbers = range(*args)
+    current = _CURRENT.get()
+    if current is not None:
+        current.tick()
+        current.range_left -= len(numbers)
+        if current.range_left < 0:
+            raise BudgetExceeded(f"range() over {MAX_RANGE_ITEMS:,} numbers in one text")
+    elif len(numbers) > MAX_RANGE_ITEMS:
+        raise BudgetExceeded(f"range() over {MAX_RANGE_ITEMS:,} numbers in one text")
+    return numbers
+
+
+def _sized(value: Any) -> bool:
+    return isinstance(value, str | bytes | list | tuple)
+
+
+# a width or precision of six digits or more in a %-format or a {}-format
+_WIDE_PERCENT = re.compile(r"%[-+ #0]*(\*|\d{6,})|%[-+ #0]*\d*\.(\*|\d{6,})")
+_WIDE_BRACES = re.compile(r"\{[^{}]*(\d{6,}|\{)[^{}]*\}")
+
+
+def check_widths(*args: Any, **kwargs: Any) -> None:
+    """No number asked of a filter or method may exceed the output budget."""
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_OUTPUT:
+            raise BudgetExceeded(f"a width or length over {MAX_OUTPUT:,}")
+
+
+def check_format(text: Any) -> None:
+    """A format string may not ask for a field wider than the output budget."""
+    if isinstance(text, str) and (_WIDE_PERCENT.search(text) or _WIDE_BRACES.search(text)):
+        raise BudgetExceeded(f"a format width over {MAX_OUTPUT:,}")
+
+
+def _guarded(name: str, f: Any) -> Any:
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        tick()
+        check_widths(*args[1:], **kwargs)
+        if name == "format" and args:
+            check_format(args[0])
+        return f(*args, **kwargs)
+
+    for attribute in ("jinja_pass_arg",):  # keep Jinja's markers (context/eval filters)
+        if hasattr(f, attribute):
+            setattr(guarded, attribute, getattr(f, attribute))
+    guarded.__name__ = getattr(f, "__name__", name)
+    return guarded
+
+
+class BudgetedSandbox(SandboxedEnvironment):
+    """Jinja's sandbox plus the budgets above; otherwise the same environment."""
+
+    intercepted_binops = frozenset(["*", "**", "%"])
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.globals["range"] = budget_range
+        # Jinja's own filters that take a width or count; ours are added later, unguarded
+        for name in ("center", "indent", "wordwrap", "truncate", "format", "batch", "slice"):
+            self.filters[name] = _guarded(name, self.filters[name])
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        tick()
+        if operator == "*":
+            seq, times = (left, right) if _sized(left) else (right, left)
+            if _sized(seq) and isinstance(times, int) and len(seq) * times > MAX_REPEAT:
+                raise BudgetExceeded(f"'*' would build over {MAX_REPEAT:,} characters or items")
+        elif (
+            operator == "**"
+            and isinstance(right, int | float)
+            and not isinstance(right, bool)
+            and abs(right) > MAX_EXPONENT
+        ):
+            raise BudgetExceeded(f"'**' with an exponent over {MAX_EXPONENT}")
+        elif operator == "%":
+            check_format(left)
+        return super().call_binop(context, operator, left, right)
+
+    def call(
+        __self,
+        __context: Context,
+        __obj: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        tick()
+        if getattr(__obj, "__self__", None).__class__ is str:  # a method of a text
+            check_widths(*args, **kwargs)
+            if getattr(__obj, "__name__", "") in ("format", "format_map"):
+                check_format(__obj.__self__)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        tick()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        tick()
+        return super().getitem(obj, argument)

@@ -3,7 +3,6 @@ done / escalate)."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -17,6 +16,7 @@ from engine.commands import common
 from engine.core.clock import utc_naive
 from engine.core.errors import UsageError
 from engine.core.masking import mask_email, mask_phone
+from engine.core.spreadsheet import SafeWriter
 from engine.delivery.dispatcher import DispatchCounts, Dispatcher
 from engine.delivery.tasklist import (
     OUTCOMES,
@@ -239,7 +239,7 @@ def tasks_command(
         )
     elif fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = SafeWriter(out)
         writer.writerow(TASK_COLUMNS)
         for r in rows:
             writer.writerow(

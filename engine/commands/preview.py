@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import click
 from engine.commands import common
 from engine.core.clock import Clock
 from engine.core.dictionary import load_dictionary
+from engine.core.errors import EngineError, describe_failure
 from engine.execution.executor import Executor, Outcome, by_priority, slot_on
 from engine.execution.sinks import RecordingSink, StoreSink
 from engine.playbook.model import Playbook
@@ -25,6 +27,38 @@ from engine.store.introspect import require_deployment
 from engine.triggers.schedule import Schedule
 
 
+@dataclass
+class Selected:
+    """What one dry-run or run did: the moment, each playbook's outcome (a failed one carries
+    its ``error``), the playbooks not scheduled that day, and the files left out as invalid."""
+
+    moment: dt.datetime
+    outcomes: list[Outcome]
+    skipped: list[Playbook]
+    left_out: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.error is not None]
+
+    def check(self) -> None:
+        """Exit 1 (after the report was shown) when any playbook was left out or failed."""
+        problems = []
+        if self.left_out:
+            problems.append(f"{len(self.left_out)} invalid file(s) left out")
+        if self.failed:
+            problems.append(
+                f"{len(self.failed)} playbook(s) failed: "
+                + ", ".join(o.playbook.id for o in self.failed)
+            )
+        if problems:
+            raise EngineError(
+                "; ".join(problems) + "; every other playbook ran",
+                code="E0305",
+                hint="the report above says where; fix those and run again",
+            )
+
+
 def execute_selected(
     db_url: str | None,
     as_of: str | None,
@@ -33,12 +67,13 @@ def execute_selected(
     dry_run: bool,
     mask: bool,
     evaluator: str = "sql",
-) -> tuple[dt.datetime, list[Outcome], list[Playbook]]:
+) -> Selected:
     settings = common.settings()
     moment, whole_day = common.parse_as_of(as_of, settings)
     dictionary = load_dictionary(settings.dictionary_path)
     validator = Validator(settings, dictionary)
-    playbooks = common.select_playbooks(validator.validate_paths([settings.playbooks_dir]), wanted)
+    found = validator.validate_paths([settings.playbooks_dir])
+    playbooks = common.select_playbooks(found, wanted)
     # event playbooks act when events arrive: `events dry-run FILE` previews them
     playbooks = [p for p in playbooks if isinstance(p.trigger, Schedule)]
     store = common.store(settings, db_url)
@@ -46,24 +81,27 @@ def execute_selected(
     # customer side is whatever the data dictionary maps (the demo store or the bank's tables)
     require_deployment(store, dictionary)
     executor = Executor(store, settings, dictionary, validator.renderer)
-    outcomes: list[Outcome] = []
-    skipped: list[Playbook] = []
+    selected = Selected(moment, [], [], sorted({d.file for d in found.errors}))
     previewed: Counter[tuple[str, str]] = Counter()  # caps see earlier playbooks' messages
     shared = executor.one_pass(playbooks)
     for playbook in by_priority(playbooks):
         at = slot_on(playbook, moment.date(), settings.timezone) if whole_day else moment
         if at is None:
-            skipped.append(playbook)
+            selected.skipped.append(playbook)
             continue
         clock = Clock.at(at, settings.timezone)
         sink = RecordingSink(mask=mask, contacts=previewed) if dry_run else StoreSink(store)
-        outcomes.append(
-            executor.execute(
+        try:
+            outcome = executor.execute(
                 playbook, clock, sink, keep_details=dry_run, evaluator=evaluator, shared=shared
             )
-        )
+        except Exception as exc:
+            # recorded `failed` in runs by the sink; the other playbooks are decided as if
+            # this one were not there
+            outcome = Outcome.failed(playbook, clock, describe_failure(exc))
+        selected.outcomes.append(outcome)
     store.dispose()
-    return moment, outcomes, skipped
+    return selected
 
 
 @click.command("dry-run")
@@ -99,9 +137,10 @@ def dry_run(
     evaluator: str,
 ) -> None:
     """Preview every action that would fire, and why others would not. Writes nothing."""
-    moment, outcomes, skipped = execute_selected(
+    selected = execute_selected(
         db_url, as_of, playbooks, dry_run=True, mask=not show_personal_data, evaluator=evaluator
     )
+    moment, outcomes, skipped = selected.moment, selected.outcomes, selected.skipped
     report = report_json(moment, outcomes, skipped)
     if diff or fmt == "html":
         _add_store_views(db_url, outcomes, report, diff=diff, facets=fmt == "html")
@@ -126,6 +165,7 @@ def dry_run(
         click.echo(f"report written to {out}")
     else:
         click.echo(text)
+    selected.check()
 
 
 def _add_store_views(
@@ -174,10 +214,11 @@ def _diff_text(report: dict[str, Any]) -> str:
 @click.option("--playbook", "playbooks", multiple=True, help="playbook id (repeatable)")
 def run(db_url: str | None, as_of: str | None, playbooks: tuple[str, ...]) -> None:
     """Execute once: write ledger, outbox and tasks. A rerun in the same window adds nothing."""
-    _moment, outcomes, skipped = execute_selected(
-        db_url, as_of, playbooks, dry_run=False, mask=False
-    )
-    for o in outcomes:
+    selected = execute_selected(db_url, as_of, playbooks, dry_run=False, mask=False)
+    for o in selected.outcomes:
+        if o.error is not None:
+            click.echo(f"{o.playbook.id}: FAILED, nothing written for it: {o.error}")
+            continue
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(o.effects.items())) or "nothing"
         held = ", ".join(f"{r} {n}" for r, n in sorted(o.suppressed.items()))
         issues = "; ".join(
@@ -190,5 +231,6 @@ def run(db_url: str | None, as_of: str | None, playbooks: tuple[str, ...]) -> No
             + (f"; suppressed: {held}" if held else "")
             + (f"; no usable value: {issues}" if issues else "")
         )
-    for p in skipped:
+    for p in selected.skipped:
         click.echo(f"{p.id}: not scheduled on this day")
+    selected.check()

@@ -24,6 +24,7 @@ from engine.core.i18n import t
 MAX_DEPTH = 64
 """Collections inside collections a file may nest; playbooks need about ten."""
 _BOOL_TAG = "tag:yaml.org,2002:bool"
+_NULL_TAG = "tag:yaml.org,2002:null"
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
@@ -136,12 +137,16 @@ def load_text(text: str, path: str) -> Document:
                 1,
             )
         )
-    if not nodes or nodes[0] is None:
+    if not nodes or nodes[0] is None or _is_null(nodes[0]):  # nothing, or a lone "---"
         doc.diagnostics.append(Diagnostic("PB0003", t("PB0003.empty"), path))
         return doc
     builder = _Builder(doc)
     doc.data = builder.build(nodes[0], ())
     return doc
+
+
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == _NULL_TAG
 
 
 def _too_deep(text: str) -> Any:

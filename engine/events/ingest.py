@@ -5,13 +5,13 @@ line number, like any other bad event; it never stops the file."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from engine.core.errors import EngineError
 from engine.events.processor import EventProcessor, Report
+from engine.events.wire import loads
 from engine.triggers.event_model import Rejected
 
 BATCH = 1000
@@ -31,7 +31,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
                 continue
             source = f"{path.name}:{number}"
             try:
-                yield source, json.loads(raw)
+                yield source, loads(raw)
             except (ValueError, UnicodeDecodeError) as exc:
                 yield source, Rejected("bad_json", f"not a JSON object: {_first(exc)}")
 

@@ -14,21 +14,31 @@ with their index and reason, and the others are processed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hmac
 import json
+import logging
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
+from engine.core.observability import error_text, event
 from engine.events.processor import Handled, Report
+from engine.events.wire import loads
 from engine.triggers.event_model import Rejected
 
 MAX_BODY = 1024 * 1024
 MAX_EVENTS = 10_000
+MAX_CONNECTIONS = 32
+"""Connections served at once; one more is answered 503 at once instead of queuing a thread."""
+SOCKET_TIMEOUT = 10.0
+"""Seconds a connection may stay silent (headers or body) before it is closed."""
 TOKEN_ENV = "CARE_EVENTS_TOKEN"
+LOG = logging.getLogger("engine.events")
 JSON_TYPES = ("application/json", "application/x-ndjson", "application/jsonl")
 
 
@@ -61,6 +71,35 @@ class EventServer(ThreadingHTTPServer):
         self.clock = clock
         self.max_body = max_body
         self.lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread per connection, but never more than MAX_CONNECTIONS: a flood of slow
+        clients gets 503 answers, not the process's every thread."""
+        if not self.slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One log line, never a traceback: a client that went away or stalled is routine
+        (debug), anything else is a warning with the error's first line (redacted)."""
+        exc = sys.exc_info()[1]
+        routine = isinstance(exc, ConnectionError | TimeoutError)
+        event(
+            LOG,
+            "events.connection_error",
+            logging.DEBUG if routine else logging.WARNING,
+            error=error_text(exc) if exc is not None else "unknown",
+        )
 
     def tick(self) -> None:
         """Close due absence windows; the serve loop calls this every minute."""
@@ -68,9 +107,17 @@ class EventServer(ThreadingHTTPServer):
             self.processor.tick(self.clock())
 
 
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 56\r\n\r\n"
+    b'{"error": "busy", "message": "too many connections now"}'
+)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: EventServer
     protocol_version = "HTTP/1.1"
+    timeout = SOCKET_TIMEOUT  # a silent client is dropped, not waited on for ever
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the access log would carry customer ids; counts are in the responses
@@ -181,12 +228,12 @@ def _decode(body: bytes, kind: str) -> list[tuple[str, Any]] | Rejected:
         items: list[tuple[str, Any]] = []
         for i, line in enumerate(lines):
             try:
-                items.append((f"http#{i}", json.loads(line)))
+                items.append((f"http#{i}", loads(line)))
             except ValueError as exc:
                 items.append((f"http#{i}", Rejected("bad_json", f"line {i + 1}: {exc}")))
         return items[:MAX_EVENTS] if len(items) <= MAX_EVENTS else _too_many()
     try:
-        value = json.loads(text)
+        value = loads(text)
     except ValueError as exc:
         return Rejected("bad_json", f"the body is not JSON: {str(exc)[:120]}")
     values = value if isinstance(value, list) else [value]

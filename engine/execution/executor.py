@@ -28,6 +28,7 @@ from engine.conditions.context import fetch as fetch_context
 from engine.conditions.facts import filter_batch
 from engine.conditions.quality import SharedIssues, data_issues
 from engine.conditions.sql import SqlCompiler
+from engine.core.addresses import valid_email, valid_phone
 from engine.core.clock import Clock
 from engine.core.dictionary import DataDictionary, Field
 from engine.core.errors import TemplateError, describe_failure
@@ -87,6 +88,19 @@ class Outcome:
     # "sms birthday.sms.j2: PB0124 TypeError" -> customers whose text failed that way; never
     # the failing value itself (it may be personal data)
     render_errors: Counter[str] = field(default_factory=Counter)
+    # field -> customers whose phone / e-mail could not be sent to (held back as no_phone …)
+    bad_addresses: Counter[str] = field(default_factory=Counter)
+    # why the run failed (located, one line): nothing of it was decided
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, playbook: Playbook, clock: Clock, error: str) -> Outcome:
+        """The outcome of a playbook whose run failed: no decisions, and why."""
+        try:
+            window = window_of(playbook, clock)
+        except TypeError:
+            window = ""
+        return cls(playbook=playbook, window=window, as_of=clock.as_of, sql="", error=error)
 
 
 def render_error_key(kind: str, exc: TemplateError) -> str:
@@ -372,7 +386,16 @@ class Executor:
                 extra = variables.get(cid) if variables is not None else None
                 values = batch.values(index)
                 decision = self._act(
-                    playbook, run, values, cid, gate, mask, found, extra, outcome.render_errors
+                    playbook,
+                    run,
+                    values,
+                    cid,
+                    gate,
+                    mask,
+                    found,
+                    extra,
+                    outcome.render_errors,
+                    outcome.bad_addresses,
                 )
                 # the holdout is drawn last, among the customers who would be acted on, so it
                 # is a random share of the would-be treated. What the gate reserved for this
@@ -397,7 +420,9 @@ class Executor:
         rows: Mapping[str, list[dict[str, Any]]],
         extra: Mapping[str, Any] | None = None,
         render_errors: Counter[str] | None = None,
+        bad_addresses: Counter[str] | None = None,
     ) -> Decision:
+        values = self._usable_addresses(values, bad_addresses)
         if mask:
             values = mask_values(values, self.dictionary)
             rows = {
@@ -437,6 +462,20 @@ class Executor:
             else:
                 effects.append(admitted)
         return Decision(cid, tuple(effects), tuple(suppressed))
+
+    def _usable_addresses(self, values: dict[str, Any], bad: Counter[str] | None) -> dict[str, Any]:
+        """The customer's values with a phone or e-mail that cannot be sent to read as none
+        (the action is then held back as no_phone / no_email), counted by field. Checked
+        before masking: a masked value would never look like a number."""
+        for channel, check in (("sms", valid_phone), ("email", valid_email)):
+            key = self.dictionary.channels.get(channel)
+            if key is None or values.get(key) in (None, ""):
+                continue
+            if not check(values[key]):
+                values = {**values, key: None}
+                if bad is not None:
+                    bad[key] += 1
+        return values
 
     def _count(
         self,

@@ -81,7 +81,9 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         "suppressed": suppressed,
         "held_out": [d.customer_id for d in outcome.decisions if d.held_out],
         "data_issues": outcome.data_issues,
+        **({"error": outcome.error} if outcome.error is not None else {}),
         **({"render_errors": dict(outcome.render_errors)} if outcome.render_errors else {}),
+        **({"bad_addresses": dict(outcome.bad_addresses)} if outcome.bad_addresses else {}),
         "counts": {
             "matched": outcome.matched_count,
             "customers_acted": outcome.acted,
@@ -124,12 +126,18 @@ def report_text(
         lines.append(
             f"{p.id}  {p.title}  (sha {p.content_hash[:7]})  {_trigger_text(p)}  window {o.window}"
         )
+        if o.error is not None:
+            lines += [f"  FAILED 运行失败: {o.error}", "  (nothing decided for this playbook)", ""]
+            continue
         lines.append(_dots("matched 符合条件", f"{o.matched_count:,}"))
         lines += _issue_lines(o)
         lines += [
             f"  ! text failed 文本渲染失败: {key}: {n:,} customer(s)"
             for key, n in sorted(o.render_errors.items())
         ]
+        if o.bad_addresses:
+            found = "; ".join(f"{k} {n:,}" for k, n in sorted(o.bad_addresses.items()))
+            lines.append(f"  ! address unusable 地址无效(未发送): {found}")
         lines += _funnel_lines(o)
         shown = 0
         for d in o.decisions:

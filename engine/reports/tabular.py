@@ -3,7 +3,6 @@ against the last real run ("plan before apply")."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy import Engine, func, select
 from engine.conditions.sql import SqlCompiler
 from engine.core.clock import Clock
 from engine.core.dictionary import DataDictionary
+from engine.core.spreadsheet import SafeWriter
 from engine.store.models import action_ledger, runs
 
 CSV_COLUMNS = (
@@ -34,11 +34,12 @@ def report_csv(report: Mapping[str, Any]) -> str:
     """One row per action, for managers' spreadsheets (UTF-8 with BOM so Excel reads Chinese)."""
     out = io.StringIO()
     out.write("\ufeff")
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
+    writer = SafeWriter(out)
+    writer.writerow(CSV_COLUMNS)
     for p in report["playbooks"]:
         for action in p["actions"]:
-            writer.writerow({"playbook_id": p["id"], "window": p["window"], **action})
+            row = {"playbook_id": p["id"], "window": p["window"], **action}
+            writer.writerow(row.get(c, "") for c in CSV_COLUMNS)
     return out.getvalue()
 
 

@@ -15,7 +15,6 @@ all-or-nothing as well. Tables the import had to create are dropped again when i
 from __future__ import annotations
 
 import contextlib
-import csv
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from sqlalchemy.types import TypeEngine
 
 from engine.core.diagnostics import Diagnostic
 from engine.core.errors import UsageError, first_line
+from engine.core.spreadsheet import SafeWriter
 from engine.store.csvread import Rows, Target, check_header, open_file, read_records
 from engine.store.introspect import table_columns, type_category
 from engine.store.mapping import (
@@ -449,7 +449,7 @@ def _copy(conn: Connection, t: Target, batch: list[dict[str, Any]]) -> None:
 def _write_rejects(path: Path, rejects: list[tuple[str, int, int, str, str]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as fh:
-        out = csv.writer(fh)
+        out = SafeWriter(fh)  # a rejected record is whatever the export held: never a formula
         out.writerow(["file", "line", "column", "reason", "record"])
         for file, line, col, reason, raw in rejects:
             record = raw.rstrip("\r\n").encode("utf-8", "surrogateescape")

@@ -97,6 +97,11 @@ ENVELOPE = ("id", "type", "customer_id", "occurred_at")
 MAX_ID_LENGTH = 64
 MAX_CUSTOMER_ID_LENGTH = 20
 MAX_STRING_LENGTH = 200
+MAX_MONEY = 9_999_999_999_999_999.99
+"""The largest amount a NUMERIC(18,2) column holds; amounts are never negative (the event
+type says the direction: deposit, withdrawal, transfer_in, transfer_out, …)."""
+MAX_INTEGER = 2**53
+"""Integers beyond this are not exact in JSON numbers read as floats."""
 
 
 def common_fields(types: tuple[str, ...]) -> dict[str, EventField]:

@@ -23,6 +23,8 @@ from engine.triggers.event_catalog import (
     EVENT_TYPES,
     MAX_CUSTOMER_ID_LENGTH,
     MAX_ID_LENGTH,
+    MAX_INTEGER,
+    MAX_MONEY,
     MAX_STRING_LENGTH,
     common_fields,
 )
@@ -169,9 +171,13 @@ def read_event(raw: Any, tz: ZoneInfo, now_utc: dt.datetime) -> Event | Rejected
             expected = (
                 "one of " + ", ".join(f.values)
                 if f.type == "enum"
-                else {"money": "a number", "integer": "a whole number"}.get(f.type, "text")
+                else {
+                    "money": f"an amount from 0 to {MAX_MONEY:,.2f}",
+                    "integer": f"a whole number of at most {MAX_INTEGER:,}",
+                }.get(f.type, f"text of at most {MAX_STRING_LENGTH} characters")
             )
-            return Rejected("bad_value", f"'{key}' must be {expected}, found {value!r}", event_id)
+            found = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:40]}…"
+            return Rejected("bad_value", f"'{key}' must be {expected}, found {found}", event_id)
         fields[key] = checked
     for f in spec.fields.values():
         if f.required and f.name not in fields:
@@ -193,12 +199,16 @@ def _moment(value: Any, tz: ZoneInfo) -> dt.datetime | None:
 
 def _value(kind: str, values: tuple[str, ...], value: Any) -> Any:
     exact = type(value)
-    if kind == "money" and (exact is float or exact is int) and math.isfinite(value):
-        return float(value)  # the common case, checked first (bool is not int here)
+    if kind == "money" and (exact is float or exact is int) and 0 <= value <= MAX_MONEY:
+        return float(value)  # the common case, checked first (bool is not int here; NaN fails)
     if kind in ("money", "integer"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None
         if not math.isfinite(value) or (kind == "integer" and value != int(value)):
+            return None
+        if kind == "money" and not 0 <= value <= MAX_MONEY:
+            return None
+        if kind == "integer" and abs(value) > MAX_INTEGER:
             return None
         return float(value)
     if not isinstance(value, str) or len(value) > MAX_STRING_LENGTH:

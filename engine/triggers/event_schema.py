@@ -15,6 +15,8 @@ from engine.triggers.event_catalog import (
     EVENT_TYPES,
     MAX_CUSTOMER_ID_LENGTH,
     MAX_ID_LENGTH,
+    MAX_INTEGER,
+    MAX_MONEY,
     MAX_STRING_LENGTH,
     EventField,
 )
@@ -29,8 +31,10 @@ def _text(zh: str, en: str) -> str:
 def _value(f: EventField) -> dict[str, Any]:
     if f.type == "enum":
         return {"enum": list(f.values)}
+    if f.type == "money":
+        return {"type": "number", "minimum": 0, "maximum": MAX_MONEY}
     if f.numeric:
-        return {"type": "number"}
+        return {"type": "number", "minimum": -MAX_INTEGER, "maximum": MAX_INTEGER}
     return {"type": "string", "maxLength": MAX_STRING_LENGTH}
 
 

@@ -149,7 +149,8 @@ def dry_run(
     elif fmt == "csv":
         text = report_csv(report)
     elif fmt == "html":
-        text = render_html(report, {p["id"]: p.pop("facets") for p in report["playbooks"]})
+        facets = {p["id"]: p.pop("facets") for p in report["playbooks"]}
+        text = render_html(report, facets, masked=not show_personal_data)
     else:
         text = report_text(moment, outcomes, skipped)
         if diff:

@@ -13,6 +13,7 @@ caller masks unless personal data may be displayed.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -231,6 +232,8 @@ def _plain(value: Any) -> str:
 
 def _number(value: Any) -> str:
     number = float(value)
+    if not math.isfinite(number):  # a stored infinity or NaN is shown, not choked on
+        return str(number)
     return f"{number:,.0f}" if number == int(number) else f"{number:,.2f}"
 
 

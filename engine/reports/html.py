@@ -89,12 +89,16 @@ def render_html(
     *,
     title: str = "客户维护剧本预演 Dry-run report",
     samples: int = 5,
+    masked: bool = True,
 ) -> str:
-    """``facets``: playbook id → facet name (e.g. "客户等级 tier") → value → customers."""
+    """``facets``: playbook id → facet name (e.g. "客户等级 tier") → value → customers.
+    ``masked`` says what the page claims about personal data: it must be the truth."""
+    shown = "personal data masked" if masked else "PERSONAL DATA SHOWN 含未脱敏个人信息"
+    content = "内容 (masked)" if masked else "内容 (not masked)"
     body = [
         f"<h1>{_esc(title)}</h1>",
         f'<div class="meta">as of {_esc(report["as_of"])} · '
-        f"{len(report['playbooks'])} playbook(s) · personal data masked</div>",
+        f"{len(report['playbooks'])} playbook(s) · {shown}</div>",
     ]
     for p in report["playbooks"]:
         pid = p["id"]
@@ -126,7 +130,7 @@ def render_html(
             f'<div class="sub">{_esc(pid)} · window {_esc(p["window"])} · '
             f"actions: {_esc(kinds)}</div>"
             f'<div class="charts">{"".join(charts)}</div>'
-            f'<table class="samples"><tr><th>客户</th><th>动作</th><th>内容 (masked)</th></tr>'
+            f'<table class="samples"><tr><th>客户</th><th>动作</th><th>{content}</th></tr>'
             f"{sample_rows}</table></section>"
         )
     for skipped in report.get("not_scheduled", []):

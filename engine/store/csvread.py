@@ -11,13 +11,16 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import math
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Numeric, Table
 
 from engine.core.diagnostics import Diagnostic
 from engine.store.mapping import LINE_NUMBER, ColumnSpec, TableSpec, ValueProblem, convert
@@ -303,4 +306,47 @@ class Rows:
         if out[c.name] is None and (c.required or c.name in self.target.key):
             self.problem(record, i + 1, f"{label} is empty")
             return False
+        column = self.target.table.c.get(c.name)
+        unfit = None if column is None else does_not_fit(column.type, out[c.name])
+        if unfit is not None:
+            self.problem(record, i + 1, f"{label}: {unfit}")
+            return False
         return True
+
+
+MAX_INTEGER = 2**63 - 1
+
+
+def does_not_fit(sql_type: Any, value: Any) -> str | None:
+    """Why ``value`` cannot be stored in a column of ``sql_type`` as it is, or None.
+
+    Checked here, per value, because the database would refuse the whole load (PostgreSQL) or
+    keep a different value (SQLite: an infinity for ``1e400``, a 26-digit amount in a
+    NUMERIC(18,2)), and a NUL byte ends text early in C drivers."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "holds a NUL byte"
+        length = getattr(sql_type, "length", None)
+        if isinstance(length, int) and len(value) > length:
+            return f"is {len(value)} characters; the column holds at most {length}"
+        return None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return None if abs(value) <= MAX_INTEGER else "is too large for a whole-number column"
+    if isinstance(value, float | Decimal):
+        if not math.isfinite(value) or abs(float(value)) > sys.float_info.max:
+            return "is out of range"
+        precision = getattr(sql_type, "precision", None)
+        scale = getattr(sql_type, "scale", None) or 0
+        digits = None if precision is None else int(precision) - int(scale)
+        if (
+            isinstance(sql_type, Numeric)
+            and digits is not None
+            and abs(Decimal(str(value))) >= Decimal(10) ** digits
+        ):
+            return (
+                f"has more than {digits} digits before the decimal point "
+                f"(the column is NUMERIC({precision},{scale}))"
+            )
+    return None

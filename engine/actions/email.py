@@ -18,7 +18,7 @@ from engine.actions.base import (
     Subject,
     register,
 )
-from engine.actions.templates import check_template
+from engine.actions.templates import EMAIL_BODY, SUBJECT, check_template, within
 from engine.core.dictionary import DataDictionary
 from engine.core.i18n import t
 
@@ -78,7 +78,7 @@ class Email:
             )
             subject = None
         name = str(raw["template"])
-        body, _ = check_template(ctx, (*path, "template"), name=name)
+        body, _ = check_template(ctx, (*path, "template"), name=name, budget=EMAIL_BODY)
         if subject is None or body is None:
             return None
         return EmailAction(subject, name, body)
@@ -93,8 +93,12 @@ class Email:
         address = subject.values.get(field) if field else None
         if not address:
             return Skipped("no_email")
-        title = run.renderer.render(action.subject, subject.context)
-        body = run.renderer.render(action.template, subject.context)
+        title = within(
+            run.renderer.render(action.subject, subject.context), SUBJECT, action.subject
+        )
+        body = within(
+            run.renderer.render(action.template, subject.context), EMAIL_BODY, action.template
+        )
         return Effect(
             kind=self.key,
             action_index=index,
@@ -103,7 +107,7 @@ class Email:
             row={
                 "channel": "email",
                 "recipient": str(address),
-                "subject": title[:MAX_SUBJECT],
+                "subject": title,
                 "body": compose(body, run.category, run.settings.email_opt_out),
             },
             consent_channel="email",

@@ -24,7 +24,7 @@ from engine.actions.base import (
     Subject,
     register,
 )
-from engine.actions.templates import check_template
+from engine.actions.templates import BODY, TITLE, check_template, within
 from engine.core.clock import local_to_utc
 from engine.core.dictionary import DataDictionary
 from engine.core.durations import DurationError, parse_duration
@@ -130,7 +130,7 @@ class Task:
         except DurationError as exc:
             ctx.report("PB0110", exc.message, (*path, "due_in"), None, False)
             ok, due_in = False, dt.timedelta(days=3)
-        title, _ = check_template(ctx, (*path, "title"), source=str(raw["title"]))
+        title, _ = check_template(ctx, (*path, "title"), source=str(raw["title"]), budget=TITLE)
         if "queue" in raw and "assignee" in raw:
             ctx.report(
                 "PB0142",
@@ -152,7 +152,9 @@ class Task:
             ok = False
         body = None
         if "template" in raw:
-            body, _ = check_template(ctx, (*path, "template"), name=str(raw["template"]))
+            body, _ = check_template(
+                ctx, (*path, "template"), name=str(raw["template"]), budget=BODY
+            )
             ok = ok and body is not None
         if not ok or title is None:
             return None
@@ -181,8 +183,10 @@ class Task:
             assignee = subject.values.get(owner_field) if owner_field else None
             if not assignee:
                 return Skipped(f"no_{action.assignee}")
-        title = run.renderer.render(action.title, subject.context)
-        body = run.renderer.render(action.body, subject.context) if action.body else None
+        title = within(run.renderer.render(action.title, subject.context), TITLE, action.title)
+        body = None
+        if action.body is not None:
+            body = within(run.renderer.render(action.body, subject.context), BODY, action.body)
         due_local = run.clock.now + action.due_in
         return Effect(
             kind=self.key,

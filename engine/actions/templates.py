@@ -11,11 +11,36 @@ from engine.actions.base import ParseContext, Path
 from engine.core.errors import TemplateError
 from engine.core.i18n import t
 
+TITLE = ("title", 200)  # tasks.title is VARCHAR(200), and a phone shows one line of it
+BODY = ("body", 4_000)  # a task's note, a webhook's message: read on a phone
+EMAIL_BODY = ("email_body", 100_000)
+SUBJECT = ("subject", 200)  # outbox.subject is VARCHAR(200); mail clients cut far earlier
+
+
+def within(text: str, budget: tuple[str, int], template: jinja2.Template) -> str:
+    """``text`` when it fits its field's budget; else a TemplateError (a customer whose text
+    is too long at run time is held back as render_error, never written truncated)."""
+    what, limit = budget
+    if len(text) > limit:
+        raise TemplateError(
+            t("PB0132", what=t(f"budget.{what}"), length=f"{len(text):,}", limit=f"{limit:,}"),
+            code="PB0132",
+            where=template.name,
+            hint=t("PB0132.hint"),
+        )
+    return text
+
 
 def check_template(
-    ctx: ParseContext, path: Path, *, name: str | None = None, source: str | None = None
+    ctx: ParseContext,
+    path: Path,
+    *,
+    name: str | None = None,
+    source: str | None = None,
+    budget: tuple[str, int] | None = None,
 ) -> tuple[jinja2.Template | None, str | None]:
-    """Load and render a template against the sample customer; report problems at ``path``.
+    """Load and render a template against the sample customer; report problems at ``path``,
+    including a rendering over ``budget`` (the field's name and its most characters).
 
     Returns the template and its sample rendering, or (None, None) after reporting.
     """
@@ -29,6 +54,11 @@ def check_template(
             else exc.message
         )
         ctx.report(exc.code, message, path, exc.hint, False)
+        return None, None
+    if budget is not None and len(text) > budget[1]:
+        what, limit = budget
+        message = t("PB0132", what=t(f"budget.{what}"), length=f"{len(text):,}", limit=f"{limit:,}")
+        ctx.report("PB0132", message, path, t("PB0132.hint"), False)
         return None, None
     if ctx.empty_sample is not None:
         try:

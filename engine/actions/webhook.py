@@ -23,7 +23,7 @@ from engine.actions.base import (
     Subject,
     register,
 )
-from engine.actions.templates import check_template
+from engine.actions.templates import BODY, check_template, within
 from engine.channels.config import webhook_names
 from engine.core.dictionary import DataDictionary
 from engine.core.i18n import t
@@ -98,7 +98,9 @@ class Webhook:
                 ok = False
         message = None
         if "message" in raw:
-            message, _ = check_template(ctx, (*path, "message"), source=str(raw["message"]))
+            message, _ = check_template(
+                ctx, (*path, "message"), source=str(raw["message"]), budget=BODY
+            )
             ok = ok and message is not None
         return WebhookAction(endpoint, fields, message) if ok else None
 
@@ -114,7 +116,8 @@ class Webhook:
             "fields": {f: _jsonable(subject.values.get(f)) for f in action.fields},
         }
         if action.message is not None:
-            payload["message"] = run.renderer.render(action.message, subject.context)
+            text = run.renderer.render(action.message, subject.context)
+            payload["message"] = within(text, BODY, action.message)
         return Effect(
             kind=self.key,
             action_index=index,

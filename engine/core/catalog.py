@@ -365,6 +365,18 @@ CATALOG: dict[str, tuple[str, str]] = {
         "a template writes one customer's message: no large loops, repetition or recursion",
         "模板只为一位客户生成一条消息:请不要用大循环、大量重复或递归",
     ),
+    "PB0132": (
+        "the {what} is {length} characters once rendered; at most {limit}",
+        "{what}渲染后有 {length} 个字;最多 {limit} 个",
+    ),
+    "PB0132.hint": (
+        "shorten the text: it is read on a phone",
+        "请缩短文字:它会在手机上阅读",
+    ),
+    "budget.title": ("task title", "任务标题"),
+    "budget.body": ("text", "正文"),
+    "budget.email_body": ("e-mail body", "邮件正文"),
+    "budget.subject": ("e-mail subject", "邮件主题"),
     "template.at": ("{message} ({where})", "{message}({where})"),
     "template.join": ("{first}{second}", "{first}{second}"),
     # --- across files 跨文件 ----------------------------------------------------------------

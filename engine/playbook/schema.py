@@ -211,10 +211,20 @@ def playbook_schema(dictionary: DataDictionary) -> dict[str, Any]:
                     "唯一编号,小写字母、数字和连字符", "Unique id: lower-case letters, digits, '-'"
                 ),
             },
-            "title": {"type": "string", "minLength": 1, "description": _text("标题", "Title")},
-            "owner": {"type": "string", "description": _text("负责部门", "Owning team")},
+            "title": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 100,
+                "description": _text("标题", "Title"),
+            },
+            "owner": {
+                "type": "string",
+                "maxLength": 100,
+                "description": _text("负责部门", "Owning team"),
+            },
             "description": {
                 "type": "string",
+                "maxLength": 10_000,
                 "description": _text(
                     "实施哪项业务实践、阈值为何如此", "Which practice this implements and why"
                 ),
@@ -271,6 +281,7 @@ def playbook_schema(dictionary: DataDictionary) -> dict[str, Any]:
             "actions": {
                 "type": "array",
                 "minItems": 1,
+                "maxItems": 10,
                 "description": _text("执行的动作", "What to do for each customer"),
                 "items": {"$ref": "#/$defs/action"},
             },
@@ -297,6 +308,7 @@ def playbook_schema(dictionary: DataDictionary) -> dict[str, Any]:
                     "max_per_run": {
                         "type": "integer",
                         "minimum": 1,
+                        "maximum": 100_000_000,
                         "description": _text("每次运行最多客户数", "Most customers per run"),
                     },
                     "quiet_hours": {

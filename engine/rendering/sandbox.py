@@ -8,7 +8,10 @@ of them must never stop the other playbooks, so every render carries a budget:
 - ``range()`` hands out at most :data:`MAX_RANGE_ITEMS` numbers per render, all calls
   together (nested loops charge their inner ranges each time round);
 - ``*`` may not build a text or list longer than :data:`MAX_REPEAT`; ``**`` may not raise to a
-  power over :data:`MAX_EXPONENT`;
+  power over :data:`MAX_EXPONENT`; whole numbers may not grow past :data:`MAX_BITS` bits;
+- ``~`` (joining texts), a macro's arguments and ``replace`` may not make a text longer than
+  :data:`MAX_OUTPUT` (repeated doubling would otherwise fill memory before any output);
+- ``namespace()`` (state carried across loop rounds) and ``lipsum()`` are not offered;
 - the rendered text may not pass :data:`MAX_OUTPUT` characters, checked as it is produced, and
   no filter, method or format may be asked for a width or length over it (``center``,
   ``zfill``, ``'%0999999d'``, ``'{:>999999}'``);
@@ -28,12 +31,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 MAX_RANGE_ITEMS = 10_000
 MAX_REPEAT = 10_000
 MAX_EXPONENT = 64
+MAX_BITS = 4096  # whole numbers past ~1,200 digits: no message needs them, squaring explodes
 MAX_OUTPUT = 100_000
 MAX_SECONDS = 2.0
 
@@ -96,6 +102,12 @@ def _sized(value: Any) -> bool:
     return isinstance(value, str | bytes | list | tuple)
 
 
+def _big(left: Any, right: Any, bits: int) -> bool:
+    """Whether whole-number operands together pass ``bits`` bits."""
+    sizes = [v.bit_length() for v in (left, right) if type(v) is int]
+    return bool(sizes) and sum(sizes) > bits
+
+
 # a width or precision of six digits or more in a %-format or a {}-format
 _WIDE_PERCENT = re.compile(r"%[-+ #0]*(\*|\d{6,})|%[-+ #0]*\d*\.(\*|\d{6,})")
 _WIDE_BRACES = re.compile(r"\{[^{}]*(\d{6,}|\{)[^{}]*\}")
@@ -129,14 +141,53 @@ def _guarded(name: str, f: Any) -> Any:
     return guarded
 
 
+def checked_text(value: Any) -> Any:
+    """A text just joined with ``~``: within the output budget, or refused."""
+    tick()
+    if isinstance(value, str) and len(value) > MAX_OUTPUT:
+        raise BudgetExceeded(f"'~' would build a text over {MAX_OUTPUT:,} characters")
+    return value
+
+
+def _check_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    for value in (*args, *kwargs.values()):  # a macro fed a doubling text, a huge list
+        if isinstance(value, str | list | tuple) and len(value) > MAX_OUTPUT:
+            raise BudgetExceeded(f"an argument over {MAX_OUTPUT:,} characters or items")
+    owner = getattr(obj, "__self__", None)
+    if owner.__class__ is not str:
+        return
+    check_widths(*args, **kwargs)
+    name = getattr(obj, "__name__", "")
+    if name in ("format", "format_map"):
+        check_format(owner)
+    elif name == "replace" and len(args) >= 2 and isinstance(args[1], str):
+        old = args[0] if isinstance(args[0], str) else ""
+        grows = (len(owner) // max(len(old), 1) + 1) * len(args[1])
+        if len(owner) + grows > MAX_OUTPUT:
+            raise BudgetExceeded(f"replace() could build a text over {MAX_OUTPUT:,} characters")
+
+
+class _GuardedCode(CodeGenerator):
+    """Jinja's code generator, with every ``~`` join checked against the output budget."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.checked_text(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+
 class BudgetedSandbox(SandboxedEnvironment):
     """Jinja's sandbox plus the budgets above; otherwise the same environment."""
 
     intercepted_binops = frozenset(["*", "**", "%"])
+    code_generator_class = _GuardedCode
+    checked_text = staticmethod(checked_text)
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.globals["range"] = budget_range
+        for name in ("namespace", "lipsum", "cycler", "joiner"):  # not for one message
+            self.globals.pop(name, None)
         # Jinja's own filters that take a width or count; ours are added later, unguarded
         for name in ("center", "indent", "wordwrap", "truncate", "format", "batch", "slice"):
             self.filters[name] = _guarded(name, self.filters[name])
@@ -147,6 +198,8 @@ class BudgetedSandbox(SandboxedEnvironment):
             seq, times = (left, right) if _sized(left) else (right, left)
             if _sized(seq) and isinstance(times, int) and len(seq) * times > MAX_REPEAT:
                 raise BudgetExceeded(f"'*' would build over {MAX_REPEAT:,} characters or items")
+            if _big(left, right, MAX_BITS):
+                raise BudgetExceeded(f"'*' on whole numbers over {MAX_BITS} bits")
         elif (
             operator == "**"
             and isinstance(right, int | float)
@@ -154,6 +207,8 @@ class BudgetedSandbox(SandboxedEnvironment):
             and abs(right) > MAX_EXPONENT
         ):
             raise BudgetExceeded(f"'**' with an exponent over {MAX_EXPONENT}")
+        elif operator == "**" and _big(left, 0, MAX_BITS // MAX_EXPONENT):
+            raise BudgetExceeded(f"'**' on a base over {MAX_BITS // MAX_EXPONENT} bits")
         elif operator == "%":
             check_format(left)
         return super().call_binop(context, operator, left, right)
@@ -166,10 +221,7 @@ class BudgetedSandbox(SandboxedEnvironment):
         **kwargs: Any,
     ) -> Any:
         tick()
-        if getattr(__obj, "__self__", None).__class__ is str:  # a method of a text
-            check_widths(*args, **kwargs)
-            if getattr(__obj, "__name__", "") in ("format", "format_map"):
-                check_format(__obj.__self__)
+        _check_call(__obj, args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 
     def getattr(self, obj: Any, attribute: str) -> Any:

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine.store.models import run_claims, schedule_state
+from engine.store.models import run_claims, runs, schedule_state
 
 RUNNING = "running"
 DONE = "done"
@@ -154,7 +154,29 @@ def take_over(
             error=None,
         )
     )
-    return result.rowcount == 1
+    taken = result.rowcount == 1
+    if taken and claim.status == RUNNING:
+        close_abandoned_runs(conn, claim, now)
+    return taken
+
+
+ABANDONED = "abandoned: the process running it stopped before it finished (its lease lapsed)"
+
+
+def close_abandoned_runs(conn: Connection, claim: Claim, now: dt.datetime) -> int:
+    """Mark the ``runs`` rows a dead daemon left ``running`` for this claim's slot as failed,
+    so no run stays "running" for ever; what it wrote stays (the ledger keeps it exactly
+    once), the new attempt records a run of its own."""
+    result = conn.execute(
+        update(runs)
+        .where(
+            runs.c.playbook_id == claim.playbook_id,
+            runs.c.window == claim.slot,
+            runs.c.status == "running",
+        )
+        .values(status="failed", finished_at=now, error=ABANDONED)
+    )
+    return int(result.rowcount)
 
 
 def give_up(conn: Connection, claim: Claim, now: dt.datetime, reason: str) -> bool:
@@ -168,7 +190,10 @@ def give_up(conn: Connection, claim: Claim, now: dt.datetime, reason: str) -> bo
         )
         .values(status=MISSED, lease_until=None, finished_at=now, error=reason)
     )
-    return result.rowcount == 1
+    given_up = result.rowcount == 1
+    if given_up and claim.status == RUNNING:
+        close_abandoned_runs(conn, claim, now)
+    return given_up
 
 
 def held_elsewhere(conn: Connection, playbook_id: str, owner: str, now: dt.datetime) -> bool:

@@ -95,7 +95,7 @@ def execute_selected(
             outcome = executor.execute(
                 playbook, clock, sink, keep_details=dry_run, evaluator=evaluator, shared=shared
             )
-        except Exception as exc:
+        except Exception as exc:  # a fault boundary: one playbook's failure is its own
             # recorded `failed` in runs by the sink; the other playbooks are decided as if
             # this one were not there
             outcome = Outcome.failed(playbook, clock, describe_failure(exc))

@@ -137,7 +137,7 @@ class Validator:
         except RecursionError:
             problem = t("PB0013.python")
             return None, [*check.diagnostics, Diagnostic("PB0013", problem, doc.path)]
-        except Exception as exc:
+        except Exception as exc:  # a bug in one file's check must not take the others down
             problem = t("PB0099", problem=type(exc).__name__)
             return None, [*check.diagnostics, Diagnostic("PB0099", problem, doc.path)]
         return playbook, check.diagnostics

@@ -23,7 +23,7 @@ from engine.core.errors import TemplateError
 from engine.core.i18n import t
 from engine.core.masking import COMPOUND_SURNAMES, mask_email, mask_name, mask_phone
 from engine.rendering.reads import source_reads
-from engine.rendering.sandbox import MAX_OUTPUT, BudgetedSandbox, BudgetExceeded, budget, tick
+from engine.rendering.sandbox import MAX_OUTPUT, BudgetedSandbox, BudgetExceeded, start, stop
 
 SMS_SINGLE = 70  # characters in a one-part SMS (UCS-2, as Chinese text always is)
 SMS_PART = 67  # characters per part once a message is split
@@ -259,17 +259,16 @@ class Renderer:
         ``TemplateError`` with a code, never another exception: one customer's text failing
         is that customer's problem, counted, not the run's.
         """
+        token = start()
         try:
-            with budget():
-                parts: list[str] = []
-                size = 0
-                for part in template.generate(context):
-                    size += len(part)
-                    if size > MAX_OUTPUT:
-                        raise BudgetExceeded(f"the text would be over {MAX_OUTPUT:,} characters")
-                    tick()
-                    parts.append(part)
-                return "".join(parts).strip()
+            parts: list[str] = []
+            size = 0
+            for part in template.generate(context):
+                size += len(part)
+                if size > MAX_OUTPUT:
+                    raise BudgetExceeded(f"the text would be over {MAX_OUTPUT:,} characters")
+                parts.append(part)
+            return "".join(parts).strip()
         except BudgetExceeded as exc:
             raise TemplateError(
                 t("PB0129", what=exc.what),
@@ -334,12 +333,14 @@ class Renderer:
             raise TemplateError(
                 t("PB0124", problem=exc), code="PB0124", where=template.name
             ) from exc
-        except Exception as exc:
+        except Exception as exc:  # any other failure is the template's, never the run's
             raise TemplateError(
                 t("PB0124", problem=f"{type(exc).__name__}: {exc}"[:300]),
                 code="PB0124",
                 where=template.name,
             ) from exc
+        finally:
+            stop(token)
 
     def _label(self, code: Any, field_key: str) -> str:
         """``{{ customer.tier | label("tier") }}`` → 贵宾客户 (the enum's Chinese label); a related

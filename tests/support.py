@@ -1,8 +1,17 @@
-"""Helpers shared by the tests: the repository's own settings, a validator, and playbooks."""
+"""Helpers shared by the tests: the repository's own settings, a validator, playbooks, the
+command line as a user runs it, and the headless browser the report tests open pages in.
+
+Test modules import these from here and never from one another: test files live in one
+folder per engine package, and a test module is only importable once pytest has put its own
+folder on sys.path, which depends on what else was collected."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +30,10 @@ SETTINGS = Settings(root=REPO)
 TZ = ZoneInfo("Asia/Shanghai")
 AS_OF_DATE = dt.date(2026, 11, 23)  # a Monday
 AS_OF = dt.datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
+
+
+ARTIFACTS = REPO / "out" / "test-artifacts"
+"""Screenshots the browser tests keep for a person to look at."""
 
 
 def dictionary() -> DataDictionary:
@@ -94,3 +107,33 @@ def require_shared_data(path: Path, what: str) -> None:
     if os.environ.get("CI", "").strip().lower() == "true":
         pytest.fail(f"CI=true but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """``python runner.py ARGS`` in a subprocess, as a user runs it (``CARE_DB`` unset, so only
+    the ``--db`` a test passes names a store)."""
+    env = {k: v for k, v in os.environ.items() if k != "CARE_DB"}
+    return subprocess.run(
+        [sys.executable, str(REPO / "runner.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+
+
+def chromium() -> str:
+    """Debian's headless Chromium: skipped without it on a developer machine, failed under
+    ``CI=true`` (CI installs it, so a missing browser there is a broken setup)."""
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("CI=true but Debian's chromium is not installed", pytrace=False)
+    pytest.skip("chromium not installed (Debian: apt-get install chromium)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,21 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import BACKENDS, REPO, clear_engine_tables, demo_store_url
+from support import BACKENDS, REPO, assert_no_traceback, clear_engine_tables, cli, demo_store_url
 
 from engine.store.db import open_store
-
-
-def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "CARE_DB"}
-    return subprocess.run(
-        [sys.executable, str(REPO / "runner.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -50,10 +37,6 @@ def contract(stats: dict[str, Any]) -> dict[str, Any]:
         "outbox": {k: stats["outbox"][k] for k in ("pending", "sent", "failed")},
         "tasks": {k: stats["tasks"][k] for k in ("open", "done")},
     }
-
-
-def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
 
 
 def test_validate_shipped_playbooks_exit_0() -> None:

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from gateways import HttpGateway, SmtpServer
 from sqlalchemy import select
-from support import REPO, clear_engine_tables, demo_store_url
-from test_cli import assert_no_traceback, cli
+from support import REPO, assert_no_traceback, clear_engine_tables, cli, demo_store_url
 
 from engine.cli import main as cli_main
 from engine.core.masking import mask_name

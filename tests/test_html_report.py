@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -19,9 +17,11 @@ from typing import Any
 
 import pytest
 from support import (
+    ARTIFACTS,
     AS_OF,
     REPO,
     SETTINGS,
+    chromium,
     clear_engine_tables,
     demo_store_url,
     dictionary,
@@ -36,18 +36,6 @@ from engine.reports.html import render_html
 from engine.reports.tabular import audience_facets, report_csv
 from engine.store.db import open_store
 from engine.triggers.schedule import Schedule
-
-ARTIFACTS = REPO / "out" / "test-artifacts"
-
-
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail("CI=true but Debian's chromium is not installed", pytrace=False)
-    pytest.skip("chromium not installed (Debian: apt-get install chromium)")
 
 
 @pytest.fixture(scope="module", params=[pytest.param("sqlite", id="sqlite")])

@@ -58,7 +58,7 @@ from engine.triggers.schedule import Schedule
 DICTIONARY = dictionary()
 KNOWN = frozenset(f.key for f in DICTIONARY)
 PACK_DATES = ["2026-11-23", "2026-02-14", "2026-09-24", "2026-12-31", "2026-10-12"]
-"""tests/test_pack.py's days: on one of them every shipped scheduled playbook acts."""
+"""tests/pack/test_pack.py's days: on one of them every shipped scheduled playbook acts."""
 
 
 # --- a. which fields a template reads ---------------------------------------------------------
@@ -495,10 +495,10 @@ def test_the_cap_holds_across_small_batches_and_every_capped_customer_is_recorde
 
 # --- d, continued: the prefilter under not:, over malformed values ----------------------------
 #
-# The property tests of tests/test_conditions.py draw every operator inside all / any / not,
-# but their stores hold typed values only (implausible ones, never text in a date column), so
-# a stored-value test that passes where the checked test is empty is never drawn there. This
-# store is a random one (tests/randomstore.py) with, on SQLite, such text planted.
+# The property tests of tests/conditions/test_conditions.py draw every operator inside all /
+# any / not, but their stores hold typed values only (implausible ones, never text in a date
+# column), so a stored-value test that passes where the checked test is empty is never drawn
+# there. This store is a random one (tests/randomstore.py) with, on SQLite, such text planted.
 
 SCALARS = [f for f in DICTIONARY if f.type != "tags"]
 PREFILTERED = [f for f in DICTIONARY if f.column is not None and f.type in CHECKED_TYPES]

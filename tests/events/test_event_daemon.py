@@ -1,7 +1,7 @@
 """Event playbooks hosted by the daemon: stored events processed from the cursor, absence
 windows closed by the clock with no further event, one host at a time on one store, a takeover
 after a crash that neither loses nor repeats a match, and hot reload. The real-process kill -9
-test is in tests/test_event_daemon_kill.py."""
+test is in tests/events/test_event_daemon_kill.py."""
 
 from __future__ import annotations
 

@@ -12,9 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -54,32 +52,7 @@ def playbook_from_text(tmp_path: Path, text: str, name: str = "p.yaml") -> Playb
 
 
 DEMO_CUSTOMERS = 1500
-
-
-def demo_store_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    """Body of a module-scoped fixture: one demo store per backend, shared by a module.
-
-    Parametrise the fixture with ``sqlite`` / ``postgresql``; engine tables are emptied by
-    :func:`clear_engine_tables` so tests stay independent without regenerating customers.
-    """
-    from engine.demo.generator import generate
-    from engine.store.db import open_store
-
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
-        cleanup = None
-    else:
-        cluster = request.getfixturevalue("pg_cluster")
-        name = cluster.create_database()
-        url, cleanup = cluster.url(name), (cluster, name)
-    engine = open_store(url)
-    try:
-        generate(engine, customers=DEMO_CUSTOMERS, seed=11, as_of=AS_OF_DATE)
-    finally:
-        engine.dispose()
-    yield url
-    if cleanup:
-        cleanup[0].drop_database(cleanup[1])
+"""Customers in the demo store of the ``demo_url`` fixture (conftest.py)."""
 
 
 BACKENDS = [

@@ -10,7 +10,6 @@ import csv
 import io
 import re
 import subprocess
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from support import (
     SETTINGS,
     chromium,
     clear_engine_tables,
-    demo_store_url,
     dictionary,
     validator,
 )
@@ -37,10 +35,9 @@ from engine.reports.tabular import audience_facets, report_csv
 from engine.store.db import open_store
 from engine.triggers.schedule import Schedule
 
-
-@pytest.fixture(scope="module", params=[pytest.param("sqlite", id="sqlite")])
-def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
+# SQLite only, as one browser session is enough: the page is drawn from the dry-run report,
+# whose figures the command-line tests (tests/commands/test_cli.py) check on both backends.
+pytestmark = pytest.mark.parametrize("demo_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,9 @@ session, only when a test asks for it, so a SQLite-only run never pays for it.
 Without PostgreSQL binaries the postgresql cases are skipped on a developer machine, but fail
 under ``CI=true``: a CI run that silently skipped half its backends would prove nothing.
 
-``pgcluster`` is imported as a top-level module: tests/ is no package, and pytest's default
-(prepend) import mode puts this folder on sys.path.
+The cluster is :mod:`engine.bench.pgcluster`, the one ``bench --backend postgresql`` starts
+too: one implementation of "initdb, start on a free port, run as postgres when root, delete"
+for both.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pgcluster import ClusterError, PgCluster, find_bindir
 from sqlalchemy import Engine
 from support import AS_OF_DATE, BACKENDS, DEMO_CUSTOMERS, clear_engine_tables
 
+from engine.bench.pgcluster import ClusterError, PgCluster, find_bindir
 from engine.demo.generator import generate
 from engine.store.db import open_store
 

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import REPO
-from test_html_report import ARTIFACTS, chromium
+from support import ARTIFACTS, REPO, chromium
 
 AS_OF = "2026-12-31T23:00"  # every 30-day window of November has ended
 

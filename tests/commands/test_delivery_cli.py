@@ -16,13 +16,16 @@ from typing import Any
 import pytest
 from gateways import HttpGateway, SmtpServer
 from sqlalchemy import select
-from support import REPO, clear_engine_tables, demo_store_url
-from test_cli import assert_no_traceback, cli
+from support import REPO, assert_no_traceback, cli
 
 from engine.cli import main as cli_main
 from engine.core.masking import mask_name
 from engine.store.db import open_store
 from engine.store.models import customers
+
+# SQLite only: what is under test here is the command line (arguments, output, exit codes);
+# the delivery beneath it runs on both backends in tests/delivery/test_dispatch.py.
+pytestmark = pytest.mark.parametrize("demo_url", ["sqlite"], indirect=True)
 
 
 class Ran:
@@ -61,22 +64,6 @@ limits: {once_per_customer: 90d}
 """
 
 
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: Any) -> Iterator[str]:
-    class Sqlite:
-        param = "sqlite"
-
-    yield from demo_store_url(Sqlite(), tmp_path_factory)
-
-
-@pytest.fixture
-def demo_url(demo_store: str) -> str:
-    engine = open_store(demo_store)
-    clear_engine_tables(engine)
-    engine.dispose()
-    return demo_store
-
-
 @pytest.fixture
 def deployment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -107,10 +94,10 @@ webhooks:
 
 
 def test_run_then_dispatch_delivers_sms_and_email_and_tasks_appear(
-    demo_url: str, deployment: tuple[Path, HttpGateway, SmtpServer], engine_cli: Any
+    clean_demo_url: str, deployment: tuple[Path, HttpGateway, SmtpServer], engine_cli: Any
 ) -> None:
     folder, http, smtp = deployment
-    at = ("--db", demo_url, "--as-of", "2026-11-23T09:00")
+    at = ("--db", clean_demo_url, "--as-of", "2026-11-23T09:00")
     preview = engine_cli("dry-run", *at, "--format", "json")
     assert preview.returncode == 0, preview.stderr
     for p in json.loads(preview.stdout)["playbooks"]:
@@ -122,7 +109,7 @@ def test_run_then_dispatch_delivers_sms_and_email_and_tasks_appear(
     sent = cli("dispatch", "--once", *at, cwd=folder)
     assert sent.returncode == 0, sent.stderr
     assert_no_traceback(sent)
-    stats = json.loads(engine_cli("stats", "--db", demo_url, "--format", "json").stdout)
+    stats = json.loads(engine_cli("stats", "--db", clean_demo_url, "--format", "json").stdout)
     assert set(stats) >= {"runs", "ledger", "outbox", "tasks"}
     assert stats["outbox"]["pending"] == stats["outbox"]["failed"] == 0
     assert stats["outbox"]["sent"] == len(http.ledger.delivered) + len(smtp.ledger.delivered)
@@ -134,69 +121,73 @@ def test_run_then_dispatch_delivers_sms_and_email_and_tasks_appear(
     mail = next(iter(smtp.ledger.bodies.values()))
     assert "邀请您评价服务" in mail["subject"] and "农历" in mail["body"]
     # the outbox lists what went, masked
-    listed = json.loads(engine_cli("outbox", "--db", demo_url, "--format", "json").stdout)
+    listed = json.loads(engine_cli("outbox", "--db", clean_demo_url, "--format", "json").stdout)
     assert listed and all(r["status"] == "sent" for r in listed)
     assert all("****" in r["recipient"] or "***@" in r["recipient"] for r in listed)
     # managers see their tasks; closing one takes an outcome
-    tasks = json.loads(engine_cli("tasks", "--db", demo_url, "--format", "json").stdout)
+    tasks = json.loads(engine_cli("tasks", "--db", clean_demo_url, "--format", "json").stdout)
     assert tasks and stats["tasks"]["open"] == len(tasks)
     mine = tasks[0]["assignee_id"]
-    as_csv = engine_cli("tasks", "--db", demo_url, "--manager", mine, "--format", "csv")
+    as_csv = engine_cli("tasks", "--db", clean_demo_url, "--manager", mine, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert rows and {r["assignee_id"] for r in rows} == {mine}
     done = engine_cli(
-        "tasks", "--db", demo_url, "done", str(tasks[0]["id"]), "--outcome", "no-answer"
+        "tasks", "--db", clean_demo_url, "done", str(tasks[0]["id"]), "--outcome", "no-answer"
     )
     assert done.returncode == 0, done.stderr
-    bad = engine_cli("tasks", "--db", demo_url, "done", str(tasks[1]["id"]), "--outcome", "maybe")
+    bad = engine_cli(
+        "tasks", "--db", clean_demo_url, "done", str(tasks[1]["id"]), "--outcome", "maybe"
+    )
     assert bad.returncode == 2 and "E0502" in bad.stderr and "no-answer" in bad.stderr
     again = engine_cli(
-        "tasks", "--db", demo_url, "done", str(tasks[0]["id"]), "--outcome", "reached"
+        "tasks", "--db", clean_demo_url, "done", str(tasks[0]["id"]), "--outcome", "reached"
     )
     assert again.returncode == 1 and "not open" in again.stderr
     assert_no_traceback(again)
 
 
 def test_broken_channel_config_is_one_located_error(
-    demo_url: str, deployment: tuple[Path, HttpGateway, SmtpServer], engine_cli: Any
+    clean_demo_url: str, deployment: tuple[Path, HttpGateway, SmtpServer], engine_cli: Any
 ) -> None:
     folder, _, _ = deployment
     (folder / "config" / "channels.yaml").write_text(
         "version: 1\nsms: {url: gateway.bank.local/sms}\n", encoding="utf-8"
     )
-    result = engine_cli("dispatch", "--once", "--db", demo_url)
+    result = engine_cli("dispatch", "--once", "--db", clean_demo_url)
     assert result.returncode == 1
     assert "channels.yaml:2:" in result.stderr and "E0402" in result.stderr
     assert_no_traceback(result)
 
 
 def test_outbox_retry_and_cancel(
-    demo_url: str, deployment: tuple[Path, HttpGateway, SmtpServer], engine_cli: Any
+    clean_demo_url: str, deployment: tuple[Path, HttpGateway, SmtpServer], engine_cli: Any
 ) -> None:
     _, http, _ = deployment
-    at = ("--db", demo_url, "--as-of", "2026-11-23T09:00")
+    at = ("--db", clean_demo_url, "--as-of", "2026-11-23T09:00")
     assert engine_cli("run", *at, "--playbook", "vip-inactive-60d").returncode == 0
     http.ledger.plan([], then="400")  # the gateway refuses everything: dead letters
     engine_cli("dispatch", "--once", *at)
     failed = json.loads(
-        engine_cli("outbox", "--db", demo_url, "--status", "failed", "--format", "json").stdout
+        engine_cli(
+            "outbox", "--db", clean_demo_url, "--status", "failed", "--format", "json"
+        ).stdout
     )
     assert failed and all("HTTP 400" in r["last_error"] for r in failed)
     retried = engine_cli(
-        "outbox", "--db", demo_url, "retry", "--failed", "--as-of", "2026-11-23T09:01"
+        "outbox", "--db", clean_demo_url, "retry", "--failed", "--as-of", "2026-11-23T09:01"
     )
     assert f"{len(failed)} message(s) queued again" in retried.stdout
-    cancelled = engine_cli("outbox", "--db", demo_url, "cancel", str(failed[0]["id"]))
+    cancelled = engine_cli("outbox", "--db", clean_demo_url, "cancel", str(failed[0]["id"]))
     assert "1 message(s) cancelled" in cancelled.stdout
     http.ledger.plan([], then="ok")
-    engine_cli("dispatch", "--once", "--db", demo_url, "--as-of", "2026-11-23T09:05")
+    engine_cli("dispatch", "--once", "--db", clean_demo_url, "--as-of", "2026-11-23T09:05")
     assert len(http.ledger.delivered) == len(failed) - 1
 
 
 def test_tasks_due_filters_masking_escalation_and_closing_the_ladder(
-    demo_url: str, deployment: tuple[Path, HttpGateway, SmtpServer], engine_cli: Any
+    clean_demo_url: str, deployment: tuple[Path, HttpGateway, SmtpServer], engine_cli: Any
 ) -> None:
-    db = ("--db", demo_url)
+    db = ("--db", clean_demo_url)
     monday = ("--as-of", "2026-11-23T09:00")
     assert engine_cli("run", *db, *monday, "--playbook", "vip-inactive-60d").returncode == 0
 
@@ -210,7 +201,7 @@ def test_tasks_due_filters_masking_escalation_and_closing_the_ladder(
     assert listed(*monday, "--due", "today") == []
     assert listed(*monday, "--due", "week") == every  # Thursday is in this week
     # names in rendered titles are masked unless asked for
-    store = open_store(demo_url)
+    store = open_store(clean_demo_url)
     with store.connect() as conn:
         names = {r.id: r.name for r in conn.execute(select(customers.c.id, customers.c.name))}
     store.dispose()

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import Engine, text
 from support import AS_OF_DATE, SETTINGS, TZ, dictionary, validator
 
@@ -23,7 +21,6 @@ from engine.events.processor import EventProcessor
 from engine.execution.executor import Executor, by_priority, slot_on
 from engine.execution.sinks import RecordingSink
 from engine.playbook.model import Playbook
-from engine.store.db import open_store
 from engine.triggers.schedule import Schedule
 
 PACK_B_DATES = [AS_OF_DATE]  # 2026-11-23, the demo store's own day
@@ -41,13 +38,6 @@ PACK_B_SCHEDULED: dict[str, str | None] = {
 PACK_B_EVENTS = {"referral-thank-you"}
 
 
-@pytest.fixture(scope="module")
-def store(demo_url: str) -> Iterator[Engine]:
-    engine = open_store(demo_url)
-    yield engine
-    engine.dispose()
-
-
 def pack() -> dict[str, Playbook]:
     catalog = validator().validate_paths([SETTINGS.playbooks_dir])
     assert not catalog.errors, [f"{d.code} {d.message}" for d in catalog.errors]
@@ -58,11 +48,11 @@ def pack() -> dict[str, Playbook]:
 
 
 def test_every_scheduled_playbook_fires_on_a_pack_date_as_its_practice_says(
-    store: Engine,
+    shared_demo_store: Engine,
 ) -> None:
     playbooks = [p for p in pack().values() if isinstance(p.trigger, Schedule)]
     assert {p.id for p in playbooks} == set(PACK_B_SCHEDULED)
-    executor = Executor(store, SETTINGS, dictionary(), validator().renderer)
+    executor = Executor(shared_demo_store, SETTINGS, dictionary(), validator().renderer)
     fired: dict[str, list[dt.date]] = defaultdict(list)
     for day in PACK_B_DATES:
         previewed: Counter[tuple[str, str]] = Counter()  # frequency caps across the pack
@@ -91,16 +81,18 @@ def test_every_scheduled_playbook_fires_on_a_pack_date_as_its_practice_says(
     }
 
 
-def test_tasks_reach_someone_of_the_named_role_in_the_customers_branch(store: Engine) -> None:
+def test_tasks_reach_someone_of_the_named_role_in_the_customers_branch(
+    shared_demo_store: Engine,
+) -> None:
     """The branch-leader escalation on the demo store lands on the customer's own branch."""
     playbook = pack()["complaint-overdue-critical"]
     at = slot_on(playbook, AS_OF_DATE, TZ)
     assert at is not None
-    executor = Executor(store, SETTINGS, dictionary(), validator().renderer)
+    executor = Executor(shared_demo_store, SETTINGS, dictionary(), validator().renderer)
     outcome = executor.execute(playbook, Clock.at(at, TZ), RecordingSink(), keep_details=True)
     tasks = [e for d in outcome.decisions for e in d.effects if e.kind == "task"]
     assert tasks
-    with store.connect() as conn:
+    with shared_demo_store.connect() as conn:
         for task in tasks:
             row = conn.execute(
                 text(
@@ -112,9 +104,9 @@ def test_tasks_reach_someone_of_the_named_role_in_the_customers_branch(store: En
             assert tuple(row) == ("branch_leader", True)
 
 
-def test_a_referral_event_for_a_demo_customer_is_thanked(store: Engine) -> None:
+def test_a_referral_event_for_a_demo_customer_is_thanked(shared_demo_store: Engine) -> None:
     playbook = pack()["referral-thank-you"]
-    with store.connect() as conn:
+    with shared_demo_store.connect() as conn:
         referrer = conn.execute(
             text(
                 "SELECT c.id FROM customers c JOIN consents s ON s.customer_id = c.id "
@@ -129,7 +121,7 @@ def test_a_referral_event_for_a_demo_customer_is_thanked(store: Engine) -> None:
     assert referrer is not None
     now = dt.datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
     processor = EventProcessor(
-        store,
+        shared_demo_store,
         SETTINGS,
         dictionary(),
         validator().renderer,

@@ -31,7 +31,6 @@ from support import (
     BACKENDS,
     SETTINGS,
     TZ,
-    clear_engine_tables,
     dictionary,
     playbook_from_text,
     validator,
@@ -58,7 +57,7 @@ from engine.triggers.schedule import Schedule
 DICTIONARY = dictionary()
 KNOWN = frozenset(f.key for f in DICTIONARY)
 PACK_DATES = ["2026-11-23", "2026-02-14", "2026-09-24", "2026-12-31", "2026-10-12"]
-"""tests/test_pack.py's days: on one of them every shipped scheduled playbook acts."""
+"""tests/pack/test_pack.py's days: on one of them every shipped scheduled playbook acts."""
 
 
 # --- a. which fields a template reads ---------------------------------------------------------
@@ -182,14 +181,6 @@ class EveryField(Executor):
         return self.scalar_fields, self.tag_fields
 
 
-@pytest.fixture
-def store(demo_url: str) -> Iterator[Engine]:
-    engine = open_store(demo_url)
-    clear_engine_tables(engine)
-    yield engine
-    engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def checker() -> Validator:
     """One validator for the playbooks and the executors: its renderer compiled their
@@ -235,11 +226,11 @@ def summary(o: Outcome) -> tuple[Any, ...]:
 
 
 def test_every_shipped_playbook_decides_the_same_with_the_pruned_audience(
-    store: Engine, checker: Validator
+    demo_store: Engine, checker: Validator
 ) -> None:
     renderer = checker.renderer
-    pruned = Executor(store, SETTINGS, DICTIONARY, renderer)
-    whole = EveryField(store, SETTINGS, DICTIONARY, renderer)
+    pruned = Executor(demo_store, SETTINGS, DICTIONARY, renderer)
+    whole = EveryField(demo_store, SETTINGS, DICTIONARY, renderer)
     playbooks = shipped(checker)
     narrowed = [p.id for p in playbooks if len(pruned.reads(p)[0]) < len(pruned.scalar_fields)]
     # most texts name a few fields: the comparison is between really different audiences
@@ -263,13 +254,13 @@ def _effect(e: Any) -> tuple[Any, ...]:
     return (e.kind, e.action_index, e.target, dict(e.row), e.consent_channel, e.not_before)
 
 
-def test_a_narrowed_row_carries_what_the_texts_use(store: Engine, checker: Validator) -> None:
+def test_a_narrowed_row_carries_what_the_texts_use(demo_store: Engine, checker: Validator) -> None:
     """The texts of new-customer-call-7d name the customer, the branch and the opening date;
     its audience rows carry those, and not the fields nothing reads (the tier, the phone)."""
-    executor = Executor(store, SETTINGS, DICTIONARY, checker.renderer)
+    executor = Executor(demo_store, SETTINGS, DICTIONARY, checker.renderer)
     playbook = next(p for p in shipped(checker) if p.id == "new-customer-call-7d")
     clock = Clock.at(AS_OF, TZ)
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         row = conn.execute(executor.audience_query(playbook, clock)).mappings().first()
     assert row is not None
     assert {"name", "opened_on", "manager_id"} <= row.keys()
@@ -295,12 +286,12 @@ MALFORMED = [
 
 
 @pytest.fixture
-def damaged(store: Engine) -> Iterator[Engine]:
+def damaged(demo_store: Engine) -> Iterator[Engine]:
     """The demo store with planted bad values, restored afterwards for the module's others."""
-    damage = IMPLAUSIBLE + (MALFORMED if store.dialect.name == "sqlite" else [])
+    damage = IMPLAUSIBLE + (MALFORMED if demo_store.dialect.name == "sqlite" else [])
     columns = sorted({c for _, c, _ in damage})
     ids = sorted({cid for cid, _, _ in damage})
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         cols = ", ".join(["id", *columns])
         saved = [
             dict(r)
@@ -308,13 +299,13 @@ def damaged(store: Engine) -> Iterator[Engine]:
                 text(f"SELECT {cols} FROM customers WHERE id IN ({', '.join(map(repr, ids))})")
             ).mappings()
         ]
-    with store.begin() as conn:
+    with demo_store.begin() as conn:
         for cid, column, value in damage:
             conn.execute(
                 text(f"UPDATE customers SET {column} = :v WHERE id = :id"), {"v": value, "id": cid}
             )
-    yield store
-    with store.begin() as conn:
+    yield demo_store
+    with demo_store.begin() as conn:
         for row in saved:
             sets = ", ".join(f"{c} = :{c}" for c in columns)
             conn.execute(text(f"UPDATE customers SET {sets} WHERE id = :id"), row)
@@ -441,11 +432,11 @@ def stored_reasons(store: Engine, run_id: int | None) -> dict[str, list[str]]:
 
 
 def test_the_cap_holds_across_small_batches_and_every_capped_customer_is_recorded(
-    store: Engine, tmp_path: Path
+    demo_store: Engine, tmp_path: Path
 ) -> None:
-    executor = Executor(store, SETTINGS, DICTIONARY, validator().renderer)
+    executor = Executor(demo_store, SETTINGS, DICTIONARY, validator().renderer)
     playbook = playbook_from_text(tmp_path, CAPPED)  # its one action has no text
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         everyone = conn.execute(text("SELECT count(*) FROM customers")).scalar_one()
     assert everyone > 1000  # many batches of 100
 
@@ -469,20 +460,20 @@ def test_the_cap_holds_across_small_batches_and_every_capped_customer_is_recorde
         assert reasons(small) == reasons(whole)
         check(small, done, cooling)
         real = executor.execute(
-            playbook, clock, StoreSink(store), keep_details=True, batch_size=100
+            playbook, clock, StoreSink(demo_store), keep_details=True, batch_size=100
         )
         check(real, done, cooling)
         assert reasons(real) == reasons(small)
         acted = {d.customer_id for d in real.decisions if d.effects or d.held_out}
         assert len(acted) == 2 and not acted & taken
         taken |= acted
-        stored = stored_reasons(store, real.run_id)
+        stored = stored_reasons(demo_store, real.run_id)
         capped = [d.customer_id for d in real.decisions if (None, "max_per_run") in d.suppressed]
         assert sorted(stored["max_per_run"]) == sorted(capped)
         assert len(set(capped)) == len(capped) == real.held_back_by["max_per_run"]
         assert len(stored.get("cooldown", [])) == cooling
         assert "already_done" not in stored  # counted in the run, never stored
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         total = conn.execute(
             select(func.count())
             .select_from(suppressions)
@@ -495,10 +486,10 @@ def test_the_cap_holds_across_small_batches_and_every_capped_customer_is_recorde
 
 # --- d, continued: the prefilter under not:, over malformed values ----------------------------
 #
-# The property tests of tests/test_conditions.py draw every operator inside all / any / not,
-# but their stores hold typed values only (implausible ones, never text in a date column), so
-# a stored-value test that passes where the checked test is empty is never drawn there. This
-# store is a random one (tests/randomstore.py) with, on SQLite, such text planted.
+# The property tests of tests/conditions/test_conditions.py draw every operator inside all /
+# any / not, but their stores hold typed values only (implausible ones, never text in a date
+# column), so a stored-value test that passes where the checked test is empty is never drawn
+# there. This store is a random one (tests/randomstore.py) with, on SQLite, such text planted.
 
 SCALARS = [f for f in DICTIONARY if f.type != "tags"]
 PREFILTERED = [f for f in DICTIONARY if f.column is not None and f.type in CHECKED_TYPES]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, insert
 from support import (
     AS_OF_DATE,
-    BACKENDS,
     SETTINGS,
     TZ,
-    demo_store_url,
     dictionary,
     playbook_from_text,
     validator,
@@ -420,16 +417,11 @@ GOAL_ACTIVITY = "  within: 30d\n  activity_resumed: true\n"
 # --- the simulated month through the engine's API, on both backends -----------------------
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def small_demo(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
-
-
-def test_simulated_days_write_real_runs_and_outcomes_on_both_backends(small_demo: str) -> None:
+def test_simulated_days_write_real_runs_and_outcomes_on_both_backends(demo_url: str) -> None:
     from engine.demo.outcomes import simulate
     from engine.store.db import mark_demo_store, open_store
 
-    store = open_store(small_demo)
+    store = open_store(demo_url)
     try:
         mark_demo_store(store)
         v = validator()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ from support import (
     AS_OF,
     SETTINGS,
     TZ,
-    clear_engine_tables,
     dictionary,
     playbook_from_text,
     validator,
@@ -25,23 +23,14 @@ from engine.execution.sinks import RecordingSink, StoreSink
 from engine.playbook.model import Playbook
 from engine.policy import held_out
 from engine.rendering.renderer import Renderer
-from engine.store.db import open_store
 from engine.store.models import action_ledger, consents, outbox, runs, tasks
 
 DICTIONARY = dictionary()
 
 
 @pytest.fixture
-def store(demo_url: str) -> Iterator[Engine]:
-    engine = open_store(demo_url)
-    clear_engine_tables(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def executor(store: Engine) -> Executor:
-    return Executor(store, SETTINGS, DICTIONARY, Renderer(SETTINGS.templates_dir, DICTIONARY))
+def executor(demo_store: Engine) -> Executor:
+    return Executor(demo_store, SETTINGS, DICTIONARY, Renderer(SETTINGS.templates_dir, DICTIONARY))
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +65,18 @@ def run(executor: Executor, playbook: Playbook, at: dt.datetime, store: Engine) 
 
 
 def test_dry_run_matches_hand_written_sql_and_writes_nothing(
-    executor: Executor, store: Engine, vip: Playbook
+    executor: Executor, demo_store: Engine, vip: Playbook
 ) -> None:
     outcome = executor.execute(vip, Clock(AS_OF), RecordingSink(), keep_details=True)
-    expected = hand_written_audience(store, AS_OF)
+    expected = hand_written_audience(demo_store, AS_OF)
     assert outcome.matched == expected and len(expected) > 0
     assert outcome.matched_count == len(expected)
-    assert count(store, action_ledger) == count(store, outbox) == count(store, runs) == 0
+    assert (
+        count(demo_store, action_ledger)
+        == count(demo_store, outbox)
+        == count(demo_store, runs)
+        == 0
+    )
     sms = [e for d in outcome.decisions for e in d.effects if e.kind == "sms"]
     assert sms, "some matched customers should have SMS consent"
     for e in sms:  # masked preview: never a full phone number
@@ -91,46 +85,50 @@ def test_dry_run_matches_hand_written_sql_and_writes_nothing(
 
 
 def test_run_writes_ledger_outbox_tasks_once_per_window(
-    executor: Executor, store: Engine, vip: Playbook
+    executor: Executor, demo_store: Engine, vip: Playbook
 ) -> None:
-    first = run(executor, vip, AS_OF, store)
+    first = run(executor, vip, AS_OF, demo_store)
     assert first.acted > 0
     ledger, messages, open_tasks = (
-        count(store, action_ledger),
-        count(store, outbox),
-        count(store, tasks),
+        count(demo_store, action_ledger),
+        count(demo_store, outbox),
+        count(demo_store, tasks),
     )
     assert ledger == first.acted + first.held_out  # held out: recorded, nothing done
     assert messages == first.effects["sms"] and open_tasks == first.effects["task"]
     # the same run again adds nothing
-    second = run(executor, vip, AS_OF, store)
+    second = run(executor, vip, AS_OF, demo_store)
     assert second.window == first.window
     assert second.acted == 0
     assert second.suppressed["already_done"] == first.acted + first.held_out
-    assert (count(store, action_ledger), count(store, outbox), count(store, tasks)) == (
+    assert (
+        count(demo_store, action_ledger),
+        count(demo_store, outbox),
+        count(demo_store, tasks),
+    ) == (
         ledger,
         messages,
         open_tasks,
     )
     # later in the same window only customers who newly qualify are acted on
-    later = run(executor, vip, AS_OF + dt.timedelta(hours=3), store)
+    later = run(executor, vip, AS_OF + dt.timedelta(hours=3), demo_store)
     assert later.window == first.window
     newcomers = set(later.matched) - set(first.matched)
     assert {d.customer_id for d in later.decisions if d.effects or d.held_out} == newcomers
-    assert count(store, action_ledger) == ledger + later.acted + later.held_out
+    assert count(demo_store, action_ledger) == ledger + later.acted + later.held_out
     assert later.acted + later.held_out == len(newcomers)
-    assert count(store, runs, runs.c.status == "done") == 3
+    assert count(demo_store, runs, runs.c.status == "done") == 3
     # real messages carry the real phone number, not the masked preview
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         phones = [r[0] for r in conn.execute(select(outbox.c.recipient))]
     assert all(p.isdigit() and len(p) == 11 for p in phones)
 
 
 def test_cooldown_suppresses_the_next_window(
-    executor: Executor, store: Engine, vip: Playbook
+    executor: Executor, demo_store: Engine, vip: Playbook
 ) -> None:
-    first = run(executor, vip, AS_OF, store)
-    next_day = run(executor, vip, AS_OF + dt.timedelta(days=1), store)
+    first = run(executor, vip, AS_OF, demo_store)
+    next_day = run(executor, vip, AS_OF + dt.timedelta(days=1), demo_store)
     assert next_day.window != first.window
     assert next_day.suppressed["cooldown"] >= first.acted - 5  # a few may leave the audience
     acted_twice = set(first.matched) & {d.customer_id for d in next_day.decisions if d.effects}
@@ -138,15 +136,15 @@ def test_cooldown_suppresses_the_next_window(
 
 
 def test_withdrawn_consent_gets_the_task_but_no_sms(
-    executor: Executor, store: Engine, vip: Playbook
+    executor: Executor, demo_store: Engine, vip: Playbook
 ) -> None:
     # the first customer of the audience not in the playbook's holdout group
     target = next(
         c
-        for c in hand_written_audience(store, AS_OF)
+        for c in hand_written_audience(demo_store, AS_OF)
         if not held_out(vip.id, c, vip.holdout_percent)
     )
-    with store.begin() as conn:
+    with demo_store.begin() as conn:
         conn.execute(
             update(consents)
             .where(consents.c.customer_id == target, consents.c.channel == "sms")
@@ -158,22 +156,22 @@ def test_withdrawn_consent_gets_the_task_but_no_sms(
             .where(consents.c.customer_id == target, consents.c.channel == "phone")
             .values(given_at=dt.datetime(2020, 1, 1), withdrawn_at=None)
         )
-    outcome = run(executor, vip, AS_OF, store)
+    outcome = run(executor, vip, AS_OF, demo_store)
     decision = next(d for d in outcome.decisions if d.customer_id == target)
     assert [e.kind for e in decision.effects] == ["task"]
     assert ("sms", "no_consent_sms") in decision.suppressed
-    assert count(store, outbox, outbox.c.customer_id == target) == 0
-    assert count(store, tasks, tasks.c.customer_id == target) == 1
+    assert count(demo_store, outbox, outbox.c.customer_id == target) == 0
+    assert count(demo_store, tasks, tasks.c.customer_id == target) == 1
 
 
-def test_max_per_run_caps_customers(executor: Executor, store: Engine, tmp_path: Path) -> None:
+def test_max_per_run_caps_customers(executor: Executor, demo_store: Engine, tmp_path: Path) -> None:
     source = (SETTINGS.playbooks_dir / "vip_inactive_60d.yaml").read_text(encoding="utf-8")
     capped = playbook_from_text(tmp_path, source.replace("max_per_run: 500", "max_per_run: 20"))
-    outcome = run(executor, capped, AS_OF, store)
+    outcome = run(executor, capped, AS_OF, demo_store)
     # a held-out customer is decided like an acted one: both take a slot of the cap
     assert outcome.acted + outcome.held_out == 20
     assert outcome.acted > 0 and outcome.held_out > 0
-    assert count(store, action_ledger) == 20
+    assert count(demo_store, action_ledger) == 20
     assert outcome.held_back_by["max_per_run"] > 0
     # customers held back for their own reasons (no consent…) take none
     taken = [d for d in outcome.decisions if d.effects or d.held_out]
@@ -193,20 +191,20 @@ def test_windows_follow_the_schedule(vip: Playbook) -> None:
     assert slot_on(vip, dt.date(2026, 11, 28), TZ) is None
 
 
-def test_failed_run_is_recorded(executor: Executor, store: Engine, vip: Playbook) -> None:
+def test_failed_run_is_recorded(executor: Executor, demo_store: Engine, vip: Playbook) -> None:
     class Broken:
         def write(self, info: Any, decisions: Any) -> set[str]:
             raise RuntimeError("disk full")
 
     # a real StoreSink records the run; this one fails after the run row exists
-    sink = StoreSink(store)
+    sink = StoreSink(demo_store)
     sink.write = Broken().write  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
         executor.execute(vip, Clock(AS_OF), sink)
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         status, error = conn.execute(select(runs.c.status, runs.c.error)).one()
     assert status == "failed" and "disk full" in error
-    assert count(store, action_ledger) == 0
+    assert count(demo_store, action_ledger) == 0
 
 
 def test_failure_description_keeps_personal_data_out() -> None:

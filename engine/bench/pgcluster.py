@@ -1,13 +1,19 @@
-"""A throwaway PostgreSQL cluster for one test session.
+"""A throwaway PostgreSQL cluster: the test suite's and ``bench --backend postgresql``'s.
 
 Why a real server and not a mock: the engine's exactly-once guarantees rest on PostgreSQL's
-unique constraints, transactions and reserved-word quoting, which SQLite only approximates. A
-private cluster on a free loopback port keeps the tests independent of whatever PostgreSQL the
-machine may already run (Debian's package starts one on 5432), and a temp folder makes it
-disposable.
+unique constraints, transactions and reserved-word quoting, which SQLite only approximates, and
+its speed on PostgreSQL is only known by measuring one. A private cluster on a free loopback
+port keeps tests and benchmarks independent of whatever PostgreSQL the machine may already run
+(Debian's package starts one on 5432), and a temp folder makes it disposable.
 
 initdb and postgres refuse to run as root, and CI runs as root, so as root every server command
 runs as the ``postgres`` system user (created if missing) in a folder that user owns.
+
+One module for both users, in the benchmark package because the product never imports it
+(``engine.bench`` sits above everything the engine ships; the layers contract in
+pyproject.toml keeps it so), and the tests import it from there. What differs between them is
+only the server's settings: see :data:`BASE_SETTINGS` and the ``settings`` of
+:class:`PgCluster`.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import psycopg
@@ -37,15 +43,17 @@ SERVER_USER = "postgres"
 
 _DEBIAN_GLOB = "/usr/lib/postgresql/*/bin"
 
-# Durability buys nothing for a cluster that is deleted at the end of the session.
-_SERVER_SETTINGS = {
+BASE_SETTINGS: Mapping[str, str] = {
     "listen_addresses": "'127.0.0.1'",
+    # Durability buys nothing for a cluster that is deleted when its user is done.
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
     "max_connections": "100",
     "log_min_messages": "warning",
 }
+"""postgresql.conf lines of every throwaway cluster; a user's own ``settings`` add to or
+override them (values as postgresql.conf spells them, strings quoted)."""
 
 
 class ClusterError(RuntimeError):
@@ -121,17 +129,40 @@ class PgCluster:
     """One initdb'd data folder and the server running on it, owned by this process.
 
     Use :meth:`start` then :meth:`stop` (idempotent, also registered with atexit so an
-    interpreter exit that skips fixture teardown still stops the server).
+    interpreter exit that skips fixture teardown still stops the server). ``settings`` are
+    postgresql.conf lines on top of :data:`BASE_SETTINGS` (the benchmark gives the server
+    memory to work with); ``prefix`` names the temp folder, so a leftover says whose it was.
     """
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(
+        self,
+        bindir: Path,
+        *,
+        settings: Mapping[str, str] | None = None,
+        prefix: str = "care-pg-",
+    ) -> None:
         self.bindir = bindir
+        self.settings = {**BASE_SETTINGS, **(settings or {})}
+        self.prefix = prefix
         self.port = 0
         self.root: Path | None = None
         self._as_root = os.geteuid() == 0
         self._runner: list[str] = []
         self._names = itertools.count(1)
         self._running = False
+
+    @classmethod
+    def found(
+        cls, *, settings: Mapping[str, str] | None = None, prefix: str = "care-pg-"
+    ) -> PgCluster:
+        """A cluster on the binaries :func:`find_bindir` finds; ClusterError when there are none."""
+        bindir = find_bindir()
+        if bindir is None:
+            raise ClusterError(
+                "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found in PATH or in "
+                f"{_DEBIAN_GLOB}"
+            )
+        return cls(bindir, settings=settings, prefix=prefix)
 
     # --- paths -----------------------------------------------------------------------------
 
@@ -253,6 +284,15 @@ class PgCluster:
         self._admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return name
 
+    def database(self, name: str) -> str:
+        """The URL of database ``name``, created if missing and kept for the cluster's life:
+        the benchmark names one per store size and builds it once."""
+        with psycopg.connect(self._admin_dsn(), autocommit=True) as conn:
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if found is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.url(name)
+
     def drop_database(self, name: str) -> None:
         """Drop ``name`` even if a test leaked a connection to it (FORCE ends those)."""
         self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -279,7 +319,7 @@ class PgCluster:
         # As root the folder goes under /tmp (world-traversable) whatever TMPDIR says, because
         # the postgres user must reach it; mkdtemp makes it 0700, then it is handed over.
         parent = "/tmp" if self._as_root else None
-        root = Path(tempfile.mkdtemp(prefix="care-pg-", dir=parent))
+        root = Path(tempfile.mkdtemp(prefix=self.prefix, dir=parent))
         self.root = root
         if self._as_root:
             user = _ensure_server_user()
@@ -287,13 +327,13 @@ class PgCluster:
             self._runner = _switch_user_prefix()
 
     def _write_settings(self) -> None:
-        settings = dict(_SERVER_SETTINGS)
+        settings = dict(self.settings)
         # The socket lives in our folder, not /var/run/postgresql (absent or not ours).
         settings["unix_socket_directories"] = f"'{self._root}'"
         lines = "".join(f"{key} = {value}\n" for key, value in settings.items())
         conf = self.datadir / "postgresql.conf"
         with conf.open("a", encoding="utf-8") as fh:  # appending keeps the file's owner
-            fh.write("\n# care-playbooks test cluster\n" + lines)
+            fh.write("\n# care-playbooks throwaway cluster\n" + lines)
 
     def _server(self, cmd: list[str], *, what: str) -> str:
         """Run a server-side command, as the postgres user when we are root."""

@@ -39,16 +39,6 @@ from engine.triggers.event import EventTrigger
 DAY0 = dt.datetime(2026, 11, 16, 10, 0, tzinfo=TZ)
 
 
-@pytest.fixture
-def store(demo_url: str) -> Iterator[Engine]:
-    engine = open_store(demo_url)
-    clear_engine_tables(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
 def shipped() -> list[Playbook]:
     catalog = validator().validate_paths([SETTINGS.playbooks_dir])
     return [p for p in catalog.playbooks if isinstance(p.trigger, EventTrigger)]
@@ -84,8 +74,8 @@ def count(store: Engine, table: Any, *where: Any) -> int:
         return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
 
 
-def test_event_duplicate_id_fires_once_from_jsonl(store: Engine, tmp_path: Path) -> None:
-    cid = valued_customers(store, 1)[0]
+def test_event_duplicate_id_fires_once_from_jsonl(demo_store: Engine, tmp_path: Path) -> None:
+    cid = valued_customers(demo_store, 1)[0]
     now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
     line = {
         "id": "W-1",
@@ -97,23 +87,23 @@ def test_event_duplicate_id_fires_once_from_jsonl(store: Engine, tmp_path: Path)
     }
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps(line) + "\n" + json.dumps(line) + "\n", encoding="utf-8")
-    p = processor(store, shipped(), now)
+    p = processor(demo_store, shipped(), now)
     report = ingest(p, read_jsonl(path), lambda: now, batch=1)  # the twin in its own batch
     assert (report.accepted, report.duplicates) == (1, 1)
     assert [h.result for h in report.handled] == ["acted"]
-    again = ingest(processor(store, shipped(), now), read_jsonl(path), lambda: now)
+    again = ingest(processor(demo_store, shipped(), now), read_jsonl(path), lambda: now)
     assert (again.accepted, again.duplicates, again.handled) == (0, 2, [])
     window = ledger_window("W-1")
-    assert count(store, action_ledger, action_ledger.c.window == window) == 1
-    assert count(store, tasks, tasks.c.playbook_id == "large-withdrawal-alert") == 1
+    assert count(demo_store, action_ledger, action_ledger.c.window == window) == 1
+    assert count(demo_store, tasks, tasks.c.playbook_id == "large-withdrawal-alert") == 1
 
 
-def test_event_restart_in_the_middle_of_a_7_day_window(store: Engine) -> None:
+def test_event_restart_in_the_middle_of_a_7_day_window(demo_store: Engine) -> None:
     """Redeemed on day 0; the process stops; a new one restarts on day 3 and again on day 8:
     the follow-up fires once, after the window closed, and never again."""
-    fired, reinvested = valued_customers(store, 2)
+    fired, reinvested = valued_customers(demo_store, 2)
     playbooks = shipped()
-    first = processor(store, playbooks, DAY0)
+    first = processor(demo_store, playbooks, DAY0)
     first.process(
         [
             ev("R-1", "redemption", fired, DAY0, amount=200000.0, product_type="wealth"),
@@ -124,7 +114,7 @@ def test_event_restart_in_the_middle_of_a_7_day_window(store: Engine) -> None:
     del first  # the daemon stops; only the store remains
 
     day3 = DAY0 + dt.timedelta(days=3)
-    second = processor(store, playbooks, day3)
+    second = processor(demo_store, playbooks, day3)
     assert second.held() == 2  # both redemptions are pending again
     report = second.process([ev("D-2", "deposit", reinvested, day3, amount=170000.0)], day3)
     assert report.handled == []
@@ -132,19 +122,23 @@ def test_event_restart_in_the_middle_of_a_7_day_window(store: Engine) -> None:
     del second
 
     day8 = DAY0 + dt.timedelta(days=8)
-    third = processor(store, playbooks, day8)  # the window closed while nobody ran
-    done = count(store, event_matches, event_matches.c.playbook_id == "redemption-not-reinvested")
+    third = processor(demo_store, playbooks, day8)  # the window closed while nobody ran
+    done = count(
+        demo_store, event_matches, event_matches.c.playbook_id == "redemption-not-reinvested"
+    )
     assert done == 1
-    assert count(store, action_ledger, action_ledger.c.window == ledger_window("R-1")) == 1
-    assert count(store, action_ledger, action_ledger.c.window == ledger_window("R-2")) == 0
+    assert count(demo_store, action_ledger, action_ledger.c.window == ledger_window("R-1")) == 1
+    assert count(demo_store, action_ledger, action_ledger.c.window == ledger_window("R-2")) == 0
     assert third.tick(day8 + dt.timedelta(hours=1)) == []
-    processor(store, playbooks, day8 + dt.timedelta(days=1))  # and another restart
-    assert count(store, action_ledger, action_ledger.c.customer_id.in_([fired, reinvested])) == 1
+    processor(demo_store, playbooks, day8 + dt.timedelta(days=1))  # and another restart
+    assert (
+        count(demo_store, action_ledger, action_ledger.c.customer_id.in_([fired, reinvested])) == 1
+    )
 
 
-def test_event_out_of_order_follow_up_still_counts(store: Engine) -> None:
-    early, small = valued_customers(store, 2)
-    p = processor(store, shipped(), DAY0)
+def test_event_out_of_order_follow_up_still_counts(demo_store: Engine) -> None:
+    early, small = valued_customers(demo_store, 2)
+    p = processor(demo_store, shipped(), DAY0)
     later = DAY0 + dt.timedelta(days=1)
     report = p.process(
         [
@@ -162,7 +156,7 @@ def test_event_out_of_order_follow_up_still_counts(store: Engine) -> None:
     assert [(h.match.customer_id, h.match.key) for h in closed] == [(small, "R-2")]
 
 
-def test_event_count_three_withdrawals_within_24h(store: Engine, tmp_path: Path) -> None:
+def test_event_count_three_withdrawals_within_24h(demo_store: Engine, tmp_path: Path) -> None:
     playbook = playbook_from_text(
         tmp_path,
         """
@@ -178,10 +172,10 @@ actions:
   - task: {assignee: manager, kind: call, title: "连续大额取款 {{ customer.name }}", due_in: 1d}
 """,
     )
-    burst, spread = valued_customers(store, 2)
+    burst, spread = valued_customers(demo_store, 2)
     h = dt.timedelta(hours=1)
     now = DAY0 + 40 * h
-    p = processor(store, [playbook], now)
+    p = processor(demo_store, [playbook], now)
     report = p.process(
         [
             ev("A3", "withdrawal", burst, DAY0 + 20 * h, amount=60000.0),  # out of order
@@ -214,12 +208,12 @@ def _batch_outcome(store: Engine, items: list[tuple[str, Any]], now: dt.datetime
     return results, recorded, ledger, opened
 
 
-def test_event_matches_acted_on_in_one_batch_equal_one_by_one(store: Engine) -> None:
+def test_event_matches_acted_on_in_one_batch_equal_one_by_one(demo_store: Engine) -> None:
     """A batch of matches is acted on with one run per playbook (one audience query, one
     ledger transaction); each match keeps its own window and outcome, and a customer's second
     match sees the first one's cooldown, exactly as when the events come one at a time."""
-    twice, once = valued_customers(store, 2)
-    with store.connect() as conn:
+    twice, once = valued_customers(demo_store, 2)
+    with demo_store.connect() as conn:
         outside = conn.execute(
             text("SELECT id FROM customers WHERE tier = 'mass' ORDER BY id LIMIT 1")
         ).scalar_one()
@@ -233,8 +227,8 @@ def test_event_matches_acted_on_in_one_batch_equal_one_by_one(store: Engine) -> 
         ev("W-5", "withdrawal", outside, at, amount=800000.0),
         ev("W-6", "withdrawal", once, at, amount=400000.0),  # below the threshold
     ]
-    batched = _batch_outcome(store, items, now, size=len(items))
-    one_by_one = _batch_outcome(store, items, now, size=1)
+    batched = _batch_outcome(demo_store, items, now, size=len(items))
+    one_by_one = _batch_outcome(demo_store, items, now, size=1)
     assert batched == one_by_one
     results, recorded, ledger, opened = batched
     assert (
@@ -296,23 +290,23 @@ def test_event_batches_of_any_size_act_as_one_by_one(sqlite_demo: Engine, data: 
     assert _batch_outcome(store, items, now, size) == _batch_outcome(store, items, now, 1)
 
 
-def test_event_for_unknown_customer_is_recorded_not_acted(store: Engine) -> None:
+def test_event_for_unknown_customer_is_recorded_not_acted(demo_store: Engine) -> None:
     now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
-    p = processor(store, shipped(), now)
+    p = processor(demo_store, shipped(), now)
     report = p.process(
         [ev("U-1", "withdrawal", "C9999999999", now - dt.timedelta(hours=1), amount=900000.0)],
         now,
     )
     assert [h.result for h in report.handled] == ["unknown_customer"]
-    assert count(store, events) == 1
-    assert count(store, event_matches, event_matches.c.outcome == "unknown_customer") == 1
-    assert count(store, action_ledger) == 0
+    assert count(demo_store, events) == 1
+    assert count(demo_store, event_matches, event_matches.c.outcome == "unknown_customer") == 1
+    assert count(demo_store, action_ledger) == 0
 
 
 def test_malformed_events_are_rejected_with_reason_and_counted(
-    store: Engine, tmp_path: Path
+    demo_store: Engine, tmp_path: Path
 ) -> None:
-    cid = valued_customers(store, 1)[0]
+    cid = valued_customers(demo_store, 1)[0]
     now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
     good = {
         "id": "OK-1",
@@ -335,7 +329,7 @@ def test_malformed_events_are_rejected_with_reason_and_counted(
     ]
     path = tmp_path / "mixed.jsonl"
     path.write_text("\n".join([bad[0], json.dumps(good), *bad[1:], ""]), encoding="utf-8")
-    report = ingest(processor(store, shipped(), now), read_jsonl(path), lambda: now)
+    report = ingest(processor(demo_store, shipped(), now), read_jsonl(path), lambda: now)
     reasons = [r.reason for _s, r in report.rejected]
     assert reasons == [
         "bad_json",
@@ -351,14 +345,14 @@ def test_malformed_events_are_rejected_with_reason_and_counted(
     ]
     assert report.accepted == 1
     assert report.rejected[0][0] == "mixed.jsonl:1"
-    assert count(store, event_rejections) == len(bad)
-    assert count(store, events) == 1
+    assert count(demo_store, event_rejections) == len(bad)
+    assert count(demo_store, events) == 1
 
 
 def test_event_playbook_reload_versions_rulesets_and_does_not_refire(
-    store: Engine, tmp_path: Path
+    demo_store: Engine, tmp_path: Path
 ) -> None:
-    cid = valued_customers(store, 1)[0]
+    cid = valued_customers(demo_store, 1)[0]
     now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
     text_v1 = """
 id: big-deposit
@@ -372,7 +366,7 @@ actions:
   - task: {assignee: manager, kind: call, title: "大额存入 {{ customer.name }}", due_in: 1d}
 """
     v1 = playbook_from_text(tmp_path, text_v1, "v1.yaml")
-    p = processor(store, [v1], now)
+    p = processor(demo_store, [v1], now)
     names_v1 = set(p.host._rulesets)
     p.process(
         [
@@ -384,13 +378,13 @@ actions:
     v2 = playbook_from_text(tmp_path, text_v1.replace("100000", "50000"), "v2.yaml")
     assert p.reload([v2], now) == ["big-deposit"]
     assert names_v1.isdisjoint(p.host._rulesets) and len(p.host) == 1
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         outcomes = dict(
             conn.execute(select(event_matches.c.match_key, event_matches.c.outcome)).all()
         )
     # v2 matches the stored 60,000 deposit, but that happened before v2 was loaded
     assert outcomes == {"DEP-1": "acted", "DEP-S": "before_load"}
-    assert count(store, action_ledger, action_ledger.c.playbook_id == "big-deposit") == 1
+    assert count(demo_store, action_ledger, action_ledger.c.playbook_id == "big-deposit") == 1
     assert p.reload([v2], now) == []  # unchanged: state kept, nothing replayed
     later = p.process([ev("DEP-2", "deposit", cid, now, amount=60000.0)], now)
     assert [h.match.key for h in later.handled] == ["DEP-2"]  # v2 is live
@@ -408,12 +402,12 @@ def _post(
         conn.close()
 
 
-def test_event_http_endpoint_fires_and_refuses_with_reasons(store: Engine) -> None:
-    cid = valued_customers(store, 1)[0]
+def test_event_http_endpoint_fires_and_refuses_with_reasons(demo_store: Engine) -> None:
+    cid = valued_customers(demo_store, 1)[0]
     now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
     token = "t" * 32
     server = EventServer(
-        ("127.0.0.1", 0), processor(store, shipped(), now), token, lambda: now, 2048
+        ("127.0.0.1", 0), processor(demo_store, shipped(), now), token, lambda: now, 2048
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -445,11 +439,11 @@ def test_event_http_endpoint_fires_and_refuses_with_reasons(store: Engine) -> No
     finally:
         server.shutdown()
         server.server_close()
-    assert count(store, tasks, tasks.c.playbook_id == "large-withdrawal-alert") == 1
+    assert count(demo_store, tasks, tasks.c.playbook_id == "large-withdrawal-alert") == 1
 
 
-def test_event_dry_run_command_previews_without_writing(store: Engine, tmp_path: Path) -> None:
-    cid = valued_customers(store, 1)[0]
+def test_event_dry_run_command_previews_without_writing(demo_store: Engine, tmp_path: Path) -> None:
+    cid = valued_customers(demo_store, 1)[0]
     path = tmp_path / "events.jsonl"
     path.write_text(
         json.dumps(
@@ -464,7 +458,7 @@ def test_event_dry_run_command_previews_without_writing(store: Engine, tmp_path:
         + "\nnot json\n",
         encoding="utf-8",
     )
-    url = store.url.render_as_string(hide_password=False)
+    url = demo_store.url.render_as_string(hide_password=False)
     run = subprocess.run(
         [
             sys.executable,
@@ -494,8 +488,8 @@ def test_event_dry_run_command_previews_without_writing(store: Engine, tmp_path:
     )
     assert entry["actions"][0]["type"] == "task" and "*" in entry["actions"][0]["title"]
     assert report["events"]["rejected_by_reason"] == {"bad_json": 1}
-    assert count(store, events) == 0 and count(store, action_ledger) == 0
-    if store.dialect.name != "sqlite":
+    assert count(demo_store, events) == 0 and count(demo_store, action_ledger) == 0
+    if demo_store.dialect.name != "sqlite":
         return  # the rest does not depend on the backend: once is enough
     text_run = subprocess.run(
         [
@@ -526,12 +520,12 @@ def test_event_dry_run_command_previews_without_writing(store: Engine, tmp_path:
     assert no_token.returncode == 2 and "CARE_EVENTS_TOKEN" in no_token.stderr
 
 
-def test_event_throughput_measure_reports_both_rates(store: Engine) -> None:
+def test_event_throughput_measure_reports_both_rates(demo_store: Engine) -> None:
     from engine.bench.events_measure import measure, synthetic_events
 
     now = dt.datetime(2026, 11, 24, 9, 0, tzinfo=TZ)
-    sample = synthetic_events(valued_customers(store, 50), 400, now - dt.timedelta(days=1))
-    p = EventProcessor(store, SETTINGS, dictionary(), validator().renderer)
+    sample = synthetic_events(valued_customers(demo_store, 50), 400, now - dt.timedelta(days=1))
+    p = EventProcessor(demo_store, SETTINGS, dictionary(), validator().renderer)
     result = measure(p, shipped(), sample, now)
     assert result.events == 400 and result.raw_rate > 0 and result.engine_rate > 0
-    assert count(store, events) == 400
+    assert count(demo_store, events) == 400

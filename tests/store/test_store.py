@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pgcluster import PgCluster
 from sqlalchemy import Connection, Engine, Table, func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
+from engine.bench.pgcluster import PgCluster
 from engine.core.errors import StoreError, UsageError
 from engine.store.db import (
     create_all,

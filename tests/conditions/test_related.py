@@ -9,7 +9,6 @@ previewed with both evaluators on awkward dates.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from engine.core.clock import Clock
 from engine.execution.executor import Executor
 from engine.execution.sinks import RecordingSink
 from engine.rendering.renderer import Renderer
-from engine.store.db import open_store
 from engine.triggers.schedule import Schedule
 
 DICTIONARY = dictionary()
@@ -35,17 +33,10 @@ TODAY = CLOCK.today
 
 
 @pytest.fixture(scope="module")
-def store(demo_url: str) -> Iterator[Engine]:
-    engine = open_store(demo_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def customers(store: Engine) -> list[dict[str, Any]]:
+def customers(shared_demo_store: Engine) -> list[dict[str, Any]]:
     """Every customer's values with tags (a 1,500-customer test store)."""
     scalars = [f for f in DICTIONARY if f.type != "tags"]
-    with store.connect() as conn:
+    with shared_demo_store.connect() as conn:
         rows = [
             dict(r)
             for r in conn.execute(SqlCompiler(DICTIONARY, CLOCK).audience(EVERYONE, scalars))
@@ -129,19 +120,19 @@ HAND_WRITTEN = {
 
 @pytest.mark.parametrize("name", sorted(HAND_WRITTEN))
 def test_example_audience_equals_hand_written_sql_and_python(
-    store: Engine, customers: list[dict[str, Any]], name: str
+    shared_demo_store: Engine, customers: list[dict[str, Any]], name: str
 ) -> None:
     condition = audience_of(name)
     sql, params = HAND_WRITTEN[name]
-    expected = hand_ids(store, sql, **params)
+    expected = hand_ids(shared_demo_store, sql, **params)
     assert expected, f"the demo store should hold someone for {name}"
-    assert sql_ids(store, condition) == expected
-    assert python_ids(store, customers, condition) == expected
+    assert sql_ids(shared_demo_store, condition) == expected
+    assert python_ids(shared_demo_store, customers, condition) == expected
 
 
-def test_compiled_audience_is_one_parameterised_statement(store: Engine) -> None:
+def test_compiled_audience_is_one_parameterised_statement(shared_demo_store: Engine) -> None:
     condition = audience_of("calendar_and_anniversaries.yaml")
-    compiled = SqlCompiler(DICTIONARY, CLOCK).audience(condition, []).compile(store)
+    compiled = SqlCompiler(DICTIONARY, CLOCK).audience(condition, []).compile(shared_demo_store)
     sql = str(compiled)
     assert sql.count("SELECT") >= 4 and ";" not in sql
     assert "wealth" not in sql and "50000" not in sql  # values are bound, not spliced
@@ -161,28 +152,34 @@ AWKWARD = [
 
 @pytest.mark.parametrize("moment", AWKWARD, ids=[m.isoformat() for m in AWKWARD])
 def test_every_fixture_audience_agrees_on_awkward_dates(
-    store: Engine, customers: list[dict[str, Any]], moment: dt.datetime
+    shared_demo_store: Engine, customers: list[dict[str, Any]], moment: dt.datetime
 ) -> None:
     clock = Clock.at(moment, TZ)
     for path in sorted(VALID.glob("*.yaml")):
         condition = audience_of(path.name)
-        assert sql_ids(store, condition, clock) == python_ids(store, customers, condition, clock)
+        assert sql_ids(shared_demo_store, condition, clock) == python_ids(
+            shared_demo_store, customers, condition, clock
+        )
 
 
 @pytest.mark.parametrize("day", ["2026-11-23", "2026-02-14", "2027-02-05", "2028-02-29"])
 def test_shipped_pack_same_with_both_evaluators(
-    store: Engine, customers: list[dict[str, Any]], day: str
+    shared_demo_store: Engine, customers: list[dict[str, Any]], day: str
 ) -> None:
     """dry-run of every shipped playbook: the SQL audience and the Python reference agree
     (event playbooks, which the scheduler does not run, by their audience alone)."""
     catalog = validator().validate_paths([SETTINGS.playbooks_dir])
-    executor = Executor(store, SETTINGS, DICTIONARY, Renderer(SETTINGS.templates_dir, DICTIONARY))
+    executor = Executor(
+        shared_demo_store, SETTINGS, DICTIONARY, Renderer(SETTINGS.templates_dir, DICTIONARY)
+    )
     clock = Clock.at(dt.datetime.fromisoformat(f"{day}T09:00"), TZ)
     assert catalog.playbooks
     for playbook in catalog.playbooks:
         if not isinstance(playbook.trigger, Schedule):
             audience = playbook.audience
-            assert sql_ids(store, audience, clock) == python_ids(store, customers, audience, clock)
+            assert sql_ids(shared_demo_store, audience, clock) == python_ids(
+                shared_demo_store, customers, audience, clock
+            )
             continue
         matched = {}
         for evaluator in ("sql", "python"):
@@ -280,7 +277,7 @@ def test_cli_dry_run_python_evaluator_matches_sql(demo_url: str) -> None:
 # --- context: the rows a template names -------------------------------------------------------
 
 
-def test_context_rows_are_read_per_batch_and_named_in_the_task(store: Engine) -> None:
+def test_context_rows_are_read_per_batch_and_named_in_the_task(shared_demo_store: Engine) -> None:
     """wealth-maturity-call lists each customer's earliest three maturing products: one query
     per batch of customers (not per customer), the rows the hand-written filter finds."""
     import re
@@ -292,23 +289,25 @@ def test_context_rows_are_read_per_batch_and_named_in_the_task(store: Engine) ->
         for p in validator().validate_paths([SETTINGS.playbooks_dir]).playbooks
         if p.id == "wealth-maturity-call"
     ]
-    executor = Executor(store, SETTINGS, DICTIONARY, Renderer(SETTINGS.templates_dir, DICTIONARY))
+    executor = Executor(
+        shared_demo_store, SETTINGS, DICTIONARY, Renderer(SETTINGS.templates_dir, DICTIONARY)
+    )
     statements: list[str] = []
 
     def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
-    event.listen(store, "before_cursor_execute", seen)
+    event.listen(shared_demo_store, "before_cursor_execute", seen)
     try:
         outcome = executor.execute(
             playbook, CLOCK, RecordingSink(), keep_details=True, batch_size=40
         )
     finally:
-        event.remove(store, "before_cursor_execute", seen)
+        event.remove(shared_demo_store, "before_cursor_execute", seen)
     batches = -(-outcome.matched_count // 40)
     assert outcome.matched_count > 40 and batches >= 2  # several batches on the demo store
     assert sum("row_number" in s.lower() for s in statements) == batches
-    with store.connect() as conn:
+    with shared_demo_store.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT customer_id, product_name, amount, maturity_date FROM holdings "
@@ -334,7 +333,9 @@ def test_context_rows_are_read_per_batch_and_named_in_the_task(store: Engine) ->
         assert f"{first[1]} {first[3]}年{first[4]}月{first[5]}日到期" in str(task.row["title"])
 
 
-def test_context_rows_are_masked_in_previews_where_personal(store: Engine, tmp_path: Path) -> None:
+def test_context_rows_are_masked_in_previews_where_personal(
+    shared_demo_store: Engine, tmp_path: Path
+) -> None:
     """A related column marked ``pii`` is masked in a preview and real in a run's rows."""
     from engine.core.dictionary import load_dictionary
     from engine.playbook.validation import Validator
@@ -355,7 +356,9 @@ def test_context_rows_are_masked_in_previews_where_personal(store: Engine, tmp_p
     catalog = Validator(SETTINGS, personal).validate_paths([tmp_path / "p.yaml"])
     assert catalog.errors == []
     [playbook] = catalog.playbooks
-    executor = Executor(store, SETTINGS, personal, Renderer(SETTINGS.templates_dir, personal))
+    executor = Executor(
+        shared_demo_store, SETTINGS, personal, Renderer(SETTINGS.templates_dir, personal)
+    )
     titles = {}
     for mask in (True, False):
         outcome = executor.execute(
@@ -364,7 +367,7 @@ def test_context_rows_are_masked_in_previews_where_personal(store: Engine, tmp_p
         titles[mask] = {
             e.customer_id: str(e.row["title"]) for d in outcome.decisions for e in d.effects
         }
-    with store.connect() as conn:
+    with shared_demo_store.connect() as conn:
         latest: dict[str, set[str]] = {}
         for cid, manager in conn.execute(
             text(

@@ -48,17 +48,10 @@ SCALARS = [f for f in DICTIONARY if f.type != "tags"]
 
 
 @pytest.fixture(scope="module")
-def store(demo_url: str) -> Iterator[Engine]:
-    engine = open_store(demo_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def customers(store: Engine) -> list[dict[str, Any]]:
+def customers(shared_demo_store: Engine) -> list[dict[str, Any]]:
     """Every customer's values, read once (fine for a 1,500-customer test store)."""
     query = stored_values(Clock(AS_OF))
-    with store.connect() as conn:
+    with shared_demo_store.connect() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
         tags: dict[str, set[str]] = {}
         for cid, tag in conn.execute(select(customer_tags.c.customer_id, customer_tags.c.tag)):
@@ -197,17 +190,19 @@ CLOCKS = st.integers(-3 * 24, 3 * 24).map(
 )
 @given(data=st.data())
 def test_sql_and_python_agree(
-    store: Engine,
+    shared_demo_store: Engine,
     customers: list[dict[str, Any]],
     demo_conditions: st.SearchStrategy[Condition],
     data: st.DataObject,
 ) -> None:
     condition = data.draw(demo_conditions, label="condition")
     clock = data.draw(CLOCKS, label="clock")
-    assert sql_ids(store, condition, clock) == python_ids(customers, condition, clock)
+    assert sql_ids(shared_demo_store, condition, clock) == python_ids(customers, condition, clock)
 
 
-def test_shipped_audience_hits_and_agrees(store: Engine, customers: list[dict[str, Any]]) -> None:
+def test_shipped_audience_hits_and_agrees(
+    shared_demo_store: Engine, customers: list[dict[str, Any]]
+) -> None:
     """The first playbook's audience: non-empty on the demo store, and both sides agree."""
     condition = All(
         (
@@ -217,23 +212,25 @@ def test_shipped_audience_hits_and_agrees(store: Engine, customers: list[dict[st
         )
     )
     clock = Clock(AS_OF)
-    ids = sql_ids(store, condition, clock)
+    ids = sql_ids(shared_demo_store, condition, clock)
     assert ids == python_ids(customers, condition, clock)
     assert len(ids) > 0
 
 
-def test_empty_field_semantics(store: Engine, customers: list[dict[str, Any]]) -> None:
+def test_empty_field_semantics(shared_demo_store: Engine, customers: list[dict[str, Any]]) -> None:
     """An empty e-mail fails 'eq' and passes 'ne' and 'not: eq' alike."""
     clock = Clock(AS_OF)
     no_email = {r["_key"] for r in customers if r["email"] is None}
     assert no_email, "the demo store should have customers without e-mail"
-    ne = set(sql_ids(store, FieldTest("email", "ne", "x@example.com"), clock))
-    negated = set(sql_ids(store, Not(FieldTest("email", "eq", "x@example.com")), clock))
+    ne = set(sql_ids(shared_demo_store, FieldTest("email", "ne", "x@example.com"), clock))
+    negated = set(sql_ids(shared_demo_store, Not(FieldTest("email", "eq", "x@example.com")), clock))
     assert no_email <= ne and ne == negated
-    assert not no_email & set(sql_ids(store, FieldTest("email", "contains", "@"), clock))
+    assert not no_email & set(
+        sql_ids(shared_demo_store, FieldTest("email", "contains", "@"), clock)
+    )
 
 
-def test_valid_bounds_use_the_clock_as_bound_parameters(store: Engine) -> None:
+def test_valid_bounds_use_the_clock_as_bound_parameters(shared_demo_store: Engine) -> None:
     """``not_after: today`` is the run's date, bound; never the database's clock."""
     clock = Clock.at(dt.datetime(2031, 5, 6, 9), TZ)
     compiled = (
@@ -241,7 +238,7 @@ def test_valid_bounds_use_the_clock_as_bound_parameters(store: Engine) -> None:
         .audience(
             All((FieldTest("birth_date", "is_null", False), FieldTest("aum", "gte", 1.0))), []
         )
-        .compile(store)
+        .compile(shared_demo_store)
     )
     sql = str(compiled).lower()
     assert "now" not in sql and "current_" not in sql and "'now'" not in sql
@@ -267,30 +264,34 @@ def test_random_stores_hold_implausible_values(random_stores: list[RandomStore])
     assert any(a is not None and a < 0 for a in amounts)
 
 
-def test_values_are_bound_parameters_not_sql_text(store: Engine) -> None:
+def test_values_are_bound_parameters_not_sql_text(shared_demo_store: Engine) -> None:
     query = SqlCompiler(DICTIONARY, Clock(AS_OF)).audience(
         FieldTest("occupation", "eq", "'; DROP TABLE customers; --"), []
     )
-    compiled = query.compile(store)
+    compiled = query.compile(shared_demo_store)
     assert "DROP TABLE" not in str(compiled)
     assert "'; DROP TABLE customers; --" in compiled.params.values()
     assert (
-        sql_ids(store, FieldTest("occupation", "eq", "'; DROP TABLE customers; --"), Clock(AS_OF))
+        sql_ids(
+            shared_demo_store,
+            FieldTest("occupation", "eq", "'; DROP TABLE customers; --"),
+            Clock(AS_OF),
+        )
         == []
     )
 
 
-def test_contains_is_case_sensitive_on_both_backends(store: Engine) -> None:
+def test_contains_is_case_sensitive_on_both_backends(shared_demo_store: Engine) -> None:
     """Regression: LIKE is case-insensitive for ASCII on SQLite; Python's ``in`` is not."""
     clock = Clock(AS_OF)
-    lower = set(sql_ids(store, FieldTest("email", "contains", "@example.com"), clock))
-    upper = set(sql_ids(store, FieldTest("email", "contains", "@EXAMPLE.COM"), clock))
+    lower = set(sql_ids(shared_demo_store, FieldTest("email", "contains", "@example.com"), clock))
+    upper = set(sql_ids(shared_demo_store, FieldTest("email", "contains", "@EXAMPLE.COM"), clock))
     assert lower and not upper
-    percent = sql_ids(store, FieldTest("email", "contains", "%"), clock)
+    percent = sql_ids(shared_demo_store, FieldTest("email", "contains", "%"), clock)
     assert percent == []  # no wildcard either
 
 
-def test_aum_drop_alert_searches_the_history_once(store: Engine) -> None:
+def test_aum_drop_alert_searches_the_history_once(shared_demo_store: Engine) -> None:
     """Its two changes (one series, one ``over``) share one correlated search per customer,
     and a change alone is searched once too, not once per mention of the earlier value."""
     catalog = validator().validate_paths([SETTINGS.playbooks_dir])
@@ -300,7 +301,7 @@ def test_aum_drop_alert_searches_the_history_once(store: Engine) -> None:
     compiler = SqlCompiler(DICTIONARY, Clock(AS_OF))
 
     def searches(condition: Condition) -> int:
-        sql = str(compiler.audience(condition, SCALARS).compile(store))
+        sql = str(compiler.audience(condition, SCALARS).compile(shared_demo_store))
         return sql.count("FROM aum_snapshots")
 
     assert searches(playbook.audience) == 1

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from support import AS_OF, SETTINGS, TZ, dictionary, validator
-from test_cli import assert_no_traceback, cli
+from support import AS_OF, SETTINGS, TZ, assert_no_traceback, cli, dictionary, validator
 
 from engine.conditions.ast import EVERYONE
 from engine.conditions.evaluate import evaluate

@@ -5,7 +5,7 @@ shipped scheduled playbook must act (at least one action) on the demo store on a
 of ``PACK_DATES``, previewed exactly as ``dry-run --as-of DATE`` previews a day: each playbook
 at its scheduled time that day, in priority order, frequency caps shared between them. Event
 playbooks act when events arrive, not on a date; they are left out by their trigger type and
-tested with events (tests/test_events.py, their playbook unit tests).
+tested with events (tests/events/test_events.py, their playbook unit tests).
 
 The demo store is anchored on ``AS_OF_DATE`` (2026-11-23); dates before it read the same
 customers, which is all a greeting or a calendar condition needs.

@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from support import REPO
 
 
 def _positive(value: object) -> bool:
@@ -29,7 +28,7 @@ def test_bench_at_300_customers_reports_every_section(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "runner.py", "bench", "--customers", "300", "--repeat", "1",
          "--store-dir", str(tmp_path / "stores"), "--out", str(out), "--markdown", str(markdown)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text(encoding="utf-8"))
@@ -89,7 +88,7 @@ def test_bench_refuses_to_build_over_a_store_that_is_not_its_own(tmp_path: Path)
     proc = subprocess.run(
         [sys.executable, "runner.py", "bench", "--db", f"sqlite:///{path}", "--customers", "300",
          "--repeat", "1", "--sections", "pack", "--out", str(tmp_path / "out.json")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert proc.returncode == 1
     assert "error[E0104]" in proc.stderr and "no benchmark store" in proc.stderr

@@ -3,43 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import BACKENDS, REPO, clear_engine_tables, demo_store_url
-
-from engine.store.db import open_store
-
-
-def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "CARE_DB"}
-    return subprocess.run(
-        [sys.executable, str(REPO / "runner.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def demo_store(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
-
-
-@pytest.fixture
-def demo_url(demo_store: str) -> str:
-    """The module's demo store with the engine's tables emptied: no test sees another's runs."""
-    engine = open_store(demo_store)
-    clear_engine_tables(engine)
-    engine.dispose()
-    return demo_store
+from support import REPO, assert_no_traceback, cli
 
 
 def contract(stats: dict[str, Any]) -> dict[str, Any]:
@@ -50,10 +20,6 @@ def contract(stats: dict[str, Any]) -> dict[str, Any]:
         "outbox": {k: stats["outbox"][k] for k in ("pending", "sent", "failed")},
         "tasks": {k: stats["tasks"][k] for k in ("open", "done")},
     }
-
-
-def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
 
 
 def test_validate_shipped_playbooks_exit_0() -> None:
@@ -83,10 +49,10 @@ def test_validate_json_format() -> None:
     assert diagnostic["code"] == "PB0107" and (diagnostic["line"], diagnostic["col"]) == (10, 7)
 
 
-def test_dry_run_json_contract_run_twice_and_stats(demo_url: str) -> None:
+def test_dry_run_json_contract_run_twice_and_stats(clean_demo_url: str) -> None:
     as_of = "2026-11-23T09:00:00+08:00"
     one = ("--playbook", "vip-inactive-60d")  # other shipped playbooks may fire then too
-    dry = cli("dry-run", "--db", demo_url, "--as-of", as_of, *one, "--format", "json")
+    dry = cli("dry-run", "--db", clean_demo_url, "--as-of", as_of, *one, "--format", "json")
     assert dry.returncode == 0, dry.stderr
     report = json.loads(dry.stdout)
     assert report["as_of"] == as_of
@@ -98,7 +64,7 @@ def test_dry_run_json_contract_run_twice_and_stats(demo_url: str) -> None:
     assert all(set(a) >= {"customer_id", "type"} for a in playbook["actions"])
     assert all(set(s) >= {"customer_id", "reason"} for s in playbook["suppressed"])
 
-    empty = contract(json.loads(cli("stats", "--db", demo_url, "--format", "json").stdout))
+    empty = contract(json.loads(cli("stats", "--db", clean_demo_url, "--format", "json").stdout))
     assert empty == {
         "runs": 0,
         "ledger": 0,
@@ -106,43 +72,45 @@ def test_dry_run_json_contract_run_twice_and_stats(demo_url: str) -> None:
         "tasks": {"open": 0, "done": 0},
     }
 
-    first = cli("run", "--db", demo_url, "--as-of", as_of, *one)
+    first = cli("run", "--db", clean_demo_url, "--as-of", as_of, *one)
     assert first.returncode == 0, first.stderr
-    after_first = json.loads(cli("stats", "--db", demo_url, "--format", "json").stdout)
+    after_first = json.loads(cli("stats", "--db", clean_demo_url, "--format", "json").stdout)
     acted = {a["customer_id"] for a in playbook["actions"]}
     # held-out customers (the playbook's holdout_percent) are recorded too, with nothing done
     assert after_first["ledger"] == len(acted) + len(playbook["held_out"]) > len(acted) > 0
     assert after_first["outbox"]["pending"] == sum(a["type"] == "sms" for a in playbook["actions"])
     assert after_first["tasks"]["open"] == sum(a["type"] == "task" for a in playbook["actions"])
 
-    second = cli("run", "--db", demo_url, "--as-of", as_of, *one)
+    second = cli("run", "--db", clean_demo_url, "--as-of", as_of, *one)
     assert second.returncode == 0
-    after_second = json.loads(cli("stats", "--db", demo_url, "--format", "json").stdout)
+    after_second = json.loads(cli("stats", "--db", clean_demo_url, "--format", "json").stdout)
     assert contract(after_second) == {**contract(after_first), "runs": 2}
     assert "acted 0" in second.stdout
 
     # after the run, the preview says why nobody would be contacted again
     again = json.loads(
-        cli("dry-run", "--db", demo_url, "--as-of", as_of, *one, "--format", "json").stdout
+        cli("dry-run", "--db", clean_demo_url, "--as-of", as_of, *one, "--format", "json").stdout
     )
     reasons = {s["reason"] for s in again["playbooks"][0]["suppressed"]}
     assert "already_done" in reasons and again["playbooks"][0]["actions"] == []
 
 
-def test_dry_run_text_is_readable_and_masked(demo_url: str) -> None:
-    result = cli("dry-run", "--db", demo_url, "--as-of", "2026-11-23", "--show-sql")
+def test_dry_run_text_is_readable_and_masked(clean_demo_url: str) -> None:
+    result = cli("dry-run", "--db", clean_demo_url, "--as-of", "2026-11-23", "--show-sql")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "vip-inactive-60d" in out and "matched" in out and "SELECT" in out
     assert "****" in out  # phones masked
-    shown = cli("dry-run", "--db", demo_url, "--as-of", "2026-11-23", "--show-personal-data")
+    shown = cli("dry-run", "--db", clean_demo_url, "--as-of", "2026-11-23", "--show-personal-data")
     assert "****" not in shown.stdout and "PERSONAL DATA SHOWN" in shown.stdout
 
 
-def test_dry_run_on_a_day_without_schedule(demo_url: str) -> None:
+def test_dry_run_on_a_day_without_schedule(clean_demo_url: str) -> None:
     # a Saturday: the workday playbook does not run (daily ones in the pack do, so name it)
     one = ("--playbook", "vip-inactive-60d")
-    result = cli("dry-run", "--db", demo_url, "--as-of", "2026-11-28", *one, "--format", "json")
+    result = cli(
+        "dry-run", "--db", clean_demo_url, "--as-of", "2026-11-28", *one, "--format", "json"
+    )
     report = json.loads(result.stdout)
     assert report["playbooks"] == []
     assert [p["id"] for p in report["not_scheduled"]] == ["vip-inactive-60d"]
@@ -172,7 +140,9 @@ def test_missing_tables_is_one_clear_line(tmp_path: Path) -> None:
     assert_no_traceback(result)
 
 
-def test_broken_playbook_is_reported_and_others_still_run(tmp_path: Path, demo_url: str) -> None:
+def test_broken_playbook_is_reported_and_others_still_run(
+    tmp_path: Path, clean_demo_url: str
+) -> None:
     """A deployment folder with one good and one broken playbook: the good one still runs."""
     for name in ("schemas", "templates"):
         (tmp_path / name).symlink_to(REPO / name)
@@ -181,7 +151,7 @@ def test_broken_playbook_is_reported_and_others_still_run(tmp_path: Path, demo_u
     (tmp_path / "playbooks" / "good.yaml").write_text(good, encoding="utf-8")
     (tmp_path / "playbooks" / "broken.yaml").write_text("id: [unclosed\n", encoding="utf-8")
     result = cli(
-        "dry-run", "--db", demo_url, "--as-of", "2026-11-23", "--format", "json", cwd=tmp_path
+        "dry-run", "--db", clean_demo_url, "--as-of", "2026-11-23", "--format", "json", cwd=tmp_path
     )
     assert result.returncode == 0
     assert "broken.yaml:1" in result.stderr and "PB0001" in result.stderr

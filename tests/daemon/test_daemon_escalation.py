@@ -5,18 +5,15 @@ both backends, real daemons with their real APScheduler jobs."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from daemon_support import deployment, wait_for
 from sqlalchemy import Engine, func, select
 from support import (
     AS_OF,
     SETTINGS,
     TZ,
-    clear_engine_tables,
     dictionary,
     playbook_from_text,
 )
@@ -28,7 +25,6 @@ from engine.execution.executor import Executor
 from engine.execution.sinks import StoreSink
 from engine.policy import default_policy
 from engine.rendering.renderer import Renderer
-from engine.store.db import open_store
 from engine.store.models import managers, tasks
 
 DICTIONARY = dictionary()
@@ -47,14 +43,6 @@ limits: {max_per_run: 3}
 actions:
   - task: {title: "回访", due_in: 1d}
 """
-
-
-@pytest.fixture
-def store(demo_url: str) -> Iterator[Engine]:
-    engine = open_store(demo_url)
-    clear_engine_tables(engine)
-    yield engine
-    engine.dispose()
 
 
 def three_tasks_due_tomorrow(store: Engine, tmp_path: Path) -> None:
@@ -84,26 +72,26 @@ def daemon_at(store: Engine, settings: Any, moment: dt.datetime) -> Daemon:
 
 
 def test_two_daemons_escalate_overdue_tasks_once_on_their_own(
-    store: Engine, tmp_path: Path
+    demo_store: Engine, tmp_path: Path
 ) -> None:
-    three_tasks_due_tomorrow(store, tmp_path)
+    three_tasks_due_tomorrow(demo_store, tmp_path)
     settings = a_deployment(tmp_path)
     # a day and 13 hours later: due a day after the run, so 13 hours late (policy: 12h)
     late = AS_OF + dt.timedelta(days=1, hours=13)
-    first, second = daemon_at(store, settings, late), daemon_at(store, settings, late)
+    first, second = daemon_at(demo_store, settings, late), daemon_at(demo_store, settings, late)
     first.start()
     second.start()
     try:
-        wait_for("three escalations", lambda: len(escalations(store, 1)) >= 3, timeout=20)
+        wait_for("three escalations", lambda: len(escalations(demo_store, 1)) >= 3, timeout=20)
         # both keep escalating every 50 ms: give them many more rounds to duplicate one
         rounds = [first.escalate() + second.escalate() for _ in range(10)]
     finally:
         first.stop()
         second.stop()
     assert rounds == [0] * 10
-    level1 = escalations(store, 1)
-    assert len(level1) == 3 and not escalations(store, 2)
-    with store.connect() as conn:
+    level1 = escalations(demo_store, 1)
+    assert len(level1) == 3 and not escalations(demo_store, 2)
+    with demo_store.connect() as conn:
         roles = dict(conn.execute(select(managers.c.id, managers.c.role)).all())
         parents = conn.execute(
             select(func.count(func.distinct(tasks.c.parent_id))).where(
@@ -116,22 +104,22 @@ def test_two_daemons_escalate_overdue_tasks_once_on_their_own(
 
 
 def test_the_daemon_does_not_escalate_a_task_that_is_not_late_enough(
-    store: Engine, tmp_path: Path
+    demo_store: Engine, tmp_path: Path
 ) -> None:
-    three_tasks_due_tomorrow(store, tmp_path)
+    three_tasks_due_tomorrow(demo_store, tmp_path)
     settings = a_deployment(tmp_path)
     # 11 hours past due: within the 12 hours the policy allows
-    daemon = daemon_at(store, settings, AS_OF + dt.timedelta(days=1, hours=11))
+    daemon = daemon_at(demo_store, settings, AS_OF + dt.timedelta(days=1, hours=11))
     daemon.start()
     try:
         assert daemon.escalate() == 0
     finally:
         daemon.stop()
-    assert not escalations(store, 1)
+    assert not escalations(demo_store, 1)
     # the same tasks, a further two hours on: escalated, by the job itself
-    later = daemon_at(store, settings, AS_OF + dt.timedelta(days=1, hours=13))
+    later = daemon_at(demo_store, settings, AS_OF + dt.timedelta(days=1, hours=13))
     later.start()
     try:
-        wait_for("three escalations", lambda: len(escalations(store, 1)) == 3, timeout=20)
+        wait_for("three escalations", lambda: len(escalations(demo_store, 1)) == 3, timeout=20)
     finally:
         later.stop()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from support import AS_OF, BACKENDS, SETTINGS, TZ, demo_store_url, dictionary, validator
+from support import AS_OF, SETTINGS, TZ, dictionary, validator
 
 from engine.conditions.ast import EVERYONE, Condition
 from engine.conditions.evaluate import evaluate
@@ -86,29 +86,33 @@ def bad_data_playbooks() -> dict[str, Playbook]:
     return out
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def store(request: Any, tmp_path_factory: Any) -> Iterator[Engine]:
-    made = demo_store_url(request, tmp_path_factory)
-    engine = open_store(next(made))
-    damage = IMPLAUSIBLE + (MALFORMED if engine.dialect.name == "sqlite" else [])
-    with engine.begin() as conn:
-        for cid, column, value in damage:
-            conn.execute(
-                text(f"UPDATE customers SET {column} = :v WHERE id = :id"), {"v": value, "id": cid}
-            )
-        if engine.dialect.name == "sqlite":  # a malformed history row and holding
-            conn.execute(
-                text("UPDATE aum_snapshots SET aum = 'n/a' WHERE customer_id = 'C0000000010'")
-            )
-            conn.execute(
-                text(
-                    "UPDATE aum_snapshots SET month = 'soon-' || month "
-                    "WHERE customer_id = 'C0000000011'"
+@pytest.fixture(scope="module")
+def store(demo_url: str) -> Iterator[Engine]:
+    """The demo store with the damage above written in, and left in: every test here wants it
+    damaged, and ``demo_url`` is this module's own copy (module scope), so no other module
+    ever reads these rows."""
+    engine = open_store(demo_url)
+    try:
+        damage = IMPLAUSIBLE + (MALFORMED if engine.dialect.name == "sqlite" else [])
+        with engine.begin() as conn:
+            for cid, column, value in damage:
+                conn.execute(
+                    text(f"UPDATE customers SET {column} = :v WHERE id = :id"),
+                    {"v": value, "id": cid},
                 )
-            )
-    yield engine
-    engine.dispose()
-    next(made, None)  # drops the PostgreSQL database
+            if engine.dialect.name == "sqlite":  # a malformed history row and holding
+                conn.execute(
+                    text("UPDATE aum_snapshots SET aum = 'n/a' WHERE customer_id = 'C0000000010'")
+                )
+                conn.execute(
+                    text(
+                        "UPDATE aum_snapshots SET month = 'soon-' || month "
+                        "WHERE customer_id = 'C0000000011'"
+                    )
+                )
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def customer_rows(store: Engine) -> list[dict[str, Any]]:

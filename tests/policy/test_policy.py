@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ from engine.execution.sinks import RecordingSink, Sink, StoreSink
 from engine.playbook.model import Playbook
 from engine.policy import AllowedHours, Policy, default_policy, held_out, load_policy
 from engine.rendering.renderer import Renderer
-from engine.store.db import open_store
 from engine.store.models import (
     action_ledger,
     consents,
@@ -43,14 +41,6 @@ from engine.store.models import (
 
 DICTIONARY = dictionary()
 RENDERER = Renderer(SETTINGS.templates_dir, DICTIONARY)
-
-
-@pytest.fixture
-def store(demo_url: str) -> Iterator[Engine]:
-    engine = open_store(demo_url)
-    clear_engine_tables(engine)
-    yield engine
-    engine.dispose()
 
 
 def executor(store: Engine, policy: Policy | None = None) -> Executor:
@@ -141,7 +131,7 @@ def test_holdout_is_stable_independent_and_near_its_percentage() -> None:
 # --- on the demo store ---------------------------------------------------------------------
 
 
-def test_funnel_adds_up_with_holdout_and_every_action(store: Engine, tmp_path: Path) -> None:
+def test_funnel_adds_up_with_holdout_and_every_action(demo_store: Engine, tmp_path: Path) -> None:
     body = (
         SMS + CALL + '  - email: {subject: "{{ customer | polite_name }},邀请您评价服务",'
         " template: care_survey.email.j2}\n"
@@ -149,7 +139,7 @@ def test_funnel_adds_up_with_holdout_and_every_action(store: Engine, tmp_path: P
         + "  - webhook: {endpoint: crm-followup, fields: [tier, aum]}\n"
     )
     p = playbook(tmp_path, "funnel", body, holdout_percent=20)
-    outcome = run(executor(store), p, AS_OF, RecordingSink())
+    outcome = run(executor(demo_store), p, AS_OF, RecordingSink())
     d = outcome
     assert d.matched_count == d.acted + d.customers_suppressed + d.held_out
     assert 0.1 < d.held_out / d.matched_count < 0.3
@@ -159,13 +149,15 @@ def test_funnel_adds_up_with_holdout_and_every_action(store: Engine, tmp_path: P
         assert d.effects[kind] + per_action + whole == d.matched_count - d.held_out, kind
 
 
-def test_held_out_customers_are_recorded_and_get_nothing(store: Engine, tmp_path: Path) -> None:
+def test_held_out_customers_are_recorded_and_get_nothing(
+    demo_store: Engine, tmp_path: Path
+) -> None:
     p = playbook(tmp_path, "holdout", SMS + CALL, holdout_percent=30)
-    ex = executor(store)
+    ex = executor(demo_store)
     first = run(ex, p, AS_OF)
     held = {d.customer_id for d in first.decisions if d.held_out}
     assert held and first.held_out == len(held)
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         ledger = {
             r.customer_id: r.held_out
             for r in conn.execute(select(action_ledger.c.customer_id, action_ledger.c.held_out))
@@ -174,7 +166,7 @@ def test_held_out_customers_are_recorded_and_get_nothing(store: Engine, tmp_path
         suppressed = conn.execute(select(runs.c.suppressed)).scalar_one()
     assert {c for c, h in ledger.items() if h} == held
     assert not held & recipients
-    assert count(store, tasks, tasks.c.customer_id.in_(held)) == 0
+    assert count(demo_store, tasks, tasks.c.customer_id.in_(held)) == 0
     assert suppressed["held_out"] == len(held)
     again = run(ex, p, AS_OF)  # the same window: nobody twice, held out or not
     assert again.acted == again.held_out == 0
@@ -183,14 +175,14 @@ def test_held_out_customers_are_recorded_and_get_nothing(store: Engine, tmp_path
 
 
 def test_the_holdout_is_drawn_only_among_customers_who_would_be_acted_on(
-    store: Engine, tmp_path: Path
+    demo_store: Engine, tmp_path: Path
 ) -> None:
     """Consent and every other gate first, the holdout bucket last: the held out are a random
     share of the would-be treated, so both arms have the same consent mix."""
     percent = 30
     measured = playbook(tmp_path, "measured", SMS + CALL, holdout_percent=percent)
     plain = playbook(tmp_path, "measured", SMS + CALL)  # the same id: the same buckets
-    ex = executor(store)
+    ex = executor(demo_store)
     would = run(ex, plain, AS_OF, RecordingSink())
     outcome = run(ex, measured, AS_OF)
     assert outcome.matched == would.matched
@@ -206,7 +198,7 @@ def test_the_holdout_is_drawn_only_among_customers_who_would_be_acted_on(
     assert treated == acted_without - held
     assert outcome.matched_count == outcome.acted + outcome.held_out + outcome.customers_suppressed
     # the consent mix of the two arms: no held-out customer lacks what the treated have
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         sms = {
             r[0]
             for r in conn.execute(
@@ -226,17 +218,17 @@ def test_the_holdout_is_drawn_only_among_customers_who_would_be_acted_on(
 
 
 def test_held_out_customers_use_up_no_cap_and_displace_nothing(
-    store: Engine, tmp_path: Path
+    demo_store: Engine, tmp_path: Path
 ) -> None:
     low = playbook(tmp_path, "low", SMS, priority=20)
     high = playbook(tmp_path, "high", SMS, priority=90, holdout_percent=40)
-    ex = executor(store)
+    ex = executor(demo_store)
     queued = {d.customer_id for d in run(ex, low, AS_OF).decisions if d.effects}
     outcome = run(ex, high, AS_OF)
     held = {d.customer_id for d in outcome.decisions if d.held_out}
     treated = {d.customer_id for d in outcome.decisions if d.effects}
     assert held and treated and held <= queued
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         status = {
             (r.playbook_id, r.customer_id): r.status
             for r in conn.execute(
@@ -248,7 +240,7 @@ def test_held_out_customers_use_up_no_cap_and_displace_nothing(
     assert {status[("low", c)] for c in treated & queued} == {"cancelled"}
     assert not any(("high", c) in status for c in held)
     # and in a preview, a held-out customer leaves room under the cap for a later playbook
-    clear_engine_tables(store)
+    clear_engine_tables(demo_store)
     shared: Counter[tuple[str, str]] = Counter()
     preview = {
         p.id: run(ex, p, AS_OF, RecordingSink(contacts=shared)) for p in by_priority([low, high])
@@ -257,11 +249,13 @@ def test_held_out_customers_use_up_no_cap_and_displace_nothing(
     assert got_low == {d.customer_id for d in preview["high"].decisions if d.held_out}
 
 
-def test_frequency_cap_lets_the_higher_priority_playbook_win(store: Engine, tmp_path: Path) -> None:
+def test_frequency_cap_lets_the_higher_priority_playbook_win(
+    demo_store: Engine, tmp_path: Path
+) -> None:
     low = playbook(tmp_path, "low", SMS, priority=20)
     high = playbook(tmp_path, "high", SMS, priority=90)
     service = playbook(tmp_path, "service", SMS, priority=10, category="service")
-    ex = executor(store)
+    ex = executor(demo_store)
     outcomes = {p.id: run(ex, p, AS_OF) for p in by_priority([low, service, high])}
     sent_high = {d.customer_id for d in outcomes["high"].decisions if d.effects}
     assert sent_high and outcomes["low"].effects["sms"] == 0
@@ -272,7 +266,7 @@ def test_frequency_cap_lets_the_higher_priority_playbook_win(store: Engine, tmp_
     later = run(ex, low, AS_OF + dt.timedelta(days=7))
     assert later.effects["sms"] > 0
     # dry-run sees the same: one tally shared by the preview's sinks
-    clear_engine_tables(store)
+    clear_engine_tables(demo_store)
     shared: Counter[tuple[str, str]] = Counter()
     preview = {
         p.id: run(ex, p, AS_OF, RecordingSink(contacts=shared)) for p in by_priority([low, high])
@@ -280,20 +274,20 @@ def test_frequency_cap_lets_the_higher_priority_playbook_win(store: Engine, tmp_
     assert preview["low"].effects["sms"] == 0 and preview["high"].effects["sms"] == len(sent_high)
 
 
-def test_quiet_hours_at_run_time_wait_or_expire(store: Engine, tmp_path: Path) -> None:
+def test_quiet_hours_at_run_time_wait_or_expire(demo_store: Engine, tmp_path: Path) -> None:
     evening = dt.datetime(2026, 11, 23, 22, 30, tzinfo=TZ)
     waiting = playbook(tmp_path, "waits", SMS)
     expiring = playbook(tmp_path, "expires", SMS, limits="{quiet_hours: expire}")
-    ex = executor(store, Policy(quiet_hours=default_policy().quiet_hours))
+    ex = executor(demo_store, Policy(quiet_hours=default_policy().quiet_hours))
     w = run(ex, waiting, evening)
     e = run(ex, expiring, evening)
     assert w.effects["sms"] > 0 and e.effects["sms"] == 0
     assert e.suppressed["quiet_hours_sms"] == w.effects["sms"]
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         not_before = {r[0] for r in conn.execute(select(outbox.c.not_before))}
     assert not_before == {dt.datetime(2026, 11, 24, 0, 0)}  # 08:00 tomorrow, in UTC
     morning = run(ex, expiring, AS_OF + dt.timedelta(days=1))
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         expires = {
             r[0]
             for r in conn.execute(
@@ -303,23 +297,23 @@ def test_quiet_hours_at_run_time_wait_or_expire(store: Engine, tmp_path: Path) -
     assert morning.effects["sms"] > 0 and expires == {dt.datetime(2026, 11, 24, 13, 0)}
 
 
-def test_no_second_open_task_for_the_same_reason(store: Engine, tmp_path: Path) -> None:
+def test_no_second_open_task_for_the_same_reason(demo_store: Engine, tmp_path: Path) -> None:
     p = playbook(tmp_path, "calls", CALL)
-    ex = executor(store)
+    ex = executor(demo_store)
     first = run(ex, p, AS_OF)
-    created = count(store, tasks)
+    created = count(demo_store, tasks)
     assert created == first.effects["task"] > 0
     second = run(ex, p, AS_OF + dt.timedelta(days=1))  # a new window, no cooldown
     assert second.effects["task"] == 0 and second.suppressed["open_task"] == created
-    assert count(store, tasks) == created
-    with store.connect() as conn:
+    assert count(demo_store, tasks) == created
+    with demo_store.connect() as conn:
         one = conn.execute(select(tasks.c.id, tasks.c.customer_id).limit(1)).one()
-    complete(store, one.id, "reached", None, AS_OF + dt.timedelta(days=1))
+    complete(demo_store, one.id, "reached", None, AS_OF + dt.timedelta(days=1))
     third = run(ex, p, AS_OF + dt.timedelta(days=2))
     assert {d.customer_id for d in third.decisions if d.effects} == {one.customer_id}
 
 
-def test_tasks_route_by_role_and_to_team_queues(store: Engine, tmp_path: Path) -> None:
+def test_tasks_route_by_role_and_to_team_queues(demo_store: Engine, tmp_path: Path) -> None:
     body = (
         '  - task: {assignee: senior_manager, kind: visit, title: "季度拜访",'
         " reason: quarterly-visit, checklist: [带上资产报告, 了解需求]}\n"
@@ -327,8 +321,8 @@ def test_tasks_route_by_role_and_to_team_queues(store: Engine, tmp_path: Path) -
     )
     # a service playbook: a marketing visit would need phone consent (tested below)
     p = playbook(tmp_path, "routing", body, category="service")
-    run(executor(store), p, AS_OF)
-    with store.connect() as conn:
+    run(executor(demo_store), p, AS_OF)
+    with demo_store.connect() as conn:
         senior = {
             r.id: r.branch_id
             for r in conn.execute(
@@ -349,19 +343,19 @@ def test_tasks_route_by_role_and_to_team_queues(store: Engine, tmp_path: Path) -
     assert all(r["assignee_id"] is None and r["queue"] == "财富顾问团队" for r in queued)
 
 
-def test_tag_action_writes_engine_tags_only(store: Engine, tmp_path: Path) -> None:
+def test_tag_action_writes_engine_tags_only(demo_store: Engine, tmp_path: Path) -> None:
     add = playbook(tmp_path, "tagger", "  - tag: {add: 已关怀}\n")
-    outcome = run(executor(store), add, AS_OF)
-    assert count(store, engine_tags, engine_tags.c.tag == "已关怀") == outcome.acted > 0
+    outcome = run(executor(demo_store), add, AS_OF)
+    assert count(demo_store, engine_tags, engine_tags.c.tag == "已关怀") == outcome.acted > 0
     remove = playbook(tmp_path, "untagger", "  - tag: {remove: 已关怀}\n")
-    run(executor(store), remove, AS_OF)
-    assert count(store, engine_tags) == 0
+    run(executor(demo_store), remove, AS_OF)
+    assert count(demo_store, engine_tags) == 0
 
 
-def test_suppressions_of_real_runs_are_persisted(store: Engine, tmp_path: Path) -> None:
+def test_suppressions_of_real_runs_are_persisted(demo_store: Engine, tmp_path: Path) -> None:
     p = playbook(tmp_path, "persist", SMS + CALL, limits="{max_per_run: 5}")
-    outcome = run(executor(store), p, AS_OF)
-    with store.connect() as conn:
+    outcome = run(executor(demo_store), p, AS_OF)
+    with demo_store.connect() as conn:
         stored = Counter(
             r.reason
             for r in conn.execute(
@@ -371,14 +365,14 @@ def test_suppressions_of_real_runs_are_persisted(store: Engine, tmp_path: Path) 
     assert stored == outcome.suppressed and stored["max_per_run"] > 0
 
 
-def test_two_runs_racing_write_each_customer_once(store: Engine, tmp_path: Path) -> None:
+def test_two_runs_racing_write_each_customer_once(demo_store: Engine, tmp_path: Path) -> None:
     p = playbook(tmp_path, "race", SMS + CALL)
     results: list[Outcome] = []
     errors: list[BaseException] = []
 
     def go() -> None:
         try:
-            results.append(run(executor(store), p, AS_OF))
+            results.append(run(executor(demo_store), p, AS_OF))
         except BaseException as exc:
             errors.append(exc)
 
@@ -388,48 +382,48 @@ def test_two_runs_racing_write_each_customer_once(store: Engine, tmp_path: Path)
     for t in threads:
         t.join()
     assert not errors
-    ledger = count(store, action_ledger)
+    ledger = count(demo_store, action_ledger)
     acted = Counter(d.customer_id for o in results for d in o.decisions if d.effects)
     assert ledger == sum(o.acted for o in results) == len(acted) > 0
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         dupes = conn.execute(
             select(outbox.c.customer_id).group_by(outbox.c.customer_id).having(func.count() > 1)
         ).all()
     assert dupes == []
-    assert count(store, outbox) == sum(o.effects["sms"] for o in results)
+    assert count(demo_store, outbox) == sum(o.effects["sms"] for o in results)
 
 
-def test_overdue_tasks_climb_the_ladder_once_per_level(store: Engine, tmp_path: Path) -> None:
+def test_overdue_tasks_climb_the_ladder_once_per_level(demo_store: Engine, tmp_path: Path) -> None:
     from engine.delivery.tasklist import escalate_overdue
     from engine.policy import TaskPolicy
 
     p = playbook(
         tmp_path, "ladder", '  - task: {title: "回访", due_in: 1d}\n', limits="{max_per_run: 3}"
     )
-    run(executor(store), p, AS_OF)
+    run(executor(demo_store), p, AS_OF)
     ladder = TaskPolicy(
         escalate_after=dt.timedelta(hours=12), escalation_due_in=dt.timedelta(days=1)
     )
-    assert escalate_overdue(store, ladder, AS_OF + dt.timedelta(days=1)) == 0  # due, not late
+    assert escalate_overdue(demo_store, ladder, AS_OF + dt.timedelta(days=1)) == 0  # due, not late
     day2 = AS_OF + dt.timedelta(days=1, hours=13)
-    assert escalate_overdue(store, ladder, day2) == 3
-    assert escalate_overdue(store, ladder, day2) == 0  # once per level, however often it runs
-    with store.connect() as conn:
+    assert escalate_overdue(demo_store, ladder, day2) == 3
+    assert escalate_overdue(demo_store, ladder, day2) == 0  # once per level, however often it runs
+    with demo_store.connect() as conn:
         roles = dict(conn.execute(select(managers.c.id, managers.c.role)).all())
         level1 = conn.execute(select(tasks).where(tasks.c.escalation_level == 1)).mappings().all()
     assert {roles[r["assignee_id"]] for r in level1} == {"senior_manager"}
     assert all(r["kind"] == "escalation" and r["priority"] == "urgent" for r in level1)
     # a day and a half later the escalations are late too: the branch leader hears of them
-    assert escalate_overdue(store, ladder, day2 + dt.timedelta(days=1, hours=13)) == 3
-    with store.connect() as conn:
+    assert escalate_overdue(demo_store, ladder, day2 + dt.timedelta(days=1, hours=13)) == 3
+    with demo_store.connect() as conn:
         top = conn.execute(select(tasks.c.assignee_id).where(tasks.c.escalation_level == 2))
         assert {roles[r[0]] for r in top} == {"branch_leader"}
         original = conn.execute(
             select(tasks.c.id).where(tasks.c.escalation_level == 0).limit(1)
         ).scalar_one()
     # done at the bottom resolves the escalations above it
-    assert complete(store, original, "reached", "客户已接通", day2) == 2
-    assert count(store, tasks, tasks.c.status == "open") == 9 - 3  # 3 tasks × 3 levels
+    assert complete(demo_store, original, "reached", "客户已接通", day2) == 2
+    assert count(demo_store, tasks, tasks.c.status == "open") == 9 - 3  # 3 tasks × 3 levels
 
 
 def phone_consenting(store: Engine, purpose: str) -> set[str]:
@@ -448,7 +442,7 @@ def phone_consenting(store: Engine, purpose: str) -> set[str]:
     }
 
 
-def test_marketing_calls_and_visits_need_phone_consent(store: Engine, tmp_path: Path) -> None:
+def test_marketing_calls_and_visits_need_phone_consent(demo_store: Engine, tmp_path: Path) -> None:
     body = (
         '  - task: {queue: 电话团队, kind: call, title: "回访", reason: r-call}\n'
         '  - task: {queue: 拜访团队, kind: visit, title: "拜访", reason: r-visit}\n'
@@ -456,14 +450,14 @@ def test_marketing_calls_and_visits_need_phone_consent(store: Engine, tmp_path: 
     )
     marketing = playbook(tmp_path, "phone-marketing", body)
     service = playbook(tmp_path, "phone-service", body, category="service")
-    ex = executor(store)
+    ex = executor(demo_store)
     preview = run(ex, marketing, AS_OF, RecordingSink())
     outcome = run(ex, marketing, AS_OF)
     matched = set(outcome.matched)
-    allowed = phone_consenting(store, "marketing") & matched
+    allowed = phone_consenting(demo_store, "marketing") & matched
     refused = matched - allowed
     assert allowed and refused  # the demo store has both
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         made = conn.execute(select(tasks.c.kind, tasks.c.customer_id)).all()
         stored = conn.execute(
             select(suppressions.c.customer_id, suppressions.c.action, suppressions.c.reason)
@@ -479,8 +473,8 @@ def test_marketing_calls_and_visits_need_phone_consent(store: Engine, tmp_path: 
         (d.customer_id, d.suppressed) for d in outcome.decisions
     ]
     # a service playbook's tasks are the customer's own matter: not held back by consent
-    withdrawn_service = matched - phone_consenting(store, "service")
+    withdrawn_service = matched - phone_consenting(demo_store, "service")
     assert withdrawn_service  # some have no phone consent for service either
-    clear_engine_tables(store)  # else the open tasks of the same reasons hold them back
+    clear_engine_tables(demo_store)  # else the open tasks of the same reasons hold them back
     served = run(ex, service, AS_OF)
     assert served.suppressed == Counter() and served.effects["task"] == 3 * len(matched)

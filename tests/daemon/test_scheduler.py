@@ -11,7 +11,7 @@ import logging
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from daemon_support import (
     wait_for,
 )
 from sqlalchemy import Engine, create_engine, func, select
-from support import AS_OF, REPO, TZ, clear_engine_tables, dictionary
+from support import AS_OF, REPO, TZ, dictionary
 
 from engine.core.clock import Clock
 from engine.core.observability import Metrics, event, redact, setup_logging
@@ -48,14 +48,6 @@ from engine.store.models import (
 
 DICTIONARY = dictionary()
 HOURLY = "0 * * * *"
-
-
-@pytest.fixture
-def store(demo_url: str) -> Iterator[Engine]:
-    engine = open_store(demo_url)
-    clear_engine_tables(engine)
-    yield engine
-    engine.dispose()
 
 
 def frozen_at(moment: dt.datetime) -> TimeSource:
@@ -225,11 +217,13 @@ def test_reload_keeps_last_good_version_and_stops_disabled_or_deleted(tmp_path: 
     assert folder.active() == {}
 
 
-def test_broken_template_keeps_rendering_the_last_good_text(tmp_path: Path, store: Engine) -> None:
+def test_broken_template_keeps_rendering_the_last_good_text(
+    tmp_path: Path, demo_store: Engine
+) -> None:
     settings = deployment(tmp_path, {"a.yaml": playbook_yaml("care-a", HOURLY)})
     template = settings.templates_dir / "vip_inactive_60d.sms.j2"
     template.write_text("旧模板 {{ customer | polite_name }}", "utf-8")
-    folder = _folder(settings, store)
+    folder = _folder(settings, demo_store)
     folder.poll()
     clock = Clock.at(AS_OF, TZ)
 
@@ -259,19 +253,19 @@ def _daemon(store: Engine, settings: Any, at: dt.datetime, **config: Any) -> Dae
 
 
 def test_start_catches_up_within_grace_and_records_older_slots_missed(
-    tmp_path: Path, store: Engine, demo_url: str
+    tmp_path: Path, demo_store: Engine, demo_url: str
 ) -> None:
     settings = deployment(tmp_path, {"hourly.yaml": playbook_yaml("hourly", HOURLY)})
     # a daemon ran the playbook from 04:00:30 and died before its first slot ...
-    _daemon(store, settings, AS_OF - dt.timedelta(hours=5) + dt.timedelta(seconds=30)).reload(
+    _daemon(demo_store, settings, AS_OF - dt.timedelta(hours=5) + dt.timedelta(seconds=30)).reload(
         initial=True
     )
     # ... and the next one starts at 09:00:30 with a grace of 90 minutes
-    later = _daemon(store, settings, AS_OF + dt.timedelta(seconds=30))
+    later = _daemon(demo_store, settings, AS_OF + dt.timedelta(seconds=30))
     later.reload(initial=True)
     later.reconcile("hourly")
 
-    got = {slot: row.status for slot, row in claims_by_slot(store, "hourly").items()}
+    got = {slot: row.status for slot, row in claims_by_slot(demo_store, "hourly").items()}
     assert got == {
         "2026-11-23T05:00": "missed",
         "2026-11-23T06:00": "missed",
@@ -279,7 +273,7 @@ def test_start_catches_up_within_grace_and_records_older_slots_missed(
         "2026-11-23T08:00": "done",  # 1 h late: caught up, as of its own slot
         "2026-11-23T09:00": "done",
     }
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         windows = sorted(conn.execute(select(runs.c.window)).scalars())
         ledger = set(conn.execute(select(action_ledger.c.window).distinct()).scalars())
     assert windows == ["2026-11-23T08:00", "2026-11-23T09:00"] and ledger == set(windows)
@@ -290,8 +284,8 @@ def test_start_catches_up_within_grace_and_records_older_slots_missed(
 
     # nothing runs twice: the same daemon again, or another one
     later.reconcile("hourly")
-    _daemon(store, settings, AS_OF + dt.timedelta(seconds=40)).reconcile("hourly")
-    assert count(store, runs) == 2 and count(store, run_claims) == 5
+    _daemon(demo_store, settings, AS_OF + dt.timedelta(seconds=40)).reconcile("hourly")
+    assert count(demo_store, runs) == 2 and count(demo_store, run_claims) == 5
 
     doc = status_json(tmp_path, demo_url)
     [pb] = doc["playbooks"]
@@ -311,7 +305,9 @@ def test_start_catches_up_within_grace_and_records_older_slots_missed(
     assert "Daemons: 0 running" in text and "hourly" in text
 
 
-def test_playbooks_of_one_slot_share_their_data_issue_counts(tmp_path: Path, store: Engine) -> None:
+def test_playbooks_of_one_slot_share_their_data_issue_counts(
+    tmp_path: Path, demo_store: Engine
+) -> None:
     """The first playbook of a slot counts the fields every active playbook tests; each run
     still records exactly its own fields' counts, as a run of it alone would."""
     audiences = {
@@ -323,12 +319,12 @@ def test_playbooks_of_one_slot_share_their_data_issue_counts(tmp_path: Path, sto
         {f"{pid}.yaml": playbook_yaml(pid, HOURLY, audience=a) for pid, a in audiences.items()},
     )
     # enabled since 08:00:30, so the 09:00 slot is due for both
-    _daemon(store, settings, AS_OF - dt.timedelta(minutes=59, seconds=30)).reload(initial=True)
-    daemon = _daemon(store, settings, AS_OF + dt.timedelta(seconds=30))
+    _daemon(demo_store, settings, AS_OF - dt.timedelta(minutes=59, seconds=30)).reload(initial=True)
+    daemon = _daemon(demo_store, settings, AS_OF + dt.timedelta(seconds=30))
     daemon.reload(initial=True)
     for pid in audiences:
         daemon.reconcile(pid)
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         recorded = {
             (r.playbook_id, r.field): {
                 "empty": r.empty,
@@ -346,29 +342,29 @@ def test_playbooks_of_one_slot_share_their_data_issue_counts(tmp_path: Path, sto
         clock = Clock.at(AS_OF, TZ)
         outcome = version.executor.execute(version.playbook, clock, RecordingSink(mask=True))
         alone.update({(pid, k): v for k, v in outcome.data_issues.items()})
-    assert count(store, runs) == len(audiences)
+    assert count(demo_store, runs) == len(audiences)
     assert recorded == alone
     assert ("by-email", "email") in recorded  # the demo store leaves many e-mails empty
 
 
-def test_reenabled_playbook_does_not_replay_its_backlog(tmp_path: Path, store: Engine) -> None:
+def test_reenabled_playbook_does_not_replay_its_backlog(tmp_path: Path, demo_store: Engine) -> None:
     settings = deployment(tmp_path, {"hourly.yaml": playbook_yaml("hourly", HOURLY)})
-    first = _daemon(store, settings, AS_OF - dt.timedelta(hours=5) + dt.timedelta(seconds=30))
+    first = _daemon(demo_store, settings, AS_OF - dt.timedelta(hours=5) + dt.timedelta(seconds=30))
     first.reload(initial=True)
     (settings.playbooks_dir / "hourly.yaml").write_text(
         playbook_yaml("hourly", HOURLY, enabled=False), "utf-8"
     )
     changes = first.reload()
     assert changes is not None and changes.stopped == [("hourly", "disabled")]
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         assert conn.execute(select(schedule_state.c.enabled_since)).scalar() is None
 
     # re-enabled five hours later: it starts afresh, nothing is replayed or reported missed
     (settings.playbooks_dir / "hourly.yaml").write_text(playbook_yaml("hourly", HOURLY), "utf-8")
-    again = _daemon(store, settings, AS_OF + dt.timedelta(seconds=30))
+    again = _daemon(demo_store, settings, AS_OF + dt.timedelta(seconds=30))
     again.reload(initial=True)
     again.reconcile("hourly")
-    assert claims_by_slot(store, "hourly") == {} and count(store, runs) == 0
+    assert claims_by_slot(demo_store, "hourly") == {} and count(demo_store, runs) == 0
 
 
 # --- graceful stop ----------------------------------------------------------------------------
@@ -384,20 +380,20 @@ class StopAfterFirstBatch(InterruptibleSink):
 
 
 def test_stopping_finishes_the_batch_in_hand_and_starts_no_other(
-    tmp_path: Path, store: Engine
+    tmp_path: Path, demo_store: Engine
 ) -> None:
     everyone = "    - tier: {in: [mass, gold, vip, private]}\n"
     settings = deployment(
         tmp_path, {"all.yaml": playbook_yaml("care-all", HOURLY, audience=everyone)}
     )
-    folder = _folder(settings, store)
+    folder = _folder(settings, demo_store)
     folder.poll()
     version = folder.active()["care-all"]
-    sink = StopAfterFirstBatch(store, threading.Event())
+    sink = StopAfterFirstBatch(demo_store, threading.Event())
     with pytest.raises(Interrupted):
         version.executor.execute(version.playbook, Clock.at(AS_OF, TZ), sink, batch_size=400)
-    assert count(store, action_ledger) == 400  # the first batch, committed; nothing more
-    with store.connect() as conn:
+    assert count(demo_store, action_ledger) == 400  # the first batch, committed; nothing more
+    with demo_store.connect() as conn:
         status, error = conn.execute(select(runs.c.status, runs.c.error)).one()
     assert status == "failed" and "stopped between batches" in error
 
@@ -405,7 +401,9 @@ def test_stopping_finishes_the_batch_in_hand_and_starts_no_other(
 # --- the dispatcher hook, logs and metrics -----------------------------------------------
 
 
-def test_dispatcher_hook_runs_rounds_until_nothing_is_due(tmp_path: Path, store: Engine) -> None:
+def test_dispatcher_hook_runs_rounds_until_nothing_is_due(
+    tmp_path: Path, demo_store: Engine
+) -> None:
     settings = deployment(tmp_path, {})
     calls: list[dt.datetime] = []
     backlog = [3, 0, 0, 0]
@@ -417,7 +415,7 @@ def test_dispatcher_hook_runs_rounds_until_nothing_is_due(tmp_path: Path, store:
         return {"claimed": backlog.pop(0) if backlog else 0, "sent": 1}
 
     config = DaemonConfig(dispatch_interval=0.05, tick=60, reload_interval=60)
-    daemon = Daemon(store, settings, DICTIONARY, config=config, dispatch=one_round)
+    daemon = Daemon(demo_store, settings, DICTIONARY, config=config, dispatch=one_round)
     daemon.start()
     try:
         wait_for("four dispatcher rounds", lambda: len(calls) >= 4, timeout=20)
@@ -425,7 +423,7 @@ def test_dispatcher_hook_runs_rounds_until_nothing_is_due(tmp_path: Path, store:
         daemon.stop()
     assert all(c.tzinfo is not None for c in calls)
     assert daemon.metrics.registry.get_sample_value("care_dispatch_errors_total") == 1
-    with store.connect() as conn:
+    with demo_store.connect() as conn:
         row = conn.execute(select(daemons)).one()
     assert row.stopped_at is not None and row.state["dispatcher"] is True
 

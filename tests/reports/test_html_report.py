@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import shutil
 import subprocess
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support import (
+    ARTIFACTS,
     AS_OF,
     REPO,
     SETTINGS,
+    chromium,
     clear_engine_tables,
-    demo_store_url,
     dictionary,
     validator,
 )
@@ -37,22 +35,9 @@ from engine.reports.tabular import audience_facets, report_csv
 from engine.store.db import open_store
 from engine.triggers.schedule import Schedule
 
-ARTIFACTS = REPO / "out" / "test-artifacts"
-
-
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail("CI=true but Debian's chromium is not installed", pytrace=False)
-    pytest.skip("chromium not installed (Debian: apt-get install chromium)")
-
-
-@pytest.fixture(scope="module", params=[pytest.param("sqlite", id="sqlite")])
-def demo_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    yield from demo_store_url(request, tmp_path_factory)
+# SQLite only, as one browser session is enough: the page is drawn from the dry-run report,
+# whose figures the command-line tests (tests/commands/test_cli.py) check on both backends.
+pytestmark = pytest.mark.parametrize("demo_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture(scope="module")

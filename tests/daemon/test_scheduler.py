@@ -30,7 +30,7 @@ from support import AS_OF, REPO, TZ, dictionary
 
 from engine.core.clock import Clock
 from engine.core.observability import Metrics, event, redact, setup_logging
-from engine.daemon.reload import PlaybookFolder
+from engine.daemon.folder import PlaybookFolder
 from engine.daemon.scheduler import Daemon, DaemonConfig, Interrupted, InterruptibleSink
 from engine.daemon.timesource import SlotTrigger, TimeSource
 from engine.execution.executor import Executor

@@ -1,4 +1,4 @@
-"""Hot reload: the daemon's view of ``playbooks/`` and ``templates/``, always a good one.
+"""The playbook folder as the daemon sees it: hot reload, always a good version of each file.
 
 The folders are polled by content hash (portable, no inotify limits, and a file rewritten with
 the same bytes is no change). On a change the whole folder is validated in full, against a

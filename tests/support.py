@@ -100,6 +100,33 @@ def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in result.stderr + result.stdout, result.stderr
 
 
+def headless(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium with ``args`` (a page, ``--dump-dom``, ``--screenshot=…``), its own
+    empty profile, and kept off the network: without these flags Chromium tries Google's
+    hosts at every start."""
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+    ]
+    result = subprocess.run(
+        [chromium(), *flags, *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def dump_dom(page: Path, profile: Path) -> str:
+    """The DOM headless Chromium builds for ``page`` (scripts run), as HTML text."""
+    return headless("--dump-dom", page.as_uri(), profile=profile).stdout
+
+
 def chromium() -> str:
     """Debian's headless Chromium: skipped without it on a developer machine, failed under
     ``CI=true`` (CI installs it, so a missing browser there is a broken setup)."""

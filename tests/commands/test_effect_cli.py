@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ARTIFACTS, REPO, chromium
+from support import ARTIFACTS, REPO, dump_dom, headless
 
 AS_OF = "2026-12-31T23:00"  # every 30-day window of November has ended
 
@@ -126,23 +126,9 @@ def test_html_report_in_chromium_carries_the_json_numbers(
         "--out", str(page), db=url,
     )  # fmt: skip
     assert written.returncode == 0 and page.read_text(encoding="utf-8").startswith("<!doctype")
-    browser = chromium()
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    dom = subprocess.run(
-        [browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
+    dom = dump_dom(page, tmp_path / "profile")
     parsed = _Page()
-    parsed.feed(dom.stdout)
+    parsed.feed(dom)
     assert parsed.banner  # simulated data is named on the page
     assert len(parsed.goals) == sum(1 for p in doc["playbooks"] if p["goal"])
     for p in doc["playbooks"]:
@@ -162,7 +148,7 @@ def test_html_report_in_chromium_carries_the_json_numbers(
     bars = {r["data-arm"]: float(r["data-rate"]) for r in parsed.rates[-2:]}  # vip is last
     assert bars["treated"] == pytest.approx(vip["treated"]["rate"], abs=1e-6)
     assert bars["holdout"] == pytest.approx(vip["holdout"]["rate"], abs=1e-6)
-    assert f"{vip['lift']['difference'] * 100:+.1f}" in dom.stdout
+    assert f"{vip['lift']['difference'] * 100:+.1f}" in dom
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "effect-report.png"
@@ -172,13 +158,10 @@ def test_html_report_in_chromium_carries_the_json_numbers(
         "report", "--as-of", AS_OF, "--since", "2026-11-01", "--playbook", "vip-inactive-60d",
         "--format", "html", "--out", str(vip_only), db=url,
     )  # fmt: skip
-    result = subprocess.run(
-        [browser, *flags, "--window-size=420,1100", f"--screenshot={shot}", vip_only.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    headless(
+        "--window-size=420,1100", f"--screenshot={shot}", vip_only.as_uri(),
+        profile=tmp_path / "profile",
+    )  # fmt: skip
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000  # a drawn page
 

@@ -20,9 +20,10 @@ from support import (
     AS_OF,
     REPO,
     SETTINGS,
-    chromium,
     clear_engine_tables,
     dictionary,
+    dump_dom,
+    headless,
     validator,
 )
 
@@ -83,24 +84,8 @@ def test_html_report_renders_in_chromium_with_the_json_numbers(
     doc, facets = report
     page = tmp_path / "report.html"
     page.write_text(render_html(doc, facets), encoding="utf-8")
-    browser = chromium()
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    dom = subprocess.run(
-        [browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
     parsed = _Bars()
-    parsed.feed(dom.stdout)
+    parsed.feed(dump_dom(page, tmp_path / "profile"))
     assert doc["playbooks"], "the demo store should give at least one playbook"
     for p in doc["playbooks"]:
         counts = p["counts"]
@@ -123,13 +108,10 @@ def test_html_report_renders_in_chromium_with_the_json_numbers(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "dry-run-report.png"
     shot.unlink(missing_ok=True)
-    result = subprocess.run(
-        [browser, *flags, "--window-size=420,1400", f"--screenshot={shot}", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    headless(
+        "--window-size=420,1400", f"--screenshot={shot}", page.as_uri(),
+        profile=tmp_path / "profile",
+    )  # fmt: skip
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000  # a drawn page, not blank
 

@@ -7,16 +7,13 @@ or UTF-8, 男/女, YYYYMMDD dates, resident ID numbers) and runs on SQLite and P
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from support import REPO
+from support import REPO, cli
 
 from engine.core.dictionary import load_dictionary
 from engine.playbook.schema import render_schema
@@ -362,18 +359,6 @@ def test_berka_and_bank_marketing_editor_schemas_are_current(example: str) -> No
 
 
 # --- the command line -----------------------------------------------------------------------
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "CARE_DB"}
-    return subprocess.run(
-        [sys.executable, str(REPO / "runner.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
 
 
 @pytest.fixture

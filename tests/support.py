@@ -137,3 +137,24 @@ def chromium() -> str:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail("CI=true but Debian's chromium is not installed", pytrace=False)
     pytest.skip("chromium not installed (Debian: apt-get install chromium)")
+
+
+def valued_customers(store: Engine, n: int) -> list[str]:
+    """Gold-or-better customers with a manager, in id order: the audience of the shipped event
+    playbooks (the large-withdrawal alert among them)."""
+    with store.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT id FROM customers WHERE tier IN ('gold', 'vip', 'private') "
+            "AND manager_id IS NOT NULL ORDER BY id"
+        )
+        return [r[0] for r in rows][:n]
+
+
+def deployment_playbook(root: Path, playbook_id: str) -> tuple[Settings, Validator, Playbook]:
+    """A deployment folder's settings, its validator, and one of its playbooks, which must all
+    be valid (the example deployments' tests)."""
+    settings = Settings(root=root)
+    checker = Validator(settings, load_dictionary(settings.dictionary_path))
+    catalog = checker.validate_paths([settings.playbooks_dir])
+    assert not catalog.errors, [d.message for d in catalog.errors]
+    return settings, checker, next(p for p in catalog.playbooks if p.id == playbook_id)

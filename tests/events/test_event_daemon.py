@@ -9,12 +9,13 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 from support import (
     SETTINGS,
     TZ,
     dictionary,
     validator,
+    valued_customers,
 )
 
 from engine.events.host import EventHost
@@ -74,17 +75,6 @@ def ev(eid: str, kind: str, cid: str, at: dt.datetime, **fields: Any) -> tuple[s
     }
 
 
-def valued(store: Engine, n: int) -> list[str]:
-    with store.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT id FROM customers WHERE tier IN ('gold', 'vip', 'private') "
-                "AND manager_id IS NOT NULL ORDER BY id"
-            )
-        )
-        return [r[0] for r in rows][:n]
-
-
 def ledger(store: Engine) -> list[tuple[str, str]]:
     with store.connect() as conn:
         return sorted(
@@ -94,7 +84,7 @@ def ledger(store: Engine) -> list[tuple[str, str]]:
 
 
 def test_event_host_processes_stored_events_and_closes_windows_by_clock(demo_store: Engine) -> None:
-    big, redeemed, reinvested = valued(demo_store, 3)
+    big, redeemed, reinvested = valued_customers(demo_store, 3)
     clock = Clock(DAY0)
     store_events(
         demo_store,
@@ -127,7 +117,7 @@ def test_event_host_processes_stored_events_and_closes_windows_by_clock(demo_sto
 
 
 def test_event_host_takeover_after_a_crash_neither_loses_nor_repeats(demo_store: Engine) -> None:
-    one, two, three, four, five = valued(demo_store, 5)
+    one, two, three, four, five = valued_customers(demo_store, 5)
     clock = Clock(DAY0)
     month_ago = DAY0 - dt.timedelta(days=30)
     # stored a month before any daemon ran: history, not acted on afresh
@@ -169,7 +159,7 @@ def test_event_host_takeover_after_a_crash_neither_loses_nor_repeats(demo_store:
 
 
 def test_event_host_hot_reload_applies_on_the_next_cycle(demo_store: Engine, tmp_path: Any) -> None:
-    [cid] = valued(demo_store, 1)
+    [cid] = valued_customers(demo_store, 1)
     clock = Clock(DAY0)
     a = host(demo_store, "a", clock)
     a.offer([])  # every event playbook removed
@@ -188,7 +178,7 @@ def test_event_host_hot_reload_applies_on_the_next_cycle(demo_store: Engine, tmp
 def test_event_acted_on_but_not_recorded_before_a_crash_is_already_done(demo_store: Engine) -> None:
     """Killed between writing the ledger and recording the match: the next host finds the
     match's own ledger window, writes nothing more, and records it as already done."""
-    [cid] = valued(demo_store, 1)
+    [cid] = valued_customers(demo_store, 1)
     clock = Clock(DAY0)
     store_events(demo_store, DAY0, ev("W-1", "withdrawal", cid, DAY0, amount=800000.0))
     a = host(demo_store, "a", clock)

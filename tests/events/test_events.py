@@ -26,6 +26,7 @@ from support import (
     dictionary,
     playbook_from_text,
     validator,
+    valued_customers,
 )
 
 from engine.events.ingest import ingest, read_jsonl
@@ -48,18 +49,6 @@ def processor(store: Engine, playbooks: list[Playbook], now: dt.datetime) -> Eve
     p = EventProcessor(store, SETTINGS, dictionary(), validator().renderer)
     p.restore(playbooks, now)
     return p
-
-
-def valued_customers(store: Engine, n: int) -> list[str]:
-    """Gold-or-better customers with a manager: the shipped playbooks' audience."""
-    with store.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT id FROM customers WHERE tier IN ('gold', 'vip', 'private') "
-                "AND manager_id IS NOT NULL ORDER BY id"
-            )
-        )
-        return [r[0] for r in rows][:n]
 
 
 def ev(eid: str, kind: str, cid: str, at: dt.datetime, **fields: Any) -> tuple[str, Any]:

@@ -16,14 +16,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from support import BACKENDS, REPO, TZ, require_shared_data
+from support import BACKENDS, REPO, TZ, deployment_playbook, require_shared_data
 
 from engine.core.clock import Clock
 from engine.core.dictionary import load_dictionary
-from engine.core.settings import Settings
 from engine.execution.executor import Executor, slot_on
 from engine.execution.sinks import RecordingSink
-from engine.playbook.validation import Validator
 from engine.store.db import create_engine_tables, open_store
 from engine.store.importing import import_files
 from engine.store.introspect import check_dictionary
@@ -82,12 +80,8 @@ def expected(playbook_id: str) -> list[str]:
 
 
 def outcome(url: str, playbook_id: str) -> Any:
-    settings = Settings(root=EXAMPLE)
-    dictionary = load_dictionary(settings.dictionary_path)
-    validator = Validator(settings, dictionary)
-    catalog = validator.validate_paths([settings.playbooks_dir])
-    assert not catalog.errors, [d.message for d in catalog.errors]
-    playbook = next(p for p in catalog.playbooks if p.id == playbook_id)
+    settings, validator, playbook = deployment_playbook(EXAMPLE, playbook_id)
+    dictionary = validator.dictionary
     store = open_store(url)
     try:
         at = slot_on(playbook, dt.date(2010, 11, 29), TZ)  # any weekday: no field uses dates

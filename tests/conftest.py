@@ -1,14 +1,16 @@
-"""Shared fixtures: a fresh, empty database per test on SQLite and on a real PostgreSQL.
+"""Shared fixtures: a fresh, empty database per test on SQLite and on a real PostgreSQL, and
+the generated demo store most tests run playbooks on.
 
-The engine promises the same behaviour on both stores, so contract tests take ``db_url`` and
-run once per backend. The PostgreSQL cluster is started lazily, once per session, only when a
-test asks for it, so a SQLite-only run never pays for it.
+The engine promises the same behaviour on both stores, so contract tests take ``db_url`` (or
+``demo_url``) and run once per backend. The PostgreSQL cluster is started lazily, once per
+session, only when a test asks for it, so a SQLite-only run never pays for it.
 
 Without PostgreSQL binaries the postgresql cases are skipped on a developer machine, but fail
 under ``CI=true``: a CI run that silently skipped half its backends would prove nothing.
 
-``pgcluster`` is imported as a top-level module: tests/ is no package, and pytest's default
-(prepend) import mode puts this folder on sys.path.
+The cluster is :mod:`engine.bench.pgcluster`, the one ``bench --backend postgresql`` starts
+too: one implementation of "initdb, start on a free port, run as postgres when root, delete"
+for both.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pgcluster import ClusterError, PgCluster, find_bindir
 from sqlalchemy import Engine
-from support import BACKENDS, demo_store_url
+from support import AS_OF_DATE, BACKENDS, DEMO_CUSTOMERS, clear_engine_tables
 
+from engine.bench.pgcluster import ClusterError, PgCluster, find_bindir
+from engine.demo.generator import generate
 from engine.store.db import open_store
 
 _NO_BINARIES = (
@@ -114,8 +117,73 @@ def store(db_url: str) -> Iterator[Engine]:
         engine.dispose()
 
 
+# --- the demo store ---------------------------------------------------------------------------
+#
+# Most tests that need realistic customers share these fixtures rather than generating their
+# own store. A module that needs other data (another size, seed or anchor date, or a random
+# store) builds it in a fixture of its own and says why.
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def demo_url(request: pytest.FixtureRequest, tmp_path_factory: Any) -> Iterator[str]:
-    """One generated demo store per backend for a test module (module scope: each module
-    that asks gets its own); a module that wants something else defines its own."""
-    yield from demo_store_url(request, tmp_path_factory)
+    """URL of a generated demo store (``DEMO_CUSTOMERS`` customers), once per backend.
+
+    Module scope: generating customers takes seconds, so a module's tests share one store, and
+    each module that asks gets its own. A module may therefore change customer data for its
+    own tests (tests/conditions/test_bad_data.py damages rows) without reaching another
+    module; whoever widens the scope must give such modules a private store first.
+
+    A module that needs one backend only narrows the parameter:
+    ``pytestmark = pytest.mark.parametrize("demo_url", ["sqlite"], indirect=True)``.
+    """
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
+        cleanup = None
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        name = cluster.create_database()
+        url, cleanup = cluster.url(name), (cluster, name)
+    engine = open_store(url)
+    try:
+        generate(engine, customers=DEMO_CUSTOMERS, seed=11, as_of=AS_OF_DATE)
+    finally:
+        engine.dispose()
+    yield url
+    if cleanup:
+        cleanup[0].drop_database(cleanup[1])
+
+
+@pytest.fixture
+def clean_demo_url(demo_url: str) -> str:
+    """The module's demo store with the engine's tables emptied: no test sees another's runs,
+    and the customers are not generated again."""
+    engine = open_store(demo_url)
+    try:
+        clear_engine_tables(engine)
+    finally:
+        engine.dispose()
+    return demo_url
+
+
+@pytest.fixture
+def demo_store(demo_url: str) -> Iterator[Engine]:
+    """An opened engine on the module's demo store, its engine tables emptied first (as
+    :func:`clean_demo_url`), disposed after the test: for tests that run playbooks."""
+    engine = open_store(demo_url)
+    try:
+        clear_engine_tables(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def shared_demo_store(demo_url: str) -> Iterator[Engine]:
+    """One engine on the module's demo store for all of the module's tests, engine tables left
+    as they are: for modules that read customers once in module-scoped fixtures and write
+    nothing another of their tests could trip over."""
+    engine = open_store(demo_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

@@ -1,11 +1,18 @@
-"""Helpers shared by the tests: the repository's own settings, a validator, and playbooks."""
+"""Helpers shared by the tests: the repository's own settings, a validator, playbooks, the
+command line as a user runs it, and the headless browser the report tests open pages in.
+
+Test modules import these from here and never from one another: test files live in one
+folder per engine package, and a test module is only importable once pytest has put its own
+folder on sys.path, which depends on what else was collected."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,6 +28,10 @@ SETTINGS = Settings(root=REPO)
 TZ = ZoneInfo("Asia/Shanghai")
 AS_OF_DATE = dt.date(2026, 11, 23)  # a Monday
 AS_OF = dt.datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
+
+
+ARTIFACTS = REPO / "out" / "test-artifacts"
+"""Screenshots the browser tests keep for a person to look at."""
 
 
 def dictionary() -> DataDictionary:
@@ -41,32 +52,7 @@ def playbook_from_text(tmp_path: Path, text: str, name: str = "p.yaml") -> Playb
 
 
 DEMO_CUSTOMERS = 1500
-
-
-def demo_store_url(request: Any, tmp_path_factory: Any) -> Iterator[str]:
-    """Body of a module-scoped fixture: one demo store per backend, shared by a module.
-
-    Parametrise the fixture with ``sqlite`` / ``postgresql``; engine tables are emptied by
-    :func:`clear_engine_tables` so tests stay independent without regenerating customers.
-    """
-    from engine.demo.generator import generate
-    from engine.store.db import open_store
-
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
-        cleanup = None
-    else:
-        cluster = request.getfixturevalue("pg_cluster")
-        name = cluster.create_database()
-        url, cleanup = cluster.url(name), (cluster, name)
-    engine = open_store(url)
-    try:
-        generate(engine, customers=DEMO_CUSTOMERS, seed=11, as_of=AS_OF_DATE)
-    finally:
-        engine.dispose()
-    yield url
-    if cleanup:
-        cleanup[0].drop_database(cleanup[1])
+"""Customers in the demo store of the ``demo_url`` fixture (conftest.py)."""
 
 
 BACKENDS = [
@@ -94,3 +80,81 @@ def require_shared_data(path: Path, what: str) -> None:
     if os.environ.get("CI", "").strip().lower() == "true":
         pytest.fail(f"CI=true but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """``python runner.py ARGS`` in a subprocess, as a user runs it (``CARE_DB`` unset, so only
+    the ``--db`` a test passes names a store)."""
+    env = {k: v for k, v in os.environ.items() if k != "CARE_DB"}
+    return subprocess.run(
+        [sys.executable, str(REPO / "runner.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+
+
+def headless(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium with ``args`` (a page, ``--dump-dom``, ``--screenshot=…``), its own
+    empty profile, and kept off the network: without these flags Chromium tries Google's
+    hosts at every start."""
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+    ]
+    result = subprocess.run(
+        [chromium(), *flags, *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def dump_dom(page: Path, profile: Path) -> str:
+    """The DOM headless Chromium builds for ``page`` (scripts run), as HTML text."""
+    return headless("--dump-dom", page.as_uri(), profile=profile).stdout
+
+
+def chromium() -> str:
+    """Debian's headless Chromium: skipped without it on a developer machine, failed under
+    ``CI=true`` (CI installs it, so a missing browser there is a broken setup)."""
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("CI=true but Debian's chromium is not installed", pytrace=False)
+    pytest.skip("chromium not installed (Debian: apt-get install chromium)")
+
+
+def valued_customers(store: Engine, n: int) -> list[str]:
+    """Gold-or-better customers with a manager, in id order: the audience of the shipped event
+    playbooks (the large-withdrawal alert among them)."""
+    with store.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT id FROM customers WHERE tier IN ('gold', 'vip', 'private') "
+            "AND manager_id IS NOT NULL ORDER BY id"
+        )
+        return [r[0] for r in rows][:n]
+
+
+def deployment_playbook(root: Path, playbook_id: str) -> tuple[Settings, Validator, Playbook]:
+    """A deployment folder's settings, its validator, and one of its playbooks, which must all
+    be valid (the example deployments' tests)."""
+    settings = Settings(root=root)
+    checker = Validator(settings, load_dictionary(settings.dictionary_path))
+    catalog = checker.validate_paths([settings.playbooks_dir])
+    assert not catalog.errors, [d.message for d in catalog.errors]
+    return settings, checker, next(p for p in catalog.playbooks if p.id == playbook_id)

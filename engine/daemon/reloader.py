@@ -1,6 +1,6 @@
 """Applying hot reloads to a running daemon.
 
-:class:`~engine.daemon.reload.PlaybookFolder` says what changed under ``playbooks/`` and
+:class:`~engine.daemon.folder.PlaybookFolder` says what changed under ``playbooks/`` and
 ``templates/``, and :class:`~engine.policy.watch.PolicyWatch` whether config/policy.yaml did.
 The :class:`Reloader` records each schedule change in the store (since when a playbook is
 enabled, where its due slots start until one is claimed), adds or removes its APScheduler job,
@@ -18,7 +18,7 @@ from sqlalchemy import update
 from engine.core.clock import utc_naive, utc_now
 from engine.core.observability import error_text, event
 from engine.daemon.context import Context
-from engine.daemon.reload import Changes, PlaybookFolder
+from engine.daemon.folder import Changes, PlaybookFolder
 from engine.daemon.slots import SlotRunner
 from engine.daemon.timesource import SlotTrigger
 from engine.events.host import EventHost

@@ -41,8 +41,8 @@ from engine.core.dictionary import DataDictionary
 from engine.core.observability import LOGGER, Metrics, event
 from engine.core.settings import Settings
 from engine.daemon.context import Context, DaemonConfig, Dispatch
+from engine.daemon.folder import Changes, PlaybookFolder
 from engine.daemon.housekeeping import Housekeeping
-from engine.daemon.reload import Changes, PlaybookFolder
 from engine.daemon.reloader import Reloader
 from engine.daemon.slots import Interrupted, InterruptibleSink, SlotRunner
 from engine.daemon.timesource import TimeSource

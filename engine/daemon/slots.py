@@ -34,7 +34,7 @@ from engine.core.clock import Clock, local_naive, utc_naive, utc_now
 from engine.core.errors import EngineError
 from engine.core.observability import error_text, event
 from engine.daemon.context import Context
-from engine.daemon.reload import Version
+from engine.daemon.folder import Version
 from engine.execution.sinks import Decision, RunInfo, StoreSink
 from engine.playbook.model import cron_of
 from engine.store import claims

@@ -1,7 +1,7 @@
 """The daemon's view of ``config/policy.yaml``: reloaded when the file changes, validated
 first, and the last good policy kept when an edit is invalid.
 
-Polled by content hash, like the playbook folder (engine/daemon/reload.py): a file rewritten with
+Polled by content hash, like the playbook folder (engine/daemon/folder.py): a file rewritten with
 the same bytes is no change; a deleted file means the defaults, as at start.
 """
 

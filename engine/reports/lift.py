@@ -9,7 +9,7 @@ two Wilson intervals: for the difference d = p₁ − p₂,
     lower = d − √((p₁ − l₁)² + (u₂ − p₂)²)
     upper = d + √((u₁ − p₁)² + (p₂ − l₂)²)
 
-Newcombe's own example, 56/70 against 48/80, gives 0.0524 to 0.3339 (tests/test_effect.py).
+Newcombe's own example, 56/70 against 48/80, gives 0.0524 to 0.3339 (tests/reports/test_effect.py).
 """
 
 from __future__ import annotations

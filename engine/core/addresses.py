@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 _PHONE_NOISE = re.compile(r"[\s\-().]")
-_PHONE = re.compile(r"\+?\d{7,15}")  # E.164: at most 15 digits; 7 for short local numbers
+_PHONE = re.compile(r"\+?[0-9]{7,15}")  # E.164: at most 15 digits; 7 for short local numbers
 _EMAIL = re.compile(r"[A-Za-z0-9!#$%&*+/=?^_`{|}~.'-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
 

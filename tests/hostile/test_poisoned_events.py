@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
-from support import AS_OF, SETTINGS, clear_engine_tables, dictionary, validator
+from support import AS_OF, SETTINGS, clear_engine_tables, dictionary, validator, valued_customers
 
 from engine.events.ingest import ingest, read_jsonl
 from engine.events.processor import EventProcessor
@@ -56,14 +56,7 @@ def store(demo_url: str) -> Iterator[Engine]:
 
 
 def _good_events(store: Engine) -> list[str]:
-    with store.connect() as conn:
-        ids = [  # the large-withdrawal alert's audience: gold or better, with a manager
-            r[0]
-            for r in conn.exec_driver_sql(
-                "SELECT id FROM customers WHERE tier IN ('gold', 'vip', 'private') "
-                "AND manager_id IS NOT NULL ORDER BY id LIMIT 40"
-            )
-        ]
+    ids = valued_customers(store, 40)  # the large-withdrawal alert's audience
     at = AS_OF.replace(hour=10)
     lines = []
     for n, cid in enumerate(ids):

@@ -58,10 +58,9 @@ def previews(demo_url: str) -> dict[str, list[Outcome]]:
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(REPO)  # the command reads playbooks/, templates/ and config/ from here
         for day in PACK_DATES:
-            _moment, outcomes, _skipped = execute_selected(
-                demo_url, day, wanted, dry_run=True, mask=True
-            )
-            out[day] = outcomes
+            selected = execute_selected(demo_url, day, wanted, dry_run=True, mask=True)
+            assert not selected.failed and not selected.left_out
+            out[day] = selected.outcomes
     return out
 
 

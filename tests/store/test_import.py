@@ -108,12 +108,17 @@ BAD = [
     ("short_row", GOOD + "3,王五,男\n", 4, 1, "expected 5 fields as in the header, found 3"),
     ("unknown_code", GOOD + "3,王五,未知,19800101,5\n", 4, 3, "not in code table 'gender'"),
     ("empty_required", GOOD + "3,,男,19800101,5\n", 4, 2, "column '姓名' is empty"),
+    # values a column cannot hold as they are: SQLite would keep an infinity or a different
+    # number, PostgreSQL would refuse the whole load
+    ("infinite_amount", GOOD + "3,王五,男,19800101,1e400\n", 4, 5, "is out of range"),
+    ("amount_too_long", GOOD + "3,王五,男,19800101," + "9" * 26 + "\n", 4, 5, "16 digits"),
+    ("nul_in_text", GOOD + "3,王\x00五,男,19800101,5\n", 4, 2, "NUL byte"),
 ]
 
 
 # The checks are the engine's, the same on both stores; what PostgreSQL adds is its own
 # transaction semantics, so a few cases there are enough.
-ON_POSTGRES = ("bad_date", "non_utf8_byte", "duplicate_key")
+ON_POSTGRES = ("bad_date", "non_utf8_byte", "duplicate_key", "amount_too_long", "nul_in_text")
 
 
 def _bad_cases() -> Iterator[Any]:

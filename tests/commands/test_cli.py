@@ -143,7 +143,8 @@ def test_missing_tables_is_one_clear_line(tmp_path: Path) -> None:
 def test_broken_playbook_is_reported_and_others_still_run(
     tmp_path: Path, clean_demo_url: str
 ) -> None:
-    """A deployment folder with one good and one broken playbook: the good one still runs."""
+    """A deployment folder with one good and one broken playbook: the good one still runs, the
+    report is whole, and the command exits 1 (it used to exit 0, hiding the left-out file)."""
     for name in ("schemas", "templates"):
         (tmp_path / name).symlink_to(REPO / name)
     (tmp_path / "playbooks").mkdir()
@@ -153,8 +154,9 @@ def test_broken_playbook_is_reported_and_others_still_run(
     result = cli(
         "dry-run", "--db", clean_demo_url, "--as-of", "2026-11-23", "--format", "json", cwd=tmp_path
     )
-    assert result.returncode == 0
+    assert result.returncode == 1
     assert "broken.yaml:1" in result.stderr and "PB0001" in result.stderr
+    assert "error[E0305]: 1 invalid file(s) left out; every other playbook ran" in result.stderr
     assert [p["id"] for p in json.loads(result.stdout)["playbooks"]] == ["vip-inactive-60d"]
     assert_no_traceback(result)
 

@@ -164,22 +164,35 @@ class Renderer:
                 code="PB0126",
                 hint=t("PB0126.hint"),
             )
-        try:
-            template = self.env.get_template(name)
-        except jinja2.TemplateNotFound as exc:
-            raise TemplateError(
-                t("PB0120", name=name, folder=self.templates_dir),
-                code="PB0120",
-                hint=self._nearest(name),
-            ) from exc
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(
-                t("PB0121", problem=exc.message),
-                code="PB0121",
-                where=f"{self.templates_dir / name}:{exc.lineno}",
-            ) from exc
+        template = self._load(name, None)
         self._check_references(name, template, set())
         return template
+
+    def _load(self, name: str, by: str | None) -> jinja2.Template:
+        """``name`` compiled, or the TemplateError an editor can act on (``by``: the template
+        that includes, imports or extends it)."""
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateNotFound:
+            raise self._missing(name, by) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise self._syntax(exc, name) from None
+
+    def _missing(self, name: str, by: str | None) -> TemplateError:
+        message = (
+            t("PB0120", name=name, folder=self.templates_dir)
+            if by is None
+            else t("PB0120.include", name=name, by=by, folder=self.templates_dir)
+        )
+        return TemplateError(message, code="PB0120", where=by, hint=self._nearest(name))
+
+    def _syntax(self, exc: jinja2.TemplateSyntaxError, name: str | None) -> TemplateError:
+        which = exc.name or name  # the file the mistake is in, maybe one that was included
+        return TemplateError(
+            t("PB0121", problem=exc.message),
+            code="PB0121",
+            where=f"{self.templates_dir / which}:{exc.lineno}" if which else None,
+        )
 
     def _check_references(self, name: str, template: jinja2.Template, seen: set[str]) -> None:
         """Every template ``name`` includes, imports or extends exists and parses, at any
@@ -196,24 +209,8 @@ class Renderer:
         for used in jinja2.meta.find_referenced_templates(tree):
             if used is None:
                 raise TemplateError(t("PB0120.computed", by=name), code="PB0120", where=name)
-            if used in seen:
-                continue
-            try:
-                child = self.env.get_template(used)
-            except jinja2.TemplateNotFound:
-                raise TemplateError(
-                    t("PB0120.include", name=used, by=name, folder=self.templates_dir),
-                    code="PB0120",
-                    where=name,
-                    hint=self._nearest(used),
-                ) from None
-            except jinja2.TemplateSyntaxError as exc:
-                raise TemplateError(
-                    t("PB0121", problem=exc.message),
-                    code="PB0121",
-                    where=f"{self.templates_dir / used}:{exc.lineno}",
-                ) from None
-            self._check_references(used, child, seen)
+            if used not in seen:
+                self._check_references(used, self._load(used, name), seen)
 
     def inline(self, source: str) -> jinja2.Template:
         template = self._inline.get(source)
@@ -284,23 +281,9 @@ class Renderer:
                 hint=t("PB0129.hint"),
             ) from None
         except jinja2.TemplateNotFound as exc:
-            raise TemplateError(
-                t(
-                    "PB0120.include",
-                    name=exc.name,
-                    by=template.name or "",
-                    folder=self.templates_dir,
-                ),
-                code="PB0120",
-                where=template.name,
-                hint=self._nearest(str(exc.name)),
-            ) from None
+            raise self._missing(str(exc.name), template.name or "") from None
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(
-                t("PB0121", problem=exc.message),
-                code="PB0121",
-                where=f"{exc.filename or exc.name or template.name}:{exc.lineno}",
-            ) from None
+            raise self._syntax(exc, template.name) from None
         except jinja2.UndefinedError as exc:
             message = str(exc.message)
             if message == NO_EVENT:

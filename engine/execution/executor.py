@@ -422,7 +422,7 @@ class Executor:
         render_errors: Counter[str] | None = None,
         bad_addresses: Counter[str] | None = None,
     ) -> Decision:
-        values = self._usable_addresses(values, bad_addresses)
+        values = self._usable_addresses(playbook, values, bad_addresses)
         if mask:
             values = mask_values(values, self.dictionary)
             rows = {
@@ -463,12 +463,17 @@ class Executor:
                 effects.append(admitted)
         return Decision(cid, tuple(effects), tuple(suppressed))
 
-    def _usable_addresses(self, values: dict[str, Any], bad: Counter[str] | None) -> dict[str, Any]:
-        """The customer's values with a phone or e-mail that cannot be sent to read as none
-        (the action is then held back as no_phone / no_email), counted by field. Checked
-        before masking: a masked value would never look like a number."""
+    def _usable_addresses(
+        self, playbook: Playbook, values: dict[str, Any], bad: Counter[str] | None
+    ) -> dict[str, Any]:
+        """The customer's values with a phone or e-mail this playbook would send to, but cannot,
+        read as none (the action is then held back as no_phone / no_email), counted by field.
+        Checked before masking: a masked value would never look like a number."""
+        sends = {REGISTRY[a.kind].channel for a in playbook.actions}
         for channel, check in (("sms", valid_phone), ("email", valid_email)):
             key = self.dictionary.channels.get(channel)
+            if channel not in sends:
+                continue
             if key is None or values.get(key) in (None, ""):
                 continue
             if not check(values[key]):

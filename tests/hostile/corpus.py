@@ -346,80 +346,36 @@ PAYLOADS = [
     "../../../../etc/passwd",
 ]
 
-SQL_CASES = (
-    [
-        # values are bound parameters: valid, and harmless
-        Case(
-            "sql",
-            f"value_eq_{i}",
-            HEAD.format(id=f"sqlv{i}") + f"audience: {{name: {{eq: {payload!r}}}}}\n" + GOOD_ACTION,
-            valid=True,
-        )
-        for i, payload in enumerate(PAYLOADS)
-    ]
-    + [
-        Case(
-            "sql",
-            f"value_in_{i}",
-            HEAD.format(id=f"sqlin{i}")
-            + f"audience: {{occupation: {{in: [{payload!r}, x]}}}}\n"
-            + GOOD_ACTION,
-            valid=True,
-        )
-        for i, payload in enumerate(PAYLOADS)
-    ]
-    + [
-        Case(
-            "sql",
-            f"tag_value_{i}",
-            _pb(f"sqltag{i}", actions=f"actions:\n  - tag: {{add: {payload!r}}}\n"),
-            valid=len(payload) <= 32,
-        )  # tags: 32 characters
-        for i, payload in enumerate(PAYLOADS)
-    ]
-    + [
-        # names are checked against the dictionary, the registry and the folders: refused
-        Case(
-            "sql",
-            f"field_name_{i}",
-            HEAD.format(id=f"sqlf{i}") + f"audience: {{{payload!r}: {{eq: x}}}}\n" + GOOD_ACTION,
-        )
-        for i, payload in enumerate(PAYLOADS)
-    ]
-    + [
-        Case(
-            "sql",
-            f"enum_value_{i}",
-            HEAD.format(id=f"sqle{i}") + f"audience: {{tier: {{eq: {payload!r}}}}}\n" + GOOD_ACTION,
-        )
-        for i, payload in enumerate(PAYLOADS)
-    ]
-    + [
-        Case(
-            "sql",
-            f"segment_name_{i}",
-            HEAD.format(id=f"sqls{i}") + f"audience: {{segment: {payload!r}}}\n" + GOOD_ACTION,
-        )
-        for i, payload in enumerate(PAYLOADS)
-    ]
-    + [
-        Case(
-            "sql",
-            f"template_name_{i}",
-            _pb(f"sqlt{i}", actions=f"actions:\n  - sms: {{template: {payload!r}}}\n"),
-        )
-        for i, payload in enumerate(PAYLOADS)
-    ]
-    + [
-        Case(
-            "sql",
-            f"webhook_name_{i}",
-            _pb(f"sqlw{i}", actions=f"actions:\n  - webhook: {{endpoint: {payload!r}}}\n"),
-        )
-        for i, payload in enumerate(PAYLOADS)
-    ]
-    + [Case("sql", f"id_{i}", _pb(payload.replace("\\", ""))) for i, payload in enumerate(PAYLOADS)]
-)
+# (case name, playbook id prefix, where the payload goes, whether it is a harmless value)
+_PLACES: list[tuple[str, str, str, bool | None]] = [
+    # values are bound parameters: valid, and harmless (a tag holds 32 characters at most)
+    ("value_eq", "sqlv", "audience: {{name: {{eq: {p!r}}}}}\n", True),
+    ("value_in", "sqlin", "audience: {{occupation: {{in: [{p!r}, x]}}}}\n", True),
+    ("tag_value", "sqltag", "actions:\n  - tag: {{add: {p!r}}}\n", None),
+    # names are checked against the dictionary, the registry and the folders: refused
+    ("field_name", "sqlf", "audience: {{{p!r}: {{eq: x}}}}\n", False),
+    ("enum_value", "sqle", "audience: {{tier: {{eq: {p!r}}}}}\n", False),
+    ("segment_name", "sqls", "audience: {{segment: {p!r}}}\n", False),
+    ("template_name", "sqlt", "actions:\n  - sms: {{template: {p!r}}}\n", False),
+    ("webhook_name", "sqlw", "actions:\n  - webhook: {{endpoint: {p!r}}}\n", False),
+]
+
+
+def _sql_case(name: str, prefix: str, place: str, valid: bool | None, i: int, p: str) -> Case:
+    part = place.format(p=p)
+    text = (
+        _pb(f"{prefix}{i}", actions=part)
+        if part.startswith("actions:")
+        else HEAD.format(id=f"{prefix}{i}") + part + GOOD_ACTION
+    )
+    return Case("sql", f"{name}_{i}", text, valid=len(p) <= 32 if valid is None else valid)
+
+
+SQL_CASES = [
+    _sql_case(name, prefix, place, valid, i, payload)
+    for name, prefix, place, valid in _PLACES
+    for i, payload in enumerate(PAYLOADS)
+] + [Case("sql", f"id_{i}", _pb(payload.replace("\\", ""))) for i, payload in enumerate(PAYLOADS)]
 
 SIZE_CASES = [
     Case(

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from engine import __version__
 from engine.commands import authoring, delivery, explain, importing, preview
 from engine.commands import bench as bench_commands
+from engine.commands import console as console_commands
 from engine.commands import daemon as daemon_commands
 from engine.commands import events as event_commands
 from engine.commands import report as report_commands
@@ -48,6 +49,8 @@ COMMANDS: tuple[click.Command, ...] = (
     report_commands.report,
     report_commands.demo_outcomes,
     bench_commands.bench,
+    console_commands.console_command,
+    console_commands.users,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,48 +12,13 @@ import click
 from engine.commands import common
 from engine.core.clock import Clock
 from engine.core.dictionary import load_dictionary
-from engine.core.errors import EngineError, describe_failure
-from engine.execution.executor import Executor, Outcome, by_priority, slot_on
-from engine.execution.sinks import RecordingSink, StoreSink
-from engine.playbook.model import Playbook
+from engine.execution.executor import Executor, Outcome
+from engine.execution.selection import Selected, decide
 from engine.playbook.validation import Validator
 from engine.reports.dryrun import report_json, report_text
 from engine.reports.html import render_html
 from engine.reports.tabular import audience_facets, diff_against_last_run, report_csv
 from engine.store.introspect import require_deployment
-from engine.triggers.schedule import Schedule
-
-
-@dataclass
-class Selected:
-    """What one dry-run or run did: the moment, each playbook's outcome (a failed one carries
-    its ``error``), the playbooks not scheduled that day, and the files left out as invalid."""
-
-    moment: dt.datetime
-    outcomes: list[Outcome]
-    skipped: list[Playbook]
-    left_out: list[str] = field(default_factory=list)
-
-    @property
-    def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.error is not None]
-
-    def check(self) -> None:
-        """Exit 1 (after the report was shown) when any playbook was left out or failed."""
-        problems = []
-        if self.left_out:
-            problems.append(f"{len(self.left_out)} invalid file(s) left out")
-        if self.failed:
-            problems.append(
-                f"{len(self.failed)} playbook(s) failed: "
-                + ", ".join(o.playbook.id for o in self.failed)
-            )
-        if problems:
-            raise EngineError(
-                "; ".join(problems) + "; every other playbook ran",
-                code="E0305",
-                hint="the report above says where; fix those and run again",
-            )
 
 
 def execute_selected(
@@ -74,34 +36,25 @@ def execute_selected(
     validator = Validator(settings, dictionary)
     found = validator.validate_paths([settings.playbooks_dir])
     playbooks = common.select_playbooks(found, wanted)
-    # event playbooks act when events arrive: `events dry-run FILE` previews them
-    playbooks = [p for p in playbooks if isinstance(p.trigger, Schedule)]
     store = common.store(settings, db_url)
-    # dry-run reads the ledger too: it shows who is already done or cooling down; the
-    # customer side is whatever the data dictionary maps (the demo store or the bank's tables)
-    require_deployment(store, dictionary)
-    executor = Executor(store, settings, dictionary, validator.renderer)
-    selected = Selected(moment, [], [], sorted({d.file for d in found.errors}))
-    previewed: Counter[tuple[str, str]] = Counter()  # caps see earlier playbooks' messages
-    shared = executor.one_pass(playbooks)
-    for playbook in by_priority(playbooks):
-        at = slot_on(playbook, moment.date(), settings.timezone) if whole_day else moment
-        if at is None:
-            selected.skipped.append(playbook)
-            continue
-        clock = Clock.at(at, settings.timezone)
-        sink = RecordingSink(mask=mask, contacts=previewed) if dry_run else StoreSink(store)
-        try:
-            outcome = executor.execute(
-                playbook, clock, sink, keep_details=dry_run, evaluator=evaluator, shared=shared
-            )
-        except Exception as exc:  # a fault boundary: one playbook's failure is its own
-            # recorded `failed` in runs by the sink; the other playbooks are decided as if
-            # this one were not there
-            outcome = Outcome.failed(playbook, clock, describe_failure(exc))
-        selected.outcomes.append(outcome)
-    store.dispose()
-    return selected
+    try:
+        # dry-run reads the ledger too: it shows who is already done or cooling down; the
+        # customer side is whatever the data dictionary maps (the demo store or the bank's)
+        require_deployment(store, dictionary)
+        executor = Executor(store, settings, dictionary, validator.renderer)
+        return decide(
+            store,
+            executor,
+            playbooks,
+            moment,
+            whole_day=whole_day,
+            dry_run=dry_run,
+            mask=mask,
+            evaluator=evaluator,
+            left_out=sorted({d.file for d in found.errors}),
+        )
+    finally:
+        store.dispose()
 
 
 @click.command("dry-run")

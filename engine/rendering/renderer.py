@@ -138,11 +138,21 @@ NO_EVENT = "'event' is undefined"
 class Renderer:
     """Renders template files from ``templates/`` and inline texts from playbooks."""
 
-    def __init__(self, templates_dir: Path, dictionary: DataDictionary | None = None) -> None:
+    def __init__(
+        self,
+        templates_dir: Path,
+        dictionary: DataDictionary | None = None,
+        overrides: Mapping[str, str] | None = None,
+    ) -> None:
+        """``overrides``: template texts by name that stand in for the files of the same name,
+        so an edit can be checked and rendered, includes and all, before it is saved."""
         self.templates_dir = templates_dir
         self.dictionary = dictionary
+        loader: jinja2.BaseLoader = jinja2.FileSystemLoader(str(templates_dir))
+        if overrides:
+            loader = jinja2.ChoiceLoader([jinja2.DictLoader(dict(overrides)), loader])
         self.env = BudgetedSandbox(
-            loader=jinja2.FileSystemLoader(str(templates_dir)),
+            loader=loader,
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             trim_blocks=True,

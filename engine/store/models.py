@@ -489,3 +489,36 @@ ENGINE_TABLES = (
     *SCHEDULER_TABLES,
     *EVENT_TABLES,
 )
+
+# --- the console's accounts and its record of personal data shown ---------------------------
+# Not in ENGINE_TABLES: a store the console never served needs none of them, and the daemon
+# must not refuse to start for their absence. `users add` and `console` create them.
+
+console_accounts = Table(
+    "console_accounts",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("password_hash", String(200), nullable=False),  # argon2id, never the password
+    Column("role", String(16), nullable=False),
+    Column("manager_id", String(16)),  # the managers row a `manager` account works as
+    Column("branch_id", String(16)),  # the branch a `leader` account sees
+    Column("created_at", DateTime, nullable=False),
+    Column("password_changed_at", DateTime, nullable=False),
+    Column("disabled_at", DateTime),
+)
+
+console_access_log = Table(
+    "console_access_log",
+    metadata,
+    # One row per time the console showed personal data unmasked, or exported it: who, when,
+    # which customer and what; PIPL asks that such access be accountable.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("customer_id", String(20)),
+    Column("detail", String(200), nullable=False, default=""),
+    Index("ix_console_access_customer", "customer_id", "at"),
+)
+
+CONSOLE_TABLES = (console_accounts, console_access_log)

@@ -68,3 +68,31 @@ def slots_between(cron: str, after: dt.datetime, until: dt.datetime) -> Iterator
         if slot > until:
             return
         yield slot
+
+
+_WEEKDAYS = "日一二三四五六日"
+
+
+def in_words(cron: str) -> str:
+    """A schedule as an editor says it: ``0 9 * * 1-5`` → 每个工作日 09:00. Shapes beyond the
+    common ones are shown as the cron text itself, never guessed at."""
+    parts = cron.split()
+    if len(parts) != 5 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return cron
+    minute, hour, day, month, weekday = parts
+    at = f"{int(hour):02d}:{int(minute):02d}"
+    if day == "*" and month == "*":
+        if weekday == "*":
+            return f"每天 {at}"
+        if weekday == "1-5":
+            return f"每个工作日 {at}"
+        if weekday in ("0,6", "6,0", "6-7", "0,6-6"):
+            return f"每个周末 {at}"
+        if weekday.isdigit() and int(weekday) <= 7:
+            return f"每周{_WEEKDAYS[int(weekday)]} {at}"
+    if weekday == "*" and day.isdigit():
+        if month == "*":
+            return f"每月{int(day)}日 {at}"
+        if month.isdigit():
+            return f"每年{int(month)}月{int(day)}日 {at}"
+    return cron

@@ -1,0 +1,158 @@
+"""``console`` (the web workbench) and ``users`` (its accounts)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from sqlalchemy import Engine
+
+from engine.commands import common
+from engine.console import accounts
+from engine.console.auth import Sessions, load_secret
+from engine.console.context import Console
+from engine.console.roles import ROLE_LABELS, ROLES
+from engine.console.server import ConsoleServer
+from engine.core.errors import UsageError
+from engine.core.settings import Settings
+
+
+def make_console(settings: Settings, store: Engine) -> Console:
+    secret = load_secret(settings.data_dir / "console.secret")
+    return Console(settings, store, Sessions(secret))
+
+
+@click.command("console")
+@common.db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+def console_command(db_url: str | None, host: str, port: int) -> None:
+    """Serve the web console (playbook editor, task list, previews) until Ctrl-C."""
+    settings = common.settings()
+    store = common.store(settings, db_url)
+    server = ConsoleServer(make_console(settings, store), host, port)
+    click.echo(f"console on http://{host}:{port}/  (Ctrl-C stops it)")
+    if not accounts.all_accounts(store):
+        click.echo("no accounts yet: add one with `python runner.py users add NAME --role editor`")
+    try:
+        server.run()
+    finally:
+        store.dispose()
+
+
+@click.group("users")
+def users() -> None:
+    """Console accounts: add, list, disable, enable, change role or password."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--manager-id", default=None, help="manager role: the managers row they work as")
+@click.option("--branch", "branch_id", default=None, help="leader role: the branch they lead")
+@common.db_option
+def users_add(
+    name: str, role: str, manager_id: str | None, branch_id: str | None, db_url: str | None
+) -> None:
+    """Add an account; the password is asked for (or read from standard input)."""
+    store = common.store(common.settings(), db_url)
+    try:
+        account = accounts.add(
+            store, name, role, _password(), manager_id=manager_id, branch_id=branch_id
+        )
+    finally:
+        store.dispose()
+    click.echo(f"added {account.name} ({account.role} {ROLE_LABELS[account.role]})")
+
+
+@users.command("list")
+@common.db_option
+def users_list(db_url: str | None) -> None:
+    """Every account with its role, and whether it is disabled."""
+    store = common.store(common.settings(), db_url)
+    try:
+        found = accounts.all_accounts(store)
+    finally:
+        store.dispose()
+    if not found:
+        click.echo("no accounts")
+    for a in found:
+        scope = " ".join(
+            part
+            for part in (
+                f"manager {a.manager_id}" if a.manager_id else "",
+                f"branch {a.branch_id}" if a.branch_id else "",
+            )
+            if part
+        )
+        state = "disabled" if a.disabled else "active"
+        click.echo(f"{a.name:<20} {a.role:<9} {state:<8} {scope}".rstrip())
+
+
+@users.command("disable")
+@click.argument("name")
+@common.db_option
+def users_disable(name: str, db_url: str | None) -> None:
+    """Refuse the account from its next request on (its open sessions end too)."""
+    store = common.store(common.settings(), db_url)
+    try:
+        accounts.disable(store, name)
+    finally:
+        store.dispose()
+    click.echo(f"disabled {name}")
+
+
+@users.command("enable")
+@click.argument("name")
+@common.db_option
+def users_enable(name: str, db_url: str | None) -> None:
+    store = common.store(common.settings(), db_url)
+    try:
+        accounts.enable(store, name)
+    finally:
+        store.dispose()
+    click.echo(f"enabled {name}")
+
+
+@users.command("role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(ROLES))
+@click.option("--manager-id", default=None)
+@click.option("--branch", "branch_id", default=None)
+@common.db_option
+def users_role(
+    name: str, role: str, manager_id: str | None, branch_id: str | None, db_url: str | None
+) -> None:
+    """Change an account's role (takes effect on its next request)."""
+    store = common.store(common.settings(), db_url)
+    try:
+        accounts.set_role(store, name, role, manager_id=manager_id, branch_id=branch_id)
+    finally:
+        store.dispose()
+    click.echo(f"{name} is now {role}")
+
+
+@users.command("password")
+@click.argument("name")
+@common.db_option
+def users_password(name: str, db_url: str | None) -> None:
+    """Set a new password; every session opened with the old one ends."""
+    store = common.store(common.settings(), db_url)
+    try:
+        accounts.set_password(store, name, _password())
+    finally:
+        store.dispose()
+    click.echo(f"password of {name} changed")
+
+
+def _password() -> str:
+    """From the terminal (asked twice, not echoed), or one line of standard input for
+    scripts: never from the command line, where it would land in shell history."""
+    if sys.stdin.isatty():
+        return str(click.prompt("password", hide_input=True, confirmation_prompt=True))
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise UsageError(
+            "no password on standard input", code="E0607", hint="echo the password into the command"
+        )
+    return line

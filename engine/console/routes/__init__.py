@@ -1,0 +1,8 @@
+"""The console's routes, one module per area; each route names the permission it needs."""
+
+from __future__ import annotations
+
+from engine.console.guard import RouteSpec
+from engine.console.routes import login, playbooks, texts
+
+ROUTES: list[RouteSpec] = [*login.ROUTES, *playbooks.ROUTES, *texts.ROUTES]

@@ -1,0 +1,43 @@
+// Page glue: mounts the editors the server's pages ask for. No inline scripts (the CSP
+// allows none); every URL and token comes from the page's data attributes.
+(function () {
+  "use strict";
+  function csrf() { return document.body.dataset.csrf || ""; }
+
+  function mountPlaybook() {
+    const parent = document.getElementById("editor");
+    const textarea = document.getElementById("text");
+    if (!parent || !textarea || !window.CareEditor) return;
+    window.careEditor = window.CareEditor.mountYaml(parent, {
+      text: textarea.value,
+      schemaUrl: parent.dataset.schemaUrl,
+      validateUrl: parent.dataset.validateUrl,
+      csrfToken: csrf(),
+      textarea: textarea,
+      statusElement: document.getElementById("status"),
+    });
+  }
+
+  function mountTemplate() {
+    const parent = document.getElementById("template-editor");
+    const textarea = document.getElementById("text");
+    if (!parent || !textarea || !window.CareEditor) return;
+    let timer = null;
+    window.careEditor = window.CareEditor.mountText(parent, {
+      text: textarea.value,
+      textarea: textarea,
+      onChange: function () {
+        clearTimeout(timer);
+        timer = setTimeout(function () {
+          window.htmx.ajax("POST", "/editor/render", {
+            source: "#template-form", target: "#rendered",
+            values: { name: document.querySelector("#template-form [name=name]").value, text: textarea.value },
+            headers: { "X-CSRF-Token": csrf() },
+          });
+        }, 400);
+      },
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { mountPlaybook(); mountTemplate(); });
+})();

@@ -1,0 +1,94 @@
+"""One pass over chosen playbooks at one moment: what ``dry-run``, ``run`` and the console's
+audience estimate share, so the console's numbers are the CLI's by construction.
+
+A fault boundary per playbook: one playbook's failure is its own ``Outcome.error``, and the
+others are decided as if it were not there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from engine.core.clock import Clock
+from engine.core.errors import EngineError, describe_failure
+from engine.execution.executor import Executor, Outcome, by_priority, slot_on
+from engine.execution.sinks import RecordingSink, Sink, StoreSink
+from engine.playbook.model import Playbook
+from engine.triggers.schedule import Schedule
+
+
+@dataclass
+class Selected:
+    """What one dry-run or run did: the moment, each playbook's outcome (a failed one carries
+    its ``error``), the playbooks not scheduled that day, and the files left out as invalid."""
+
+    moment: dt.datetime
+    outcomes: list[Outcome]
+    skipped: list[Playbook]
+    left_out: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.error is not None]
+
+    def check(self) -> None:
+        """Exit 1 (after the report was shown) when any playbook was left out or failed."""
+        problems = []
+        if self.left_out:
+            problems.append(f"{len(self.left_out)} invalid file(s) left out")
+        if self.failed:
+            problems.append(
+                f"{len(self.failed)} playbook(s) failed: "
+                + ", ".join(o.playbook.id for o in self.failed)
+            )
+        if problems:
+            raise EngineError(
+                "; ".join(problems) + "; every other playbook ran",
+                code="E0305",
+                hint="the report above says where; fix those and run again",
+            )
+
+
+def decide(
+    store: Engine,
+    executor: Executor,
+    playbooks: Sequence[Playbook],
+    moment: dt.datetime,
+    *,
+    whole_day: bool,
+    dry_run: bool,
+    mask: bool,
+    evaluator: str = "sql",
+    left_out: Sequence[str] = (),
+) -> Selected:
+    """Decide the scheduled ``playbooks`` at ``moment`` (each at its own slot that day when
+    ``whole_day``), previewing (``dry_run``) or writing ledger, outbox and tasks."""
+    tz = executor.settings.timezone
+    # event playbooks act when events arrive: `events dry-run FILE` previews them
+    scheduled = [p for p in playbooks if isinstance(p.trigger, Schedule)]
+    selected = Selected(moment, [], [], sorted(left_out))
+    previewed: Counter[tuple[str, str]] = Counter()  # caps see earlier playbooks' messages
+
+    shared = executor.one_pass(scheduled)
+    for playbook in by_priority(scheduled):
+        at = slot_on(playbook, moment.date(), tz) if whole_day else moment
+        if at is None:
+            selected.skipped.append(playbook)
+            continue
+        clock = Clock.at(at, tz)
+        sink: Sink = RecordingSink(mask=mask, contacts=previewed) if dry_run else StoreSink(store)
+        try:
+            outcome = executor.execute(
+                playbook, clock, sink, keep_details=dry_run, evaluator=evaluator, shared=shared
+            )
+        except Exception as exc:  # a fault boundary: one playbook's failure is its own
+            # recorded `failed` in runs by the sink; the other playbooks are decided as if
+            # this one were not there
+            outcome = Outcome.failed(playbook, clock, describe_failure(exc))
+        selected.outcomes.append(outcome)
+    return selected

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import click
 from sqlalchemy import Engine
@@ -27,16 +29,22 @@ def make_console(settings: Settings, store: Engine) -> Console:
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 def console_command(db_url: str | None, host: str, port: int) -> None:
-    """Serve the web console (playbook editor, task list, previews) until Ctrl-C."""
+    """Serve the web console (playbook editor, task list, previews) until Ctrl-C or SIGTERM
+    (exit 0)."""
     settings = common.settings()
     store = common.store(settings, db_url)
     server = ConsoleServer(make_console(settings, store), host, port)
-    click.echo(f"console on http://{host}:{port}/  (Ctrl-C stops it)")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    server.start()
+    click.echo(f"console on {server.url}  (Ctrl-C stops it)")
     if not accounts.all_accounts(store):
         click.echo("no accounts yet: add one with `python runner.py users add NAME --role editor`")
     try:
-        server.run()
+        stop.wait()
     finally:
+        server.stop()
         store.dispose()
 
 

@@ -15,6 +15,8 @@ from types import FrameType
 import click
 
 from engine.commands import common
+from engine.commands.console import make_console
+from engine.console.server import ConsoleServer
 from engine.core.dictionary import load_dictionary
 from engine.core.durations import DurationError, parse_duration
 from engine.core.errors import EngineError, UsageError
@@ -121,6 +123,18 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
     help="address the HTTP endpoint listens on",
 )
 @click.option(
+    "--console-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="also serve the web console on this port (as `console` does), from this process",
+)
+@click.option(
+    "--console-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="address the console listens on",
+)
+@click.option(
     "--metrics-file",
     type=click.Path(path_type=Path),
     default=None,
@@ -180,6 +194,8 @@ def daemon(
     event_every: float,
     events_port: int | None,
     events_host: str,
+    console_port: int | None,
+    console_host: str,
     metrics_file: Path | None,
     metrics_port: int | None,
     metrics_every: float,
@@ -258,8 +274,13 @@ def daemon(
         store, settings, dictionary, config=config, time_source=time_source, dispatch=hook
     )
     server = None
+    console = None
     runner.start()  # playbooks loaded before the endpoint takes its first event
     try:
+        if console_port is not None:
+            console = ConsoleServer(make_console(settings, store), console_host, console_port)
+            console.start()
+            event(logging.getLogger(LOGGER), "console.serving", url=console.url)
         if events_port is not None and runner.events is not None:
             try:
                 server = EventServer(
@@ -278,6 +299,8 @@ def daemon(
             )
         stop.wait()
     finally:
+        if console is not None:
+            console.stop()
         if server is not None:
             server.shutdown()
             server.server_close()

@@ -29,10 +29,6 @@ class ConsoleServer:
         self.host, self.port = host, port
         self._thread: threading.Thread | None = None
 
-    def run(self) -> None:
-        """Serve until SIGINT/SIGTERM (uvicorn's own handlers, in the main thread)."""
-        self.server.run()
-
     def start(self) -> None:
         """Serve on a thread; return once listening, or raise when the port is taken."""
         self._thread = threading.Thread(target=self.server.run, name="console", daemon=True)

@@ -49,17 +49,16 @@ const theme = EditorView.theme({
     maxWidth: "min(40em, calc(100vw - 16px))",
     boxSizing: "border-box",
   },
-  ".cm-diagnostic, .cm-tooltip-hover, .cm-completionInfo": {
-    whiteSpace: "pre-wrap",
-    overflowWrap: "anywhere",
-  },
+  // Diagnostics are plain text with a line break before the hint; hover and
+  // completion info are HTML (rendered markdown), so only wrapping is set.
+  ".cm-diagnostic": { whiteSpace: "pre-wrap", padding: "4px 8px", fontSize: "13px" },
+  ".cm-diagnostic, .cm-tooltip-hover, .cm-completionInfo": { overflowWrap: "anywhere" },
   ".cm-completionInfo": { maxWidth: "min(30em, calc(100vw - 16px))" },
-  ".cm-diagnostic": { padding: "4px 8px", fontSize: "13px" },
   // The message already starts with the code; the source line repeats it.
   ".cm-diagnosticSource": { display: "none" },
   ".cm-tooltip-hover": { padding: "4px 8px", fontSize: "13px" },
-  // A stronger marker than the default dotted underline: visible on small
-  // screens and for readers who cannot tell red from green.
+  // A tinted background besides the default wavy underline, so a marked
+  // range is easy to spot on a small screen.
   ".cm-lintRange-error": {
     backgroundColor: "rgba(220, 38, 38, 0.12)",
   },

@@ -156,7 +156,8 @@ def _checked(console: Console, body: Body) -> tuple[str, Checked]:
 
 def validate(request: Request, console: Console, viewer: Viewer | None, body: Body) -> Response:
     try:
-        _, checked = _checked(console, body)
+        # the editor names its file in the URL; its body is the text alone
+        _, checked = _checked(console, {"file": request.query_params.get("file"), **body})
     except EngineError as exc:  # a file name the console refuses
         return JSONResponse({"diagnostics": [], "summary": exc.message, "valid": False})
     return JSONResponse(checked.to_json(choose_lang()))

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.bench import audiences, delivery, events, pack, render, writes
+from engine.bench import audiences, console, delivery, events, pack, render, writes
 from engine.bench.figures import peak_mb, reset_peak
 from engine.bench.lab import AS_OF, Lab
 from engine.bench.stores import ensure
@@ -30,6 +30,7 @@ SECTIONS: dict[str, Callable[[Lab, int], Any]] = {
     "writes": writes.measure,
     "dispatch": delivery.measure,
     "events": events.measure,
+    "console": console.measure,
 }
 
 

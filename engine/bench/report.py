@@ -126,6 +126,42 @@ def rows(result: dict[str, Any]) -> list[Row]:
                 "",
             )
         )
+    c = s.get("console", {}).get("result", {})
+    if "validate" in c:
+        v, est, page = c["validate"], c["estimate"], c["page"]
+        out.append(
+            (
+                "8 console",
+                f"validation round trip ({v['playbook']}) vs the validator in process",
+                f"{v['round_trip_ms']} ms",
+                f"{v['validator_ms']} ms",
+                f"{v['ratio']:.2f}×",
+                "",
+                _ok(v["round_trip_ms"], 150),
+            )
+        )
+        out.append(
+            (
+                "8 console",
+                f"audience estimate ({est['playbook']}, {est['matched']:,} matched) vs dry-run",
+                _t(est["http"]),
+                _t(est["dry_run"]),
+                f"{est['ratio']:.2f}×",
+                f"{est['cpu_ratio']:.2f}×",
+                _ok(est["ratio"], 1.1),
+            )
+        )
+        out.append(
+            (
+                "8 console",
+                "editor page scripts, gzip",
+                f"{page['gzip_kb']} KB",
+                "",
+                "",
+                "",
+                _ok(page["gzip_kb"], 500),
+            )
+        )
     pack_peak = s.get("pack", {}).get("peak_rss_mb")
     out.append(
         (

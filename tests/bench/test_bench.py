@@ -36,7 +36,15 @@ def test_bench_at_300_customers_reports_every_section(tmp_path: Path) -> None:
     [result] = report["results"]
     assert result["customers"] == 300 and result["backend"] == "sqlite"
     sections = result["sections"]
-    assert set(sections) == {"pack", "audiences", "render", "writes", "dispatch", "events"}
+    assert set(sections) == {
+        "pack",
+        "audiences",
+        "render",
+        "writes",
+        "dispatch",
+        "events",
+        "console",
+    }
     for name, section in sections.items():
         assert "error" not in section["result"], (name, section["result"])
         assert _positive(section["peak_rss_mb"])
@@ -71,9 +79,21 @@ def test_bench_at_300_customers_reports_every_section(tmp_path: Path) -> None:
     events = sections["events"]["result"]
     assert _positive(events["engine_events_per_s"]) and _positive(events["share_of_raw"])
 
+    console = sections["console"]["result"]
+    assert console["validate"]["playbook"] == "birthday_greeting.yaml"
+    assert _positive(console["validate"]["round_trip_ms"]) and _positive(
+        console["estimate"]["ratio"]
+    )
+    assert set(console["page"]["scripts"]) == {
+        "vendor/htmx.min.js",
+        "vendor/editor.js",
+        "console.js",
+    }
+    assert 0 < console["page"]["gzip_kb"] < 1000
+
     assert report["scaling"] and _positive(report["scaling"][0]["dry_run_s"])
     text = markdown.read_text(encoding="utf-8")
-    assert "| 1 pack |" in text and "| 4 writes |" in text
+    assert "| 1 pack |" in text and "| 4 writes |" in text and "| 8 console |" in text
 
 
 def test_bench_refuses_to_build_over_a_store_that_is_not_its_own(tmp_path: Path) -> None:

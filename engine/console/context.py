@@ -19,7 +19,9 @@ class Console:
     settings: Settings
     store: Engine
     sessions: Sessions
+    # five failures lock one name; an address (a whole branch behind one NAT) gets fifty
     throttle: Throttle = field(default_factory=Throttle)
+    address_throttle: Throttle = field(default_factory=lambda: Throttle(limit=50))
     workbench: Workbench = field(init=False)
 
     def __post_init__(self) -> None:

@@ -26,6 +26,7 @@ from engine.store.db import open_store
 from engine.store.models import managers, tasks
 
 PASSWORD = "correct horse battery"
+SECRET = b"test secret of the console fixture"
 FOLDERS = ("playbooks", "templates", "segments", "schemas", "config")
 
 
@@ -95,7 +96,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             manager_id=manager.id if role == "manager" else None,
             branch_id=manager.branch_id if role == "leader" else None,
         )
-    console = Console(settings, store, Sessions(b"test secret of the console fixture"))
+    console = Console(settings, store, Sessions(SECRET))
     server = ConsoleServer(console, "127.0.0.1", 0)
     server.start()
     try:

@@ -43,8 +43,8 @@ def login(request: Request, console: Console, viewer: Viewer | None, body: Body)
             "页面已过期,请重新提交。The page expired; please try again.",
         )
     client = request.client.host if request.client else "?"
-    keys = (f"name:{name.lower()}", f"ip:{client}")
-    wait = console.throttle.wait(*keys)
+    key, address = f"name:{name.lower()}", f"ip:{client}"
+    wait = max(console.throttle.wait(key), console.address_throttle.wait(address))
     if wait > 0:
         minutes = int(wait // 60) + 1
         return _form(
@@ -56,9 +56,10 @@ def login(request: Request, console: Console, viewer: Viewer | None, body: Body)
         )
     account = accounts.authenticate(console.store, name, password)
     if account is None:
-        console.throttle.failed(*keys)
+        console.throttle.failed(key)
+        console.address_throttle.failed(address)
         return _form(request, console, next_path, 401, "用户名或密码错误。Wrong name or password.")
-    console.throttle.succeeded(keys[0])
+    console.throttle.succeeded(key)
     target = next_path or HOME.get(account.role, "/playbooks")
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(

@@ -204,3 +204,21 @@ def test_a_template_renders_for_the_sample_customer_with_its_sms_parts(site: Sit
     assert "未保存" in escape.text
     saved = (site.root / "templates" / "birthday_greeting.sms.j2").read_text(encoding="utf-8")
     assert "__class__" not in saved
+
+
+def test_explain_agrees_with_the_estimate_for_a_sampled_customer(site: Site) -> None:
+    text = (site.root / "playbooks" / PLAYBOOK).read_text(encoding="utf-8")
+    form = {"file": PLAYBOOK, "text": text, "day": "2026-11-24"}
+    with site.client("editor") as client:
+        headers = {"X-CSRF-Token": csrf_of(client)}
+        estimate = client.post("/editor/estimate", data=form, headers=headers).text
+        sampled = re.findall(r'<span class="code">(C\d+)</span>', estimate)
+        assert sampled, estimate
+        acts = client.post(
+            "/editor/explain", data={**form, "customer_id": sampled[0]}, headers=headers
+        ).text
+        assert "会执行 Acts: sms" in acts and "✓" in acts
+        unknown = client.post(
+            "/editor/explain", data={**form, "customer_id": "C404"}, headers=headers
+        )
+        assert unknown.status_code == 200 and "E0304" in unknown.text

@@ -21,6 +21,7 @@ NAV: tuple[tuple[str, str, tuple[Permission, ...]], ...] = (
     ("/report", "效果 Effect", (Permission.REPORTS_VIEW,)),
     ("/operations", "运行 Operations", (Permission.OPERATIONS_VIEW,)),
     ("/access-log", "查看记录 Access log", (Permission.ACCESS_LOG_VIEW,)),
+    ("/accounts", "账号 Accounts", (Permission.USERS_MANAGE,)),
 )
 
 

@@ -123,3 +123,25 @@ def test_an_expired_session_is_refused(site: Site) -> None:
         assert client.get("/playbooks").status_code == 303
         answer = client.post("/editor/diff", data={"text": "x"}, headers={"HX-Request": "true"})
         assert answer.status_code == 401 and "重新登录" in answer.text
+
+
+def test_an_admin_disables_an_account_on_the_page_but_never_their_own(site: Site) -> None:
+    accounts.add(site.store, "temp.staff", "editor", PASSWORD)
+    with site.client() as staff, site.client("admin") as admin:
+        assert login(staff, "temp.staff").status_code == 303
+        csrf = csrf_of(admin, "/accounts")
+        page = admin.get("/accounts").text
+        assert 'data-account="temp.staff"' in page
+        done = admin.post("/accounts/temp.staff/disable", data={"csrf_token": csrf})
+        assert done.status_code == 303
+        assert staff.get("/playbooks").status_code == 303  # the open session ended
+        moved = admin.post(
+            "/accounts/temp.staff/role", data={"csrf_token": csrf, "role": "auditor"}
+        )
+        assert moved.status_code == 303
+        found = accounts.get(site.store, "temp.staff")
+        assert found is not None and found.disabled and found.role == "auditor"
+        own = admin.post(f"/accounts/{site.names['admin']}/disable", data={"csrf_token": csrf})
+        assert own.status_code == 409
+        me = accounts.get(site.store, site.names["admin"])
+        assert me is not None and not me.disabled

@@ -222,3 +222,23 @@ def test_explain_agrees_with_the_estimate_for_a_sampled_customer(site: Site) -> 
             "/editor/explain", data={**form, "customer_id": "C404"}, headers=headers
         )
         assert unknown.status_code == 200 and "E0304" in unknown.text
+
+
+def test_the_schema_offers_this_deployments_template_files(site: Site) -> None:
+    with site.client("editor") as client:
+        schema = client.get("/schema.json").json()
+    offered = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "template" and isinstance(value, dict) and "examples" in value:
+                    offered.append(value["examples"])
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(schema)
+    shipped = sorted(p.name for p in (site.root / "templates").glob("*.j2"))
+    assert offered and all(names == shipped for names in offered)

@@ -5,6 +5,7 @@ the engine's own checks; the browser never decides what is valid."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -225,8 +226,23 @@ def _invalid(
 
 
 def schema_json(request: Request, console: Console, viewer: Viewer | None, body: Body) -> Response:
-    text = render_schema(console.workbench.dictionary)
-    return Response(text, media_type="application/json")
+    """The playbook schema, with this deployment's template files offered as the values of
+    every ``template`` key, so the editor completes them."""
+    schema = json.loads(render_schema(console.workbench.dictionary))
+    _offer_templates(schema, console.workbench.template_files())
+    return JSONResponse(schema)
+
+
+def _offer_templates(node: Any, names: list[str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "template" and isinstance(value, dict) and value.get("type") == "string":
+                value["examples"] = names
+            else:
+                _offer_templates(value, names)
+    elif isinstance(node, list):
+        for item in node:
+            _offer_templates(item, names)
 
 
 VIEW = (P.PLAYBOOKS_VIEW,)

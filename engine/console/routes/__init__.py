@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from engine.console.guard import RouteSpec
-from engine.console.routes import login, playbooks, texts
+from engine.console.routes import login, operations, playbooks, reports, texts
 
-ROUTES: list[RouteSpec] = [*login.ROUTES, *playbooks.ROUTES, *texts.ROUTES]
+ROUTES: list[RouteSpec] = [
+    *login.ROUTES,
+    *playbooks.ROUTES,
+    *texts.ROUTES,
+    *reports.ROUTES,
+    *operations.ROUTES,
+]

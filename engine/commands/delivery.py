@@ -10,13 +10,13 @@ import time
 from typing import Any
 
 import click
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 
 from engine.commands import common
 from engine.core.clock import utc_naive
 from engine.core.errors import UsageError
-from engine.core.masking import mask_email, mask_phone
 from engine.core.spreadsheet import SafeWriter
+from engine.delivery import deadletters
 from engine.delivery.dispatcher import DispatchCounts, Dispatcher
 from engine.delivery.tasklist import (
     OUTCOMES,
@@ -113,7 +113,7 @@ def outbox_command(
     store.dispose()
     for r in rows:
         if not show_personal_data:
-            r["recipient"] = _mask_recipient(r["channel"], r["recipient"])
+            r["recipient"] = deadletters.mask_recipient(r["channel"], r["recipient"])
     if fmt == "json":
         click.echo(json.dumps([_jsonable(r) for r in rows], ensure_ascii=False, indent=2))
         return
@@ -142,21 +142,7 @@ def outbox_retry(
     if not ids and not all_failed:
         raise UsageError("name message ids or give --failed", code="E0503")
     store = _open(ctx.obj["db_url"])
-    o = outbox.c
-    where = (
-        o.status == "failed"
-        if all_failed
-        else o.id.in_(ids) & o.status.in_(["failed", "cancelled"])
-    )
-    now = utc_naive(_moment(as_of))
-    with store.begin() as conn:
-        n = conn.execute(
-            update(outbox)
-            .where(where)
-            .values(
-                status="pending", attempts=0, not_before=now, claimed_until=None, expires_at=None
-            )
-        ).rowcount
+    n = deadletters.retry(store, ids, utc_naive(_moment(as_of)), all_failed=all_failed)
     store.dispose()
     click.echo(f"{n} message(s) queued again")
 
@@ -165,14 +151,9 @@ def outbox_retry(
 @click.argument("ids", nargs=-1, type=int, required=True)
 @click.pass_context
 def outbox_cancel(ctx: click.Context, ids: tuple[int, ...]) -> None:
-    """Cancel queued messages (they are never sent)."""
+    """Cancel queued messages or dead letters (they are never sent)."""
     store = _open(ctx.obj["db_url"])
-    with store.begin() as conn:
-        n = conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(ids), outbox.c.status == "pending")
-            .values(status="cancelled", last_error="cancelled by an operator", claimed_until=None)
-        ).rowcount
+    n = deadletters.cancel(store, ids)
     store.dispose()
     click.echo(f"{n} message(s) cancelled")
 
@@ -292,14 +273,6 @@ def tasks_escalate(ctx: click.Context) -> None:
     )
     store.dispose()
     click.echo(f"{created} escalation task(s) created")
-
-
-def _mask_recipient(channel: str, recipient: str) -> str:
-    if channel == "sms":
-        return mask_phone(recipient)
-    if channel == "email":
-        return mask_email(recipient)
-    return recipient  # webhook endpoint names are not personal data
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

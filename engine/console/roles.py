@@ -13,6 +13,7 @@ class Permission(StrEnum):
     TASKS_OWN = "tasks.own"  # a manager's own tasks
     TASKS_BRANCH = "tasks.branch"  # every task of the leader's branch
     REPORTS_VIEW = "reports.view"  # the morning preview and the effect report
+    ALL_BRANCHES = "branches.all"  # every branch's numbers; without it, one's own branch only
     OPERATIONS_VIEW = "operations.view"  # daemons, slots, broken files, outbox, events
     OUTBOX_MANAGE = "outbox.manage"  # retry or cancel a dead letter
     USERS_MANAGE = "users.manage"  # the accounts page
@@ -24,15 +25,17 @@ P = Permission
 
 GRANTS: dict[str, frozenset[Permission]] = {
     # 营销/零售部: writes playbooks and templates, sees their audiences (masked)
-    "editor": frozenset({P.PLAYBOOKS_VIEW, P.PLAYBOOKS_EDIT, P.PLAYBOOKS_PREVIEW, P.REPORTS_VIEW}),
+    "editor": frozenset(
+        {P.PLAYBOOKS_VIEW, P.PLAYBOOKS_EDIT, P.PLAYBOOKS_PREVIEW, P.REPORTS_VIEW, P.ALL_BRANCHES}
+    ),
     # 营销管理/消保审查: reads and previews what editors wrote; never edits it
-    "approver": frozenset({P.PLAYBOOKS_VIEW, P.PLAYBOOKS_PREVIEW, P.REPORTS_VIEW}),
+    "approver": frozenset({P.PLAYBOOKS_VIEW, P.PLAYBOOKS_PREVIEW, P.REPORTS_VIEW, P.ALL_BRANCHES}),
     # 客户经理: their own tasks; calling a customer needs the real phone, shown on request
     "manager": frozenset({P.TASKS_OWN, P.PERSONAL_UNMASK}),
     # 网点负责人: the branch's tasks and the branch's morning preview
     "leader": frozenset({P.TASKS_BRANCH, P.REPORTS_VIEW}),
     # 审计/合规: reads everything that was decided, and who looked at whom
-    "auditor": frozenset({P.PLAYBOOKS_VIEW, P.REPORTS_VIEW, P.ACCESS_LOG_VIEW}),
+    "auditor": frozenset({P.PLAYBOOKS_VIEW, P.REPORTS_VIEW, P.ALL_BRANCHES, P.ACCESS_LOG_VIEW}),
     # 运维/IT: keeps the engine running; no customer data beyond counts
     "admin": frozenset(
         {P.PLAYBOOKS_VIEW, P.OPERATIONS_VIEW, P.OUTBOX_MANAGE, P.USERS_MANAGE, P.ACCESS_LOG_VIEW}

@@ -75,6 +75,30 @@ def audience_facets(
     return facets
 
 
+def field_values(
+    store: Engine, dictionary: DataDictionary, clock: Clock, ids: Sequence[str], key: str
+) -> dict[str, Any]:
+    """Each customer's value of one data dictionary field (``branch_id`` …), read the way
+    :func:`audience_facets` counts it; customers without a row are left out."""
+    f = dictionary.get(key)
+    if f is None:
+        return {}
+    compiler = SqlCompiler(dictionary, clock)
+    column = compiler.field(f)
+    found: dict[str, Any] = {}
+    with store.connect() as conn:
+        for start in range(0, len(ids), CHUNK):
+            chunk = list(ids[start : start + CHUNK])
+            query = (
+                select(compiler.key, column)
+                .select_from(compiler.customers)
+                .where(compiler.key.in_(chunk))
+            )
+            for customer_id, value in conn.execute(query):
+                found[str(customer_id)] = value
+    return found
+
+
 def diff_against_last_run(store: Engine, playbook_id: str, acted: Iterable[str]) -> dict[str, Any]:
     """Who a real run now would add or drop, compared with the last completed real run."""
     with store.connect() as conn:

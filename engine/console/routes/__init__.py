@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from engine.console.guard import RouteSpec
-from engine.console.routes import login, playbooks, texts, users
+from engine.console.routes import login, operations, playbooks, reports, texts, users
 
-ROUTES: list[RouteSpec] = [*login.ROUTES, *playbooks.ROUTES, *texts.ROUTES, *users.ROUTES]
+ROUTES: list[RouteSpec] = [
+    *login.ROUTES,
+    *playbooks.ROUTES,
+    *texts.ROUTES,
+    *reports.ROUTES,
+    *operations.ROUTES,
+    *users.ROUTES,
+]

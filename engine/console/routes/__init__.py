@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from engine.console.guard import RouteSpec
-from engine.console.routes import login, playbooks, texts
+from engine.console.routes import login, playbooks, tasks, texts
 
-ROUTES: list[RouteSpec] = [*login.ROUTES, *playbooks.ROUTES, *texts.ROUTES]
+ROUTES: list[RouteSpec] = [*login.ROUTES, *playbooks.ROUTES, *texts.ROUTES, *tasks.ROUTES]

@@ -41,6 +41,7 @@ Due = Literal["today", "week", "overdue"]
 class TaskQuery:
     manager: str | None = None
     queue: str | None = None
+    branch: str | None = None  # the assignee's branch; a team queue's task: the customer's
     due: Due | None = None
     status: Literal["open", "done", "all"] = "open"
     limit: int = 1000
@@ -70,7 +71,15 @@ def list_tasks(store: Engine, query: TaskQuery, now: dt.datetime) -> list[dict[s
         where.append(t.queue == query.queue)
     if query.due:
         where.append(t.due_at < _due_limit(query.due, now))
-    stmt = select(tasks).where(*where).order_by(t.due_at, t.id).limit(query.limit)
+    source: Any = tasks
+    if query.branch:
+        source = tasks.outerjoin(managers, managers.c.id == t.assignee_id).outerjoin(
+            customers, customers.c.id == t.customer_id
+        )
+        where.append(task_branch() == query.branch)
+    stmt = (
+        select(tasks).select_from(source).where(*where).order_by(t.due_at, t.id).limit(query.limit)
+    )
     tz = now.tzinfo
     with store.connect() as conn:
         rows = [dict(r) for r in conn.execute(stmt).mappings()]
@@ -78,6 +87,13 @@ def list_tasks(store: Engine, query: TaskQuery, now: dt.datetime) -> list[dict[s
         r["due_local"] = _local(r["due_at"], tz)
         r["overdue"] = r["status"] == "open" and r["due_at"] < as_utc_naive(now)
     return rows
+
+
+def task_branch() -> Any:
+    """The branch a task belongs to, as a column of ``tasks`` outer-joined to ``managers`` (on
+    the assignee) and ``customers``: its assignee's branch, or for a team queue's task (no
+    assignee) its customer's."""
+    return func.coalesce(managers.c.branch_id, customers.c.branch_id)
 
 
 def mask_personal(store: Engine, rows: list[dict[str, Any]]) -> None:
@@ -275,4 +291,5 @@ __all__ = [
     "list_tasks",
     "mask_personal",
     "normalise_outcome",
+    "task_branch",
 ]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from engine.console.guard import RouteSpec
-from engine.console.routes import login, operations, playbooks, reports, texts, users
+from engine.console.routes import login, operations, playbooks, reports, tasks, texts, users
 
 ROUTES: list[RouteSpec] = [
     *login.ROUTES,
     *playbooks.ROUTES,
     *texts.ROUTES,
+    *tasks.ROUTES,
     *reports.ROUTES,
     *operations.ROUTES,
     *users.ROUTES,

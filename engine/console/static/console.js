@@ -41,3 +41,20 @@
 
   document.addEventListener("DOMContentLoaded", function () { mountPlaybook(); mountTemplate(); });
 })();
+
+// A refused or failed htmx request (a 403, a lost connection) says so in the card it came
+// from, instead of nothing happening.
+document.addEventListener("htmx:responseError", function (event) {
+  const card = event.target.closest && event.target.closest(".task");
+  if (!card) return;
+  let note = card.querySelector(".request-error");
+  if (!note) {
+    note = document.createElement("p");
+    note.className = "error request-error";
+    note.setAttribute("role", "alert");
+    card.appendChild(note);
+  }
+  const status = event.detail && event.detail.xhr ? event.detail.xhr.status : "";
+  note.textContent = "未能完成(" + status + "),请刷新页面后重试。Not done (" + status +
+    "): reload the page and try again.";
+});

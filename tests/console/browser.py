@@ -37,10 +37,12 @@ def browser() -> Iterator[Browser]:
             found.close()
 
 
-def shot(page: Page, name: str) -> Path:
+def shot(page: Page, name: str, full_page: bool = False) -> Path:
+    """The screen as the person sees it (or the whole page: long lists make unreadable
+    pictures, so only when asked)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

@@ -4,9 +4,9 @@ browser asks it. Each figure beside its baseline in the same run:
 - the validation round trip of a shipped playbook (what the editor does after each pause in
   typing) against the validator's own time on the same text, in process (target: ≤ 150 ms
   median round trip);
-- the audience estimate of the playbook with the largest audience against the dry-run pass of
-  that playbook alone, in process: what ``dry-run --playbook ID`` spends once the process is up
-  (target: ≤ 1.10×);
+- the audience estimate of the playbook with the largest audience against the command
+  ``dry-run --playbook ID --as-of DAY`` (target: ≤ 1.10×), and against the same pass in process,
+  which leaves out the command's start-up and so is the stricter of the two;
 - the page weight: the scripts the editor page loads, gzip-compressed (target: ≤ 500 KB).
 """
 
@@ -16,6 +16,8 @@ import datetime as dt
 import gzip
 import re
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -114,15 +116,25 @@ def _estimate(lab: Lab, client: httpx.Client, csrf: str, repeats: int) -> dict[s
     def dry_run() -> None:
         decide(lab.store, lab.executor(), [chosen], moment, whole_day=True, dry_run=True, mask=True)
 
+    url = lab.store.url.render_as_string(hide_password=False)
+    command = [sys.executable, "-m", "engine", "dry-run", "--db", url, "--playbook", chosen.id,
+               "--as-of", lab.day.isoformat()]  # fmt: skip
+
+    def cli() -> None:
+        subprocess.run(command, cwd=lab.settings.root, stdout=subprocess.DEVNULL, check=True)
+
     http, _ = repeat(over_http, repeats)
     local, _ = repeat(dry_run, repeats)
+    whole, _ = repeat(cli, repeats)
     return {
         "playbook": chosen.id,
         "matched": sizes[chosen.id],
         "http": http.as_dict(),
         "dry_run": local.as_dict(),
+        "cli": whole.as_dict(),
         "ratio": ratio(http, local),
         "cpu_ratio": cpu_ratio(http, local),
+        "cli_ratio": ratio(http, whole),
     }
 
 

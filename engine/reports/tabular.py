@@ -50,29 +50,29 @@ def audience_facets(
     ids: Sequence[str],
     fields: Iterable[str] = ("tier", "branch_name"),
 ) -> dict[str, dict[str, int]]:
-    """Matched customers counted by each field (enum codes shown with their labels)."""
+    """Matched customers counted by each field (enum codes shown with their labels). One
+    grouped query per chunk of ids for all fields together: each customer is looked up once,
+    not once per field."""
     compiler = SqlCompiler(dictionary, clock)
-    facets: dict[str, dict[str, int]] = {}
-    for key in fields:
-        f = dictionary.get(key)
-        if f is None or f.type == "tags":
-            continue
-        column = compiler.field(f)
-        counts: dict[str, int] = {}
-        with store.connect() as conn:
-            for start in range(0, len(ids), CHUNK):
-                chunk = list(ids[start : start + CHUNK])
-                query = (
-                    select(column, func.count())
-                    .select_from(compiler.customers)
-                    .where(compiler.key.in_(chunk))
-                    .group_by(column)
-                )
-                for value, n in conn.execute(query):
+    chosen = [f for f in (dictionary.get(k) for k in fields) if f is not None and f.type != "tags"]
+    if not chosen:
+        return {}
+    columns = [compiler.field(f) for f in chosen]
+    counts: list[dict[str, int]] = [{} for _ in chosen]
+    with store.connect() as conn:
+        for start in range(0, len(ids), CHUNK):
+            chunk = list(ids[start : start + CHUNK])
+            query = (
+                select(*columns, func.count())
+                .select_from(compiler.customers)
+                .where(compiler.key.in_(chunk))
+                .group_by(*columns)
+            )
+            for *values, n in conn.execute(query):
+                for f, value, found in zip(chosen, values, counts, strict=True):
                     label = f.values.get(str(value), str(value)) if value is not None else "—"
-                    counts[label] = counts.get(label, 0) + int(n)
-        facets[f"{f.label} {f.name}"] = counts
-    return facets
+                    found[label] = found.get(label, 0) + int(n)
+    return {f"{f.label} {f.name}": found for f, found in zip(chosen, counts, strict=True)}
 
 
 def field_values(

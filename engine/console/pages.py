@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 
 from engine.console.auth import Viewer
 from engine.console.roles import ROLE_LABELS, Permission
+from engine.triggers.schedule import in_words
 
 NAV: tuple[tuple[str, str, tuple[Permission, ...]], ...] = (
     ("/playbooks", "剧本 Playbooks", (Permission.PLAYBOOKS_VIEW,)),
@@ -63,7 +64,9 @@ _env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters.update(cn_date=cn_date, cn_datetime=cn_datetime, money=money, count=count)
+_env.filters.update(
+    cn_date=cn_date, cn_datetime=cn_datetime, money=money, count=count, cron_words=in_words
+)
 _env.globals.update(ROLE_LABELS=ROLE_LABELS)
 
 

@@ -242,3 +242,9 @@ def test_the_schema_offers_this_deployments_template_files(site: Site) -> None:
     walk(schema)
     shipped = sorted(p.name for p in (site.root / "templates").glob("*.j2"))
     assert offered and all(names == shipped for names in offered)
+
+
+def test_the_editor_links_the_templates_its_playbook_uses(site: Site) -> None:
+    with site.client("editor") as client:
+        page = client.get(f"/playbooks/{PLAYBOOK}").text
+    assert 'href="/templates/birthday_greeting.sms.j2"' in page

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +142,14 @@ def editor(request: Request, console: Console, viewer: Viewer | None, body: Body
         can_edit=viewer.can(P.PLAYBOOKS_EDIT),
         can_preview=viewer.can(P.PLAYBOOKS_PREVIEW),
         day=day_or_tomorrow(None, console.settings).isoformat(),
+        templates=_templates_in(text, bench.template_files()),
     )
+
+
+def _templates_in(text: str, known: list[str]) -> list[str]:
+    """The template files a playbook's text names, for links beside the editor."""
+    named = re.findall(r"template:\s*[\"']?([\w./-]+\.j2)", text)
+    return [name for name in dict.fromkeys(named) if name in known]
 
 
 def _file_of(body: Body) -> str:

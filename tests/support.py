@@ -100,21 +100,23 @@ def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in result.stderr + result.stdout, result.stderr
 
 
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+"""Chromium kept off the network: without these it tries Google's hosts at every start."""
+
+
 def headless(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
     """Headless Chromium with ``args`` (a page, ``--dump-dom``, ``--screenshot=…``), its own
     empty profile, and kept off the network: without these flags Chromium tries Google's
     hosts at every start."""
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-    ]
+    flags = ["--headless", *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
     result = subprocess.run(
         [chromium(), *flags, *args], capture_output=True, text=True, timeout=120, check=False
     )

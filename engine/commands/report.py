@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from engine.commands import common
+from engine.core.clock import parse_day
 from engine.core.dictionary import load_dictionary
 from engine.core.errors import UsageError
 from engine.demo.outcomes import default_start, simulate
@@ -23,16 +24,7 @@ from engine.store.models import ENGINE_TABLES
 
 
 def _day(text: str | None, option: str) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise UsageError(
-            f"{option} {text!r} is not a date",
-            code="E0310",
-            hint="write the local calendar day as YYYY-MM-DD, e.g. 2026-11-01",
-        ) from exc
+    return None if text is None else parse_day(text, option)
 
 
 def _playbooks(found: Catalog, wanted: tuple[str, ...]) -> list[Playbook]:

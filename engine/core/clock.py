@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from engine.core.errors import UsageError
+
 
 @dataclass(frozen=True)
 class Clock:
@@ -69,3 +71,16 @@ def local_to_utc(local: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
 def as_utc_naive(moment: dt.datetime) -> dt.datetime:
     """An engine timestamp from either form: naive is naive UTC already, aware is converted."""
     return moment if moment.tzinfo is None else utc_naive(moment)
+
+
+def parse_day(text: str, what: str) -> dt.date:
+    """A local calendar day written YYYY-MM-DD, or a usage error naming ``what`` was wrong
+    (an option of a command, a field of a console page)."""
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise UsageError(
+            f"{what} {text!r} is not a date",
+            code="E0310",
+            hint="write the local calendar day as YYYY-MM-DD, e.g. 2026-12-04",
+        ) from exc

@@ -77,16 +77,7 @@ def dead_letters(store: Engine, limit: int = 50) -> list[dict[str, Any]]:
     """The latest dead letters, newest first, recipients masked."""
     o = outbox.c
     query = (
-        select(
-            o.id,
-            o.channel,
-            o.playbook_id,
-            o.recipient,
-            o.status,
-            o.attempts,
-            o.last_error,
-            o.created_at,
-        )
+        select(*_shown_columns())
         .where(o.status.in_(DEAD_LETTER_STATUSES))
         .order_by(o.id.desc())
         .limit(limit)
@@ -101,16 +92,7 @@ def dead_letters(store: Engine, limit: int = 50) -> list[dict[str, Any]]:
 def message(store: Engine, message_id: int) -> dict[str, Any] | None:
     """One outbox row as :func:`dead_letters` shows it (recipient masked), or None."""
     o = outbox.c
-    query = select(
-        o.id,
-        o.channel,
-        o.playbook_id,
-        o.recipient,
-        o.status,
-        o.attempts,
-        o.last_error,
-        o.created_at,
-    ).where(o.id == message_id)
+    query = select(*_shown_columns()).where(o.id == message_id)
     with store.connect() as conn:
         row = conn.execute(query).mappings().first()
     if row is None:
@@ -129,3 +111,18 @@ def backlog(store: Engine) -> dict[str, dict[str, int]]:
         for status, channel, n in conn.execute(query):
             found.setdefault(str(status), {})[str(channel)] = int(n)
     return found
+
+
+def _shown_columns() -> tuple[Any, ...]:
+    """What a person sees of one outbox row: never its body, the recipient masked later."""
+    o = outbox.c
+    return (
+        o.id,
+        o.channel,
+        o.playbook_id,
+        o.recipient,
+        o.status,
+        o.attempts,
+        o.last_error,
+        o.created_at,
+    )

@@ -10,18 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, sync_playwright
-from support import ARTIFACTS, chromium
+from support import ARTIFACTS, CHROMIUM_FLAGS, chromium
 
 SHOTS = ARTIFACTS / "console"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
 
@@ -30,7 +21,9 @@ DESKTOP = {"width": 1366, "height": 900}
 def browser() -> Iterator[Browser]:
     executable = chromium()  # skips (or fails under CI=true) without Debian's chromium
     with sync_playwright() as pw:
-        found = pw.chromium.launch(executable_path=executable, args=FLAGS, headless=True)
+        found = pw.chromium.launch(
+            executable_path=executable, args=list(CHROMIUM_FLAGS), headless=True
+        )
         try:
             yield found
         finally:

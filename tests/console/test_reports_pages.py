@@ -151,18 +151,17 @@ def test_each_page_is_refused_to_the_roles_without_its_permission(site: Site) ->
         assert anonymous.get("/report").status_code == 303
 
 
-def test_the_effect_report_is_the_engines_effect_report(site: Site) -> None:
+def run_vip_inactive(site: Site) -> None:
+    """A real run of one SMS playbook: outbox rows to report on and to turn dead."""
     run = cli(
-        "run",
-        "--db",
-        _db(site),
-        "--as-of",
-        f"{DAY}T09:00",
-        "--playbook",
-        "vip-inactive-60d",
+        "run", "--db", _db(site), "--as-of", f"{DAY}T09:00", "--playbook", "vip-inactive-60d",
         cwd=site.root,
-    )
+    )  # fmt: skip
     assert run.returncode == 0, run.stderr
+
+
+def test_the_effect_report_is_the_engines_effect_report(site: Site) -> None:
+    run_vip_inactive(site)
     since, until = AS_OF_DATE - dt.timedelta(days=6), AS_OF_DATE + dt.timedelta(days=1)
     with site.client("approver") as client:
         page = client.get("/report", params={"from": since.isoformat(), "to": until.isoformat()})
@@ -226,17 +225,7 @@ def test_a_dead_letter_is_retried_or_cancelled_with_the_csrf_token_only(site: Si
     with site.store.connect() as conn:
         queued = conn.execute(select(outbox.c.id).where(outbox.c.status == "pending")).first()
     if queued is None:
-        run = cli(
-            "run",
-            "--db",
-            _db(site),
-            "--as-of",
-            f"{DAY}T09:00",
-            "--playbook",
-            "vip-inactive-60d",
-            cwd=site.root,
-        )
-        assert run.returncode == 0, run.stderr
+        run_vip_inactive(site)
     first, second, third = _dead_letters(site, 3)
     with site.store.connect() as conn:
         phone = conn.execute(select(outbox.c.recipient).where(outbox.c.id == first)).scalar_one()

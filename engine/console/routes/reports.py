@@ -15,6 +15,7 @@ from engine.console.context import Console
 from engine.console.guard import Body, RouteSpec
 from engine.console.pages import render
 from engine.console.roles import Permission as P
+from engine.core.clock import parse_day
 from engine.core.errors import UsageError
 from engine.reports.effect import effect_report
 from engine.reports.effect_text import percent, points, simulated_banner, verdict_text
@@ -23,16 +24,7 @@ from engine.reports.labels import reason_label
 
 def _day(text: object, default: dt.date, name: str) -> dt.date:
     value = str(text or "").strip()
-    if not value:
-        return default
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise UsageError(
-            f"{name} {value!r} is not a date",
-            code="E0310",
-            hint="write the local calendar day as YYYY-MM-DD, e.g. 2026-12-04",
-        ) from exc
+    return parse_day(value, name) if value else default
 
 
 def _today(console: Console) -> dt.date:

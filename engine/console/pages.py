@@ -5,6 +5,7 @@ dates with."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 import jinja2
@@ -13,6 +14,7 @@ from starlette.responses import HTMLResponse
 
 from engine.console.auth import Viewer
 from engine.console.roles import ROLE_LABELS, Permission
+from engine.core.i18n import Lang, choose_lang
 from engine.triggers.schedule import in_words
 
 NAV: tuple[tuple[str, str, tuple[Permission, ...]], ...] = (
@@ -68,6 +70,16 @@ _env.filters.update(
     cn_date=cn_date, cn_datetime=cn_datetime, money=money, count=count, cron_words=in_words
 )
 _env.globals.update(ROLE_LABELS=ROLE_LABELS)
+
+
+def request_lang(request: Request) -> Lang:
+    """The language of messages for this person: ``CARE_LANG`` when the deployment sets it,
+    else the browser's first choice (Accept-Language: zh… → Chinese), else Chinese, the
+    language of the bank's staff."""
+    if os.environ.get("CARE_LANG", "").strip():
+        return choose_lang()
+    accepted = request.headers.get("accept-language", "").strip().lower()
+    return "en" if accepted and not accepted.startswith("zh") else "zh"
 
 
 def render(

@@ -248,3 +248,16 @@ def test_the_editor_links_the_templates_its_playbook_uses(site: Site) -> None:
     with site.client("editor") as client:
         page = client.get(f"/playbooks/{PLAYBOOK}").text
     assert 'href="/templates/birthday_greeting.sms.j2"' in page
+
+
+@pytest.mark.parametrize(("accept", "word"), [("zh-CN,zh;q=0.9", "未知"), ("en-US,en", "unknown")])
+def test_messages_come_in_the_browsers_language(site: Site, accept: str, word: str) -> None:
+    text = (site.root / "playbooks" / PLAYBOOK).read_text(encoding="utf-8")
+    with site.client("editor") as client:
+        got = client.post(
+            f"/api/validate?file={PLAYBOOK}",
+            json={"text": text.replace("audience:", "audiense:")},
+            headers={"X-CSRF-Token": csrf_of(client), "Accept-Language": accept},
+        ).json()
+    typo = next(d for d in got["diagnostics"] if d["code"] == "PB0101")
+    assert word in typo["message"], typo

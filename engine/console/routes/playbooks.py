@@ -17,11 +17,10 @@ from starlette.responses import JSONResponse, Response
 from engine.console.auth import Viewer
 from engine.console.context import Console
 from engine.console.guard import Body, RouteSpec
-from engine.console.pages import render
+from engine.console.pages import render, request_lang
 from engine.console.roles import Permission as P
 from engine.console.workbench import Checked, day_or_tomorrow
 from engine.core.errors import EngineError
-from engine.core.i18n import choose_lang
 from engine.playbook.model import Playbook, cron_of
 from engine.playbook.schema import render_schema
 from engine.store.models import runs
@@ -169,7 +168,7 @@ def validate(request: Request, console: Console, viewer: Viewer | None, body: Bo
         _, checked = _checked(console, {"file": request.query_params.get("file"), **body})
     except EngineError as exc:  # a file name the console refuses
         return JSONResponse({"diagnostics": [], "summary": exc.message, "valid": False})
-    return JSONResponse(checked.to_json(choose_lang()))
+    return JSONResponse(checked.to_json(request_lang(request)))
 
 
 def estimate(request: Request, console: Console, viewer: Viewer | None, body: Body) -> Response:
@@ -228,7 +227,7 @@ def _invalid(
         request,
         "fragments/invalid.html",
         viewer,
-        checked=checked.to_json(choose_lang()),
+        checked=checked.to_json(request_lang(request)),
         saving=saving,
     )
 

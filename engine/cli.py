@@ -12,6 +12,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine import __version__
+from engine.commands import audit as audit_commands
 from engine.commands import authoring, delivery, explain, importing, preview
 from engine.commands import bench as bench_commands
 from engine.commands import console as console_commands
@@ -51,6 +52,7 @@ COMMANDS: tuple[click.Command, ...] = (
     bench_commands.bench,
     console_commands.console_command,
     console_commands.users,
+    audit_commands.audit,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from engine.console.roles import ROLE_LABELS, ROLES
 from engine.console.server import ConsoleServer
 from engine.core.errors import UsageError
 from engine.core.settings import Settings
+from engine.store import audit
 
 
 def make_console(settings: Settings, store: Engine) -> Console:
@@ -68,6 +70,7 @@ def users_add(
         account = accounts.add(
             store, name, role, _password(), manager_id=manager_id, branch_id=branch_id
         )
+        _audit(store, "account.add", name, role=role, manager_id=manager_id, branch_id=branch_id)
     finally:
         store.dispose()
     click.echo(f"added {account.name} ({account.role} {ROLE_LABELS[account.role]})")
@@ -105,6 +108,7 @@ def users_disable(name: str, db_url: str | None) -> None:
     store = common.store(common.settings(), db_url)
     try:
         accounts.disable(store, name)
+        _audit(store, "account.disable", name)
     finally:
         store.dispose()
     click.echo(f"disabled {name}")
@@ -117,6 +121,7 @@ def users_enable(name: str, db_url: str | None) -> None:
     store = common.store(common.settings(), db_url)
     try:
         accounts.enable(store, name)
+        _audit(store, "account.enable", name)
     finally:
         store.dispose()
     click.echo(f"enabled {name}")
@@ -135,6 +140,7 @@ def users_role(
     store = common.store(common.settings(), db_url)
     try:
         accounts.set_role(store, name, role, manager_id=manager_id, branch_id=branch_id)
+        _audit(store, "account.role", name, role=role, manager_id=manager_id, branch_id=branch_id)
     finally:
         store.dispose()
     click.echo(f"{name} is now {role}")
@@ -148,9 +154,29 @@ def users_password(name: str, db_url: str | None) -> None:
     store = common.store(common.settings(), db_url)
     try:
         accounts.set_password(store, name, _password())
+        _audit(store, "account.password", name)
     finally:
         store.dispose()
     click.echo(f"password of {name} changed")
+
+
+def _audit(store: Engine, action: str, name: str, **detail: str | None) -> None:
+    """An account change made at the terminal: the actor is the operating-system user."""
+    with store.begin() as conn:
+        audit.record(
+            conn,
+            actor=f"cli:{_os_user()}",
+            action=action,
+            subject=f"account:{name}",
+            detail={k: v for k, v in detail.items() if v},
+        )
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user with no name
+        return "unknown"
 
 
 def _password() -> str:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.console.roles import ROLES
 from engine.core.clock import utc_now
 from engine.core.errors import UsageError
+from engine.store import audit
 from engine.store.models import CONSOLE_TABLES, console_accounts, managers
 
 MIN_PASSWORD = 10
@@ -42,6 +43,7 @@ class Account:
 def ensure_tables(store: Engine) -> None:
     for table in CONSOLE_TABLES:
         table.create(store, checkfirst=True)
+    audit.ensure_tables(store)
 
 
 def add(

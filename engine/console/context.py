@@ -4,12 +4,14 @@ login throttle and the workbench."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 
 from engine.console.auth import Sessions, Throttle
 from engine.console.workbench import Workbench
 from engine.core.settings import Settings
+from engine.store import audit
 
 
 @dataclass
@@ -26,3 +28,23 @@ class Console:
 
     def __post_init__(self) -> None:
         self.workbench = Workbench(self.settings, self.store)
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        subject: str = "",
+        *,
+        customer_id: str | None = None,
+        **detail: Any,
+    ) -> None:
+        """One entry in the audit log, in a transaction of its own."""
+        with self.store.begin() as conn:
+            audit.record(
+                conn,
+                actor=actor,
+                action=action,
+                subject=subject,
+                customer_id=customer_id,
+                detail=detail,
+            )

@@ -23,7 +23,7 @@ NAV: tuple[tuple[str, str, tuple[Permission, ...]], ...] = (
     ("/preview", "预览 Preview", (Permission.REPORTS_VIEW,)),
     ("/report", "效果 Effect", (Permission.REPORTS_VIEW,)),
     ("/operations", "运行 Operations", (Permission.OPERATIONS_VIEW,)),
-    ("/access-log", "查看记录 Access log", (Permission.ACCESS_LOG_VIEW,)),
+    ("/audit", "审计 Audit log", (Permission.AUDIT_VIEW,)),
     ("/accounts", "账号 Accounts", (Permission.USERS_MANAGE,)),
 )
 

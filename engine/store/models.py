@@ -490,9 +490,9 @@ ENGINE_TABLES = (
     *EVENT_TABLES,
 )
 
-# --- the console's accounts and its record of personal data shown ---------------------------
+# --- the console's accounts and the audit log ---------------------------------------------------
 # Not in ENGINE_TABLES: a store the console never served needs none of them, and the daemon
-# must not refuse to start for their absence. `users add` and `console` create them.
+# must not refuse to start for their absence. `users`, `audit` and `console` create them.
 
 console_accounts = Table(
     "console_accounts",
@@ -507,18 +507,33 @@ console_accounts = Table(
     Column("disabled_at", DateTime),
 )
 
-console_access_log = Table(
-    "console_access_log",
+audit_log = Table(
+    "audit_log",
     metadata,
-    # One row per time the console showed personal data unmasked, or exported it: who, when,
-    # which customer and what; PIPL asks that such access be accountable.
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime, nullable=False),
-    Column("account", String(64), nullable=False),
-    Column("action", String(32), nullable=False),
-    Column("customer_id", String(20)),
-    Column("detail", String(200), nullable=False, default=""),
-    Index("ix_console_access_customer", "customer_id", "at"),
+    # Append-only and tamper-evident: entry n carries the hash of entry n-1 (engine/store/
+    # audit.py); ids are 1, 2, 3 … with no gap. Who did what to which subject, and when:
+    # logins, saves, role changes, every unmasking of personal data, tasks closed.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("at", DateTime, nullable=False),  # UTC
+    Column("actor", String(64), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("subject", String(200), nullable=False, default=""),
+    Column("customer_id", String(20)),  # whose personal data, when it is about a customer
+    Column("detail", Text, nullable=False, default="{}"),  # canonical JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_customer", "customer_id", "id"),
+    Index("ix_audit_actor", "actor", "id"),
 )
 
-CONSOLE_TABLES = (console_accounts, console_access_log)
+audit_head = Table(
+    "audit_head",
+    metadata,
+    # One row: how many entries the log has and the last one's hash. Writers update it first,
+    # which serialises appends on both backends, and a truncated log no longer matches it.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("entries", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+)
+
+CONSOLE_TABLES = (console_accounts, audit_log, audit_head)

@@ -13,6 +13,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from engine.console import accounts
 from engine.console.auth import SESSION_SECONDS, Sessions, Throttle
+from engine.store import audit
 
 
 def test_the_session_cookie_is_httponly_samesite_and_signed(site: Site) -> None:
@@ -145,3 +146,26 @@ def test_an_admin_disables_an_account_on_the_page_but_never_their_own(site: Site
         assert own.status_code == 409
         me = accounts.get(site.store, site.names["admin"])
         assert me is not None and not me.disabled
+
+
+def test_logins_saves_and_role_changes_are_in_the_audit_log(site: Site) -> None:
+    accounts.add(site.store, "recorded", "editor", PASSWORD)
+    with site.client() as client:
+        assert login(client, "recorded", "not the password").status_code == 401
+        assert login(client, "recorded").status_code == 303
+        text = (site.root / "playbooks" / "birthday_greeting.yaml").read_text(encoding="utf-8")
+        saved = client.post(
+            "/editor/save",
+            data={"file": "birthday_greeting.yaml", "text": text},
+            headers={"X-CSRF-Token": csrf_of(client, "/playbooks")},
+        )
+        assert saved.status_code == 200
+    mine = [(e["action"], e["subject"]) for e in audit.entries(site.store, actor="recorded")]
+    assert mine[:3] == [
+        ("playbook.save", "playbook:birthday-greeting"),
+        ("login", mine[1][1]),
+        ("login.failed", mine[2][1]),
+    ]
+    with site.client("auditor") as client:
+        page = client.get("/audit", params={"actor": "recorded"}).text
+    assert 'id="chain"' in page and "链完整" in page and "playbook.save" in page

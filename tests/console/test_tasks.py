@@ -1,5 +1,5 @@
 """The task list over real HTTP: who sees which tasks, closing one (with htmx and without),
-what is refused, and showing a customer's real name and phone, which the access log records.
+what is refused, and showing a customer's real name and phone, which the audit log records.
 
 The tasks are made the way the engine makes them: by running task playbooks on the demo
 store (three shipped ones and a team-queue one written for the test); the manager and leader
@@ -16,7 +16,7 @@ from conftest import QUEUE, Work, branch_open_ids, open_ids
 from sqlalchemy import select
 
 from engine.core.masking import mask_phone
-from engine.store.models import console_access_log, customers, managers, tasks
+from engine.store.models import audit_log, customers, managers, tasks
 
 CARD = re.compile(r'<article class="card task[^"]*" id="task-(\d+)"')
 
@@ -37,8 +37,13 @@ def task_row(site: Any, task_id: int) -> dict[str, Any]:
 
 
 def log_rows(site: Any) -> list[dict[str, Any]]:
+    """The audit log's unmasking entries, oldest first."""
     with site.store.connect() as conn:
-        query = select(console_access_log).order_by(console_access_log.c.id)
+        query = (
+            select(audit_log)
+            .where(audit_log.c.action == "personal_data.unmask")
+            .order_by(audit_log.c.id)
+        )
         return [dict(r) for r in conn.execute(query).mappings()]
 
 
@@ -104,7 +109,7 @@ def test_the_team_queue_lists_the_branchs_queue_tasks(site: Any, work: Work) -> 
 def test_an_editor_may_not_open_the_task_list(site: Any, work: Work) -> None:
     with site.client("editor") as client:
         assert client.get("/tasks").status_code == 403
-        assert client.get("/access-log").status_code == 403
+        assert client.get("/audit").status_code == 403
 
 
 def test_closing_a_task_with_htmx_replaces_the_card(site: Any, work: Work) -> None:
@@ -233,11 +238,10 @@ def test_reveal_shows_one_customer_and_is_recorded(site: Any, work: Work) -> Non
     rows = log_rows(site)
     assert len(rows) == before + 1
     last = rows[-1]
-    assert (last["account"], last["action"], last["customer_id"], last["detail"]) == (
+    assert (last["actor"], last["subject"], last["customer_id"]) == (
         site.names["manager"],
-        "unmask",
+        f"task:{task_id}",
         customer_id,
-        f"task {task_id}",
     )
 
 
@@ -262,9 +266,9 @@ def test_the_auditor_sees_who_looked_at_whom(site: Any, work: Work) -> None:
         )
     customer_id = task_row(site, task_id)["customer_id"]
     with site.client("auditor") as client:
-        page = client.get("/access-log")
+        page = client.get("/audit", params={"action": "personal_data"})
         assert client.get("/tasks").status_code == 403
     assert page.status_code == 200
     first = page.text.split("<tbody>", 1)[1].split("</tr>", 1)[0]  # newest first
-    assert site.names["manager"] in first and customer_id in first and f"task {task_id}" in first
+    assert site.names["manager"] in first and customer_id in first and f"task:{task_id}" in first
     assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d", first)

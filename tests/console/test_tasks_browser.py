@@ -8,7 +8,7 @@ from browser import PHONE, browser, log_in, no_horizontal_scroll, shot, until
 from conftest import PASSWORD, Site, Work, open_ids
 from sqlalchemy import select
 
-from engine.store.models import console_access_log, tasks
+from engine.store.models import audit_log, tasks
 
 
 def test_a_manager_closes_a_task_on_a_phone(site: Site, work: Work) -> None:
@@ -45,7 +45,10 @@ def test_a_manager_closes_a_task_on_a_phone(site: Site, work: Work) -> None:
     with site.store.connect() as conn:
         row = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().one()
         unmasked = conn.execute(
-            select(console_access_log).where(console_access_log.c.detail == f"task {task_id}")
+            select(audit_log).where(
+                audit_log.c.action == "personal_data.unmask",
+                audit_log.c.subject == f"task:{task_id}",
+            )
         ).all()
     assert row["status"] == "done" and row["outcome"] == "reached"
     assert row["note"] == "客户已接听,下周到网点"

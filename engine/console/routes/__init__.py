@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from engine.console.guard import RouteSpec
-from engine.console.routes import login, operations, playbooks, reports, tasks, texts, users
+from engine.console.routes import (
+    audit,
+    login,
+    operations,
+    playbooks,
+    reports,
+    tasks,
+    texts,
+    users,
+)
 
 ROUTES: list[RouteSpec] = [
     *login.ROUTES,
@@ -13,4 +22,5 @@ ROUTES: list[RouteSpec] = [
     *reports.ROUTES,
     *operations.ROUTES,
     *users.ROUTES,
+    *audit.ROUTES,
 ]

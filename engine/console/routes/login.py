@@ -58,8 +58,10 @@ def login(request: Request, console: Console, viewer: Viewer | None, body: Body)
     if account is None:
         console.throttle.failed(key)
         console.address_throttle.failed(address)
+        console.audit(name or "?", "login.failed", f"address:{client}")
         return _form(request, console, next_path, 401, "用户名或密码错误。Wrong name or password.")
     console.throttle.succeeded(key)
+    console.audit(account.name, "login", f"address:{client}", role=account.role)
     target = next_path or HOME.get(account.role, "/playbooks")
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
@@ -76,6 +78,8 @@ def login(request: Request, console: Console, viewer: Viewer | None, body: Body)
 
 
 def logout(request: Request, console: Console, viewer: Viewer | None, body: Body) -> Response:
+    if viewer is not None:
+        console.audit(viewer.account.name, "logout")
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

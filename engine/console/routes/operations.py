@@ -6,7 +6,6 @@ the holiday calendar knows."""
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ from engine.core.clock import utc_naive
 from engine.delivery import deadletters
 from engine.reports.status import gather
 
-log = logging.getLogger("engine.console")
 DEAD_LETTERS_SHOWN = 50
 STATUS_LABELS = {
     "pending": "待发送 pending",
@@ -98,9 +96,8 @@ def _act(request: Request, console: Console, viewer: Viewer | None, action: str)
         changed = deadletters.retry(console.store, [message_id], utc_naive(now))
     else:
         changed = deadletters.cancel(console.store, [message_id])
-    log.info(
-        "outbox %s message=%s by=%s changed=%s", action, message_id, viewer.account.name, changed
-    )
+    if changed:
+        console.audit(viewer.account.name, f"outbox.{action}", f"outbox:{message_id}")
     if "hx-request" not in request.headers:
         return RedirectResponse("/operations#dead-letters", status_code=303)
     row = _local(deadletters.message(console.store, message_id), console.settings.timezone)

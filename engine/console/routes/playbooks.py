@@ -215,6 +215,14 @@ def save(request: Request, console: Console, viewer: Viewer | None, body: Body) 
     checked = console.workbench.save(name, str(body.get("text") or ""))
     if checked.playbook is None:
         return _invalid(request, viewer, checked, saving=True)
+    assert viewer is not None
+    console.audit(
+        viewer.account.name,
+        "playbook.save",
+        f"playbook:{checked.playbook.id}",
+        file=name,
+        sha256=checked.playbook.content_hash,
+    )
     return render(
         request, "fragments/saved.html", viewer, file_name=name, playbook=checked.playbook
     )

@@ -1,6 +1,6 @@
 """The managers' task list: a manager works their own tasks, a branch leader sees the whole
 branch's; both close a task with its outcome, and a manager about to call asks for one
-customer's real name and phone, which the access log records. Everything is masked until
+customer's real name and phone, which the audit log records. Everything is masked until
 then, as the task list on the command line is."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -18,7 +18,7 @@ from engine.console.context import Console
 from engine.console.guard import Body, RouteSpec
 from engine.console.pages import message_page, render
 from engine.console.roles import Permission as P
-from engine.core.clock import as_utc_naive, utc_now
+from engine.core.clock import as_utc_naive
 from engine.core.errors import EngineError
 from engine.core.masking import mask_name, mask_phone
 from engine.delivery.tasklist import (
@@ -30,7 +30,8 @@ from engine.delivery.tasklist import (
     mask_personal,
     task_branch,
 )
-from engine.store.models import console_access_log, customers, managers, tasks
+from engine.store import audit
+from engine.store.models import customers, managers, tasks
 
 TABS: tuple[tuple[str, str], ...] = (
     ("today", "今天到期 Due today"),
@@ -42,7 +43,6 @@ DUES: dict[str, Due | None] = {"today": "today", "overdue": "overdue", "week": "
 PRIORITIES = {"urgent": "紧急 urgent", "high": "高 high", "normal": "普通 normal", "low": "低 low"}
 KINDS = {"call": "电话", "visit": "拜访", "follow_up": "跟进", "escalation": "督办"}
 NOTE_MAX = 500
-ACCESS_LOG_ROWS = 500
 WORK = (P.TASKS_OWN, P.TASKS_BRANCH)
 
 
@@ -91,6 +91,14 @@ def close_task(request: Request, console: Console, viewer: Viewer | None, body: 
     else:
         try:
             complete(console.store, task_id, outcome, note or None, _now(console))
+            assert viewer is not None
+            console.audit(
+                viewer.account.name,
+                "task.close",
+                f"task:{task_id}",
+                customer_id=task["customer_id"],
+                outcome=outcome,
+            )
         except EngineError as exc:  # closed meanwhile (another tab, a colleague)
             error = f"无法完成:{exc.message}。Could not close the task: reload the page."
     htmx = "hx-request" in request.headers
@@ -124,14 +132,13 @@ def reveal(request: Request, console: Console, viewer: Viewer | None, body: Body
         person = conn.execute(
             select(customers.c.name, customers.c.phone).where(customers.c.id == task["customer_id"])
         ).first()
-        conn.execute(
-            insert(console_access_log).values(
-                at=utc_now(),
-                account=viewer.account.name,
-                action="unmask",
-                customer_id=task["customer_id"],
-                detail=f"task {task_id}",
-            )
+        audit.record(
+            conn,
+            actor=viewer.account.name,
+            action="personal_data.unmask",
+            subject=f"task:{task_id}",
+            customer_id=task["customer_id"],
+            detail={"fields": ["name", "phone"], "why": f"task {task_id}"},
         )
     row = _enrich(console, [_listed(console, task)])[0]
     if person is not None:
@@ -142,23 +149,6 @@ def reveal(request: Request, console: Console, viewer: Viewer | None, body: Body
     return render(
         request, "task_page.html", viewer, t=row, error=None, chosen="", note="", **context
     )
-
-
-def access_log(request: Request, console: Console, viewer: Viewer | None, body: Body) -> Response:
-    tz = console.settings.timezone
-    log = console_access_log.c
-    with console.store.connect() as conn:
-        rows = [
-            dict(r)
-            for r in conn.execute(
-                select(console_access_log)
-                .order_by(log.at.desc(), log.id.desc())
-                .limit(ACCESS_LOG_ROWS)
-            ).mappings()
-        ]
-    for r in rows:
-        r["local"] = r["at"].replace(tzinfo=dt.UTC).astimezone(tz)
-    return render(request, "access_log.html", viewer, rows=rows, limit=ACCESS_LOG_ROWS)
 
 
 def _now(console: Console) -> dt.datetime:
@@ -290,5 +280,4 @@ ROUTES = [
     RouteSpec("/tasks", task_list, ("GET",), WORK),
     RouteSpec("/tasks/{task_id:int}/close", close_task, ("POST",), WORK),
     RouteSpec("/tasks/{task_id:int}/reveal", reveal, ("POST",), (P.PERSONAL_UNMASK,)),
-    RouteSpec("/access-log", access_log, ("GET",), (P.ACCESS_LOG_VIEW,)),
 ]

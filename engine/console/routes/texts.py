@@ -3,6 +3,8 @@ customer (masked), with the SMS parts it bills, signature and opt-out included."
 
 from __future__ import annotations
 
+import hashlib
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -43,7 +45,11 @@ def save_template(
     request: Request, console: Console, viewer: Viewer | None, body: Body
 ) -> Response:
     name = str(body.get("name") or "")
-    rendered = console.workbench.save_template(name, str(body.get("text") or ""))
+    text = str(body.get("text") or "")
+    rendered = console.workbench.save_template(name, text)
+    if rendered["ok"] and viewer is not None:
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        console.audit(viewer.account.name, "template.save", f"template:{name}", sha256=digest)
     return render(
         request,
         "fragments/rendered.html",

@@ -49,6 +49,8 @@ def change(request: Request, console: Console, viewer: Viewer | None, body: Body
         )
     else:
         return message_page(request, viewer, 404, "找不到页面 Not found", what)
+    changed = {k: v for k, v in body.items() if k in ("role", "manager_id", "branch_id") and v}
+    console.audit(viewer.account.name, f"account.{what}", f"account:{name}", **changed)
     return RedirectResponse("/accounts", status_code=303)
 
 

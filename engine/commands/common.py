@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import getpass
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -90,3 +91,11 @@ def select_playbooks(found: Catalog, wanted: Sequence[str]) -> list[Playbook]:
             hint=(f"did you mean {', '.join(close)}? " if close else "") + known,
         )
     return [by_id[w] for w in wanted]
+
+
+def os_user() -> str:
+    """Who runs a command, for the audit log (``cli:NAME``); a container user may have none."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

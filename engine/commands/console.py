@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import signal
 import sys
 import threading
@@ -165,18 +164,11 @@ def _audit(store: Engine, action: str, name: str, **detail: str | None) -> None:
     with store.begin() as conn:
         audit.record(
             conn,
-            actor=f"cli:{_os_user()}",
+            actor=f"cli:{common.os_user()}",
             action=action,
             subject=f"account:{name}",
             detail={k: v for k, v in detail.items() if v},
         )
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # a container user with no name
-        return "unknown"
 
 
 def _password() -> str:

@@ -24,6 +24,7 @@ NAV: tuple[tuple[str, str, tuple[Permission, ...]], ...] = (
     ("/report", "效果 Effect", (Permission.REPORTS_VIEW,)),
     ("/operations", "运行 Operations", (Permission.OPERATIONS_VIEW,)),
     ("/audit", "审计 Audit log", (Permission.AUDIT_VIEW,)),
+    ("/history", "客户历史 History", (Permission.HISTORY_VIEW,)),
     ("/accounts", "账号 Accounts", (Permission.USERS_MANAGE,)),
 )
 

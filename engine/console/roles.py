@@ -18,6 +18,7 @@ class Permission(StrEnum):
     OUTBOX_MANAGE = "outbox.manage"  # retry or cancel a dead letter
     USERS_MANAGE = "users.manage"  # the accounts page
     PERSONAL_UNMASK = "personal.unmask"  # show one customer's name and phone (recorded)
+    HISTORY_VIEW = "history.view"  # one customer's contact history (masked)
     AUDIT_VIEW = "audit.view"  # the audit log: who did what, who saw whose personal data
 
 
@@ -35,7 +36,9 @@ GRANTS: dict[str, frozenset[Permission]] = {
     # 网点负责人: the branch's tasks and the branch's morning preview
     "leader": frozenset({P.TASKS_BRANCH, P.REPORTS_VIEW}),
     # 审计/合规: reads everything that was decided, and who looked at whom
-    "auditor": frozenset({P.PLAYBOOKS_VIEW, P.REPORTS_VIEW, P.ALL_BRANCHES, P.AUDIT_VIEW}),
+    "auditor": frozenset(
+        {P.PLAYBOOKS_VIEW, P.REPORTS_VIEW, P.ALL_BRANCHES, P.AUDIT_VIEW, P.HISTORY_VIEW}
+    ),
     # 运维/IT: keeps the engine running; no customer data beyond counts
     "admin": frozenset(
         {P.PLAYBOOKS_VIEW, P.OPERATIONS_VIEW, P.OUTBOX_MANAGE, P.USERS_MANAGE, P.AUDIT_VIEW}

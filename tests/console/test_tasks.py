@@ -272,3 +272,17 @@ def test_the_auditor_sees_who_looked_at_whom(site: Any, work: Work) -> None:
     first = page.text.split("<tbody>", 1)[1].split("</tr>", 1)[0]  # newest first
     assert site.names["manager"] in first and customer_id in first and f"task:{task_id}" in first
     assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d", first)
+
+
+def test_the_auditor_reads_a_customers_history(site: Any, work: Work) -> None:
+    task_id = min(open_ids(site, tasks.c.assignee_id == work.manager_id))
+    customer_id = task_row(site, task_id)["customer_id"]
+    with site.client("auditor") as client:
+        page = client.get("/history", params={"customer": customer_id})
+    assert page.status_code == 200
+    assert 'id="history"' in page.text and "<strong>task</strong>" in page.text
+    with site.store.connect() as conn:
+        phone = conn.execute(
+            select(customers.c.phone).where(customers.c.id == customer_id)
+        ).scalar_one()
+    assert phone not in page.text

@@ -1,5 +1,6 @@
 """The audit log page (auditors, admins): the latest entries, newest first, filtered by actor,
-action or customer, and whether the chain is intact."""
+action or customer, and whether the chain is intact; and one customer's contact history
+(auditors)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from engine.console.context import Console
 from engine.console.guard import Body, RouteSpec
 from engine.console.pages import render
 from engine.console.roles import Permission as P
+from engine.reports.history import history
 from engine.store import audit
 
 ROWS = 500
@@ -38,4 +40,14 @@ def audit_page(request: Request, console: Console, viewer: Viewer | None, body: 
     )
 
 
-ROUTES = [RouteSpec("/audit", audit_page, ("GET",), (P.AUDIT_VIEW,))]
+def history_page(request: Request, console: Console, viewer: Viewer | None, body: Body) -> Response:
+    """One customer's contact history, masked: what `history CUSTOMER_ID` prints."""
+    customer_id = str(body.get("customer") or "").strip()[:40]
+    found = history(console.store, customer_id, console.settings.timezone) if customer_id else None
+    return render(request, "history.html", viewer, customer_id=customer_id, found=found)
+
+
+ROUTES = [
+    RouteSpec("/audit", audit_page, ("GET",), (P.AUDIT_VIEW,)),
+    RouteSpec("/history", history_page, ("GET",), (P.HISTORY_VIEW,)),
+]

@@ -1,0 +1,177 @@
+"""The contact history of one customer: every decision the engine took about them, oldest
+first — each action with its text, channel and delivery, each suppression with its reason,
+each task with its outcome, holdout membership — with the playbook version (its content hash)
+that decided it, and who looked at the customer's personal data. Personal data masked unless
+asked for."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from engine.core.masking import mask_email, mask_name, mask_phone
+from engine.store.models import action_ledger, audit_log, customers, outbox, suppressions, tasks
+
+
+@dataclass
+class History:
+    customer_id: str
+    known: bool  # the customer is in the store (a purged or foreign id may still have history)
+    masked: bool
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+
+def history(store: Engine, customer_id: str, tz: dt.tzinfo, *, mask: bool = True) -> History:
+    with store.connect() as conn:
+        person = conn.execute(
+            select(customers.c.name, customers.c.phone, customers.c.email).where(
+                customers.c.id == customer_id
+            )
+        ).first()
+        ledger = {
+            r["id"]: dict(r)
+            for r in conn.execute(
+                select(action_ledger).where(action_ledger.c.customer_id == customer_id)
+            ).mappings()
+        }
+        sent = conn.execute(select(outbox).where(outbox.c.customer_id == customer_id)).mappings()
+        messages = [dict(r) for r in sent]
+        work = conn.execute(select(tasks).where(tasks.c.customer_id == customer_id)).mappings()
+        jobs = [dict(r) for r in work]
+        held = conn.execute(
+            select(suppressions).where(suppressions.c.customer_id == customer_id)
+        ).mappings()
+        held_back = [dict(r) for r in held]
+        looked = conn.execute(
+            select(audit_log).where(audit_log.c.customer_id == customer_id)
+        ).mappings()
+        seen = [dict(r) for r in looked]
+    found = History(customer_id, person is not None, mask)
+    hide = _masker(person) if mask else (lambda text: text)
+
+    def when(value: dt.datetime | None) -> str | None:
+        return (
+            None
+            if value is None
+            else value.replace(tzinfo=dt.UTC).astimezone(tz).isoformat(timespec="seconds")
+        )
+
+    for row in ledger.values():
+        if row["held_out"]:
+            found.entries.append(
+                {"at": when(row["created_at"]), "kind": "held_out", "playbook": row["playbook_id"],
+                 "window": row["window"], "version": row["content_hash"][:12]}
+            )  # fmt: skip
+    for m in messages:
+        origin = ledger.get(m["ledger_id"], {})
+        found.entries.append(
+            {
+                "at": when(m["created_at"]),
+                "kind": m["channel"],
+                "playbook": m["playbook_id"],
+                "window": origin.get("window"),
+                "version": str(origin.get("content_hash", ""))[:12],
+                "recipient": _recipient(m["channel"], m["recipient"]) if mask else m["recipient"],
+                "subject": hide(m["subject"]),
+                "text": hide(m["body"]),
+                "status": m["status"],
+                "sent_at": when(m["sent_at"]),
+                "attempts": m["attempts"],
+                "error": m["last_error"],
+            }
+        )
+    for t in jobs:
+        origin = ledger.get(t["ledger_id"], {})
+        found.entries.append(
+            {
+                "at": when(t["created_at"]),
+                "kind": "task",
+                "playbook": t["playbook_id"],
+                "window": origin.get("window"),
+                "version": str(origin.get("content_hash", ""))[:12],
+                "task": t["kind"],
+                "text": hide(t["title"]),
+                "assignee": t["assignee_id"] or t["queue"],
+                "status": t["status"],
+                "due": when(t["due_at"]),
+                "outcome": t["outcome"],
+                "note": hide(t["note"]),
+                "done_at": when(t["done_at"]),
+            }
+        )
+    for s in held_back:
+        found.entries.append(
+            {"at": when(s["created_at"]), "kind": "suppressed", "playbook": s["playbook_id"],
+             "window": s["window"], "action": s["action"] or "all", "reason": s["reason"]}
+        )  # fmt: skip
+    for a in seen:
+        found.entries.append(
+            {"at": when(a["at"]), "kind": "looked_at", "actor": a["actor"],
+             "action": a["action"], "subject": a["subject"]}
+        )  # fmt: skip
+    found.entries.sort(key=lambda e: (e["at"] or "", e["kind"]))
+    return found
+
+
+def _masker(person: Any) -> Any:
+    pairs = []
+    if person is not None:
+        pairs = [
+            (person.name, mask_name(person.name)),
+            (person.phone, mask_phone(person.phone)),
+            (person.email, mask_email(person.email)),
+        ]
+
+    def hide(text: str | None) -> str | None:
+        if not text:
+            return text
+        for real, masked in pairs:
+            if real:
+                text = text.replace(str(real), masked)
+        return text
+
+    return hide
+
+
+def _recipient(channel: str, value: str) -> str:
+    return (
+        mask_email(value)
+        if channel == "email"
+        else mask_phone(value)
+        if channel == "sms"
+        else value
+    )
+
+
+def history_text(found: History) -> str:
+    lines = [
+        f"contact history of {found.customer_id}"
+        + ("" if found.known else " (not in the customer tables)")
+        + ("  (personal data masked)" if found.masked else "  (PERSONAL DATA SHOWN)"),
+        "",
+    ]
+    for e in found.entries:
+        head = f"{e['at']}  {e['kind']:<10}"
+        if e["kind"] == "looked_at":
+            lines.append(f"{head} {e['actor']} {e['action']} {e['subject']}")
+            continue
+        where = f"{e['playbook']} @{e['window']} (version {e.get('version') or '—'})"
+        if e["kind"] == "suppressed":
+            lines.append(f"{head} {where}: {e['action']} held back: {e['reason']}")
+        elif e["kind"] == "held_out":
+            lines.append(f"{head} {where}: in the holdout group, nothing sent")
+        elif e["kind"] == "task":
+            done = f", {e['outcome']} {e['done_at']}" if e["outcome"] else ""
+            lines.append(
+                f"{head} {where}: {e['task']} → {e['assignee']} due {e['due']} "
+                f"[{e['status']}{done}] {e['text']}"
+            )
+        else:
+            sent = f" sent {e['sent_at']}" if e["sent_at"] else ""
+            lines.append(f"{head} {where}: → {e['recipient']} [{e['status']}{sent}] {e['text']}")
+    if not found.entries:
+        lines.append("no decisions recorded for this customer")
+    return "\n".join(lines) + "\n"

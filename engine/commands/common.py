@@ -40,8 +40,9 @@ def settings() -> Settings:
     return Settings()
 
 
-def store(settings: Settings, db_url: str | None) -> Engine:
-    return open_store(db_url or settings.default_db_url)
+def store(settings: Settings, db_url: str | None, *, create: bool = False) -> Engine:
+    """The store the command works on; only the commands that make stores may create one."""
+    return open_store(db_url or settings.default_db_url, create=create)
 
 
 def parse_as_of(text: str | None, settings: Settings) -> tuple[dt.datetime, bool]:

@@ -54,7 +54,7 @@ def import_(
     """Load CSV exports into tables as an import mapping describes. All or nothing."""
     settings = common.settings()
     mapping = load_mapping(mapping_path or settings.schemas_dir / MAPPING_FILE)
-    store = common.store(settings, db_url)
+    store = common.store(settings, db_url, create=True)  # a bank's store begins with its import
     try:
         report = import_files(
             store,

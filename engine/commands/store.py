@@ -23,7 +23,7 @@ def demo_data(db_url: str | None, customers: int, seed: int, as_of: str | None) 
 
     settings = common.settings()
     moment, _ = common.parse_as_of(as_of, settings)
-    store = common.store(settings, db_url)
+    store = common.store(settings, db_url, create=True)
     counts = generate(store, customers=customers, seed=seed, as_of=moment.date(), progress=True)
     mark_demo_store(store)  # demo-outcomes may simulate into this store, and no other
     store.dispose()
@@ -37,7 +37,7 @@ def demo_data(db_url: str | None, customers: int, seed: int, as_of: str | None) 
 def init_db(db_url: str | None, engine_only: bool) -> None:
     """Create missing tables (all, or only the engine's own over a bank's store)."""
     settings = common.settings()
-    store = common.store(settings, db_url)
+    store = common.store(settings, db_url, create=True)
     (create_engine_tables if engine_only else create_all)(store)
     store.dispose()
     click.echo("tables ready")

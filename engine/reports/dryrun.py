@@ -189,7 +189,9 @@ def _issue_lines(o: Outcome) -> list[str]:
 def effect_line(e: Effect) -> str:
     r = e.row
     if e.kind == "task":
-        who, due = r["assignee_id"], r["due_local"]
+        # a team-queue task has no assignee: it goes to the queue's people
+        who = r["assignee_id"] or f"队列 queue {r.get('queue') or '?'}"
+        due = r["due_local"]
         return f"{e.customer_id} 任务→{who} [{r['priority']}] {r['title']} (due {due})"
     if e.kind == "tag":
         return f"{e.customer_id} 标签 {r['op']} {r['tag']}"

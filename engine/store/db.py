@@ -34,14 +34,26 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def open_store(url: str) -> Engine:
-    """Create an engine for ``url`` and prove it answers, or raise a one-line error."""
+def open_store(url: str, *, create: bool = True) -> Engine:
+    """Create an engine for ``url`` and prove it answers, or raise a one-line error.
+
+    ``create=False`` refuses a SQLite file that does not exist yet: a command that only reads
+    or adds to a store must not leave an empty database behind a mistyped path."""
     url = normalise_url(url)
     parsed = make_url(url)
     shown = parsed.render_as_string(hide_password=True)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    database = str(parsed.database or "")
+    is_file = parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+    if is_file and not create and not Path(database).exists():
+        raise StoreError(
+            f"no database file {database}",
+            code="E0106",
+            hint="check the path; a new store is made by `python runner.py demo-data` or "
+            "`python runner.py init-db`",
+        )
+    if is_file:
         try:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(
                 f"cannot create the folder of database {shown}: {first_line(exc)}",

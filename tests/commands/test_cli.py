@@ -166,3 +166,14 @@ def test_console_script_is_installed() -> None:
     assert script.exists(), "pip install -e . installs the care-playbooks command"
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and "care-playbooks" in result.stdout
+
+
+def test_a_read_only_command_refuses_a_store_that_does_not_exist(tmp_path: Path) -> None:
+    typo = tmp_path / "tpyo.db"
+    for command in (["dry-run"], ["explain", "C1"], ["stats"], ["status"], ["audit"]):
+        result = cli(*command, "--db", f"sqlite:///{typo}")
+        assert result.returncode == 1, (command, result.stderr)
+        assert "E0106" in result.stderr and "Traceback" not in result.stderr
+        assert not typo.exists(), command
+    made = cli("init-db", "--db", f"sqlite:///{typo}")
+    assert made.returncode == 0 and typo.exists()

@@ -9,6 +9,7 @@ same in JSON Schema, and a test holds the two to the same verdicts.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 import re
 from collections.abc import Mapping
@@ -131,9 +132,11 @@ def read_event(raw: Any, tz: ZoneInfo, now_utc: dt.datetime) -> Event | Rejected
     kind = raw["type"]
     spec = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if spec is None:
+        close = difflib.get_close_matches(str(kind), list(EVENT_TYPES), n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
         return Rejected(
             "unknown_type",
-            f"unknown event type {kind!r}; known: {', '.join(EVENT_TYPES)}",
+            f"unknown event type {str(kind)[:40]!r}; {guess}known: {', '.join(EVENT_TYPES)}",
             event_id,
         )
     customer = raw["customer_id"]

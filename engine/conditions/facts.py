@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Date, Float, String, literal_column, select, table
+from sqlalchemy import ColumnElement, Connection, Date, Float, literal_column, select, table
 
 from engine.conditions.ast import All, AnyOf, Change, Condition, Not, Related, SegmentRef
 from engine.conditions.evaluate import Rows, evaluate
-from engine.conditions.sql import SqlCompiler, checked
+from engine.conditions.sql import SqlCompiler, checked, untyped_in
 from engine.core.clock import Clock
 from engine.core.dictionary import DataDictionary
 
@@ -53,16 +53,17 @@ def load_related(
     for name in sorted(related):
         rel = dictionary.related[name]
         sub = SqlCompiler(rel.scope, clock)
-        link = literal_column(f"{rel.table}.{rel.link}", String())
+        link: ColumnElement[Any] = literal_column(f"{rel.table}.{rel.link}")
         # bounds are the evaluator's to apply, against the clock it is given
         columns = [sub.stored(f).label(key) for key, f in rel.columns.items()]
         query = select(link.label("_owner"), *columns).select_from(table(rel.table))
-        for row in conn.execute(query.where(link.in_(list(ids)))).mappings():
+        for row in conn.execute(query.where(untyped_in(link, ids))).mappings():
             values = dict(row)
-            out[values.pop("_owner")].setdefault(name, []).append(values)
+            # ids are text here; a bank's key column may be an integer (Berka's client_id)
+            out[str(values.pop("_owner"))].setdefault(name, []).append(values)
     for name in sorted(changes):
         series = dictionary.changes[name]
-        link = literal_column(f"{series.table}.{series.link}", String())
+        link = literal_column(f"{series.table}.{series.link}")  # untyped: see untyped_in
         query = select(
             link.label("_owner"),
             checked(literal_column(f"{series.table}.{series.at}", Date()), "date").label("at"),
@@ -70,9 +71,10 @@ def load_related(
                 "value"
             ),
         ).select_from(table(series.table))
-        for row in conn.execute(query.where(link.in_(list(ids)))).mappings():
+        for row in conn.execute(query.where(untyped_in(link, ids))).mappings():
             values = dict(row)
-            out[values.pop("_owner")].setdefault(name, []).append(values)
+            # ids are text here; a bank's key column may be an integer (Berka's client_id)
+            out[str(values.pop("_owner"))].setdefault(name, []).append(values)
     return out
 
 

@@ -111,7 +111,7 @@ def _count(
         columns.append(func.sum(outside, type_=Integer()))
     query = select(*columns).select_from(compiler.customers)
     if customer_ids is not None:
-        query = query.where(compiler.key.in_(list(customer_ids)))
+        query = query.where(compiler.key_in(customer_ids))
     row = conn.execute(query).one()
     return {
         f.key: {kind: int(row[3 * i + j] or 0) for j, kind in enumerate(KINDS)}

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     column,
@@ -205,6 +206,14 @@ def checked(value: ColumnElement[Any], kind: str) -> ColumnElement[Any]:
     return value if maker is None else maker(value, sql_type)
 
 
+def untyped_in(column: ColumnElement[Any], values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN (values)`` with the values bound without a type: the database reads them
+    as the column's own type, so text ids find an integer key, and its index still serves.
+    ``column`` must be untyped too (a bare ``literal_column``), or the values take its type."""
+    found = bindparam("ids", list(values), expanding=True, unique=True, type_=NullType())
+    return column.in_(found)
+
+
 class SqlCompiler:
     """Builds WHERE clauses and the audience SELECT for one dictionary and one clock."""
 
@@ -213,6 +222,16 @@ class SqlCompiler:
         self.clock = clock
         self.customers: TableClause = table(dictionary.customer_table, column(dictionary.key))
         self.key = literal_column(f"{dictionary.customer_table}.{dictionary.key}", String())
+
+    def key_in(self, ids: Sequence[str]) -> ColumnElement[bool]:
+        """The customers with these ids. The engine's ids are text and a bank's key column
+        may be an integer (Berka's client_id): the values are bound untyped, so the database
+        reads them as the column's own type (PostgreSQL will not compare an integer with a
+        value declared text) and the key's index still serves the lookup."""
+        column: ColumnElement[Any] = literal_column(
+            f"{self.dictionary.customer_table}.{self.dictionary.key}"
+        )
+        return untyped_in(column, ids)
 
     def field(self, f: Field) -> ColumnElement[Any]:
         """The column or expression behind a scalar field, typed for binding; a malformed

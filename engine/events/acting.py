@@ -163,7 +163,7 @@ class Actor:
             rows = conn.execute(
                 select(compiler.key)
                 .select_from(compiler.customers)
-                .where(compiler.key.in_(list(customer_ids)))
+                .where(compiler.key_in(customer_ids))
             )
             return {str(r[0]) for r in rows}
 

@@ -175,7 +175,7 @@ class Executor:
         compiler = SqlCompiler(self.dictionary, clock)
         query = compiler.audience(playbook.audience, self.reads(playbook)[0])
         if customer_ids is not None:  # an event matched these customers: only they qualify
-            query = query.where(compiler.key.in_(list(customer_ids)))
+            query = query.where(compiler.key_in(customer_ids))
         return query
 
     def execute(

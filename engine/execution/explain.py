@@ -177,7 +177,7 @@ class Explainer:
             *(cast(compiler.raw_field(f), String()).label(f"_raw_{f.key}") for f in checked),
             *(compiler.stored(f).label(f"_stored_{f.key}") for f in checked if f.valid),
         )
-        row = conn.execute(query.where(compiler.key == customer_id)).mappings().first()
+        row = conn.execute(query.where(compiler.key_in([customer_id]))).mappings().first()
         if row is None:
             return None
         values = {k: v for k, v in row.items() if not k.startswith("_")}

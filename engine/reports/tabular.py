@@ -65,7 +65,7 @@ def audience_facets(
             query = (
                 select(*columns, func.count())
                 .select_from(compiler.customers)
-                .where(compiler.key.in_(chunk))
+                .where(compiler.key_in(chunk))
                 .group_by(*columns)
             )
             for *values, n in conn.execute(query):
@@ -92,7 +92,7 @@ def field_values(
             query = (
                 select(compiler.key, column)
                 .select_from(compiler.customers)
-                .where(compiler.key.in_(chunk))
+                .where(compiler.key_in(chunk))
             )
             for customer_id, value in conn.execute(query):
                 found[str(customer_id)] = value

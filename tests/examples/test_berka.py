@@ -286,3 +286,44 @@ def test_berka_readme_dry_run_sms_held_back_tasks_fire(berka_url: str) -> None:
     assert birthday["counts"]["suppressed"] == {"no_phone": len(birthday["matched"])}
     assert {a["type"] for a in birthday["actions"]} == {"task"}
     assert all("客户 " not in a["title"] for a in birthday["actions"])  # names masked
+
+
+def test_berka_reference_evaluator_and_explain_agree_with_sql(berka_url: str) -> None:
+    """Regression: the related-records and change conditions keyed the reference evaluator's
+    rows by the bank's integer client_id, and every lookup by the text id failed (KeyError)."""
+    from engine.core.settings import Settings
+    from engine.execution.explain import Explainer
+    from engine.execution.selection import decide
+    from engine.playbook.validation import Validator
+
+    settings = Settings(root=EXAMPLE)
+    dictionary = load_dictionary(settings.dictionary_path)
+    validator = Validator(settings, dictionary)
+    playbooks = validator.validate_paths([settings.playbooks_dir]).playbooks
+    moment = dt.datetime(1994, 4, 4, tzinfo=TZ)
+    store = open_store(berka_url)
+    try:
+        executor = Executor(store, settings, dictionary, validator.renderer)
+        decided = {
+            evaluator: decide(
+                store, executor, playbooks, moment, whole_day=True, dry_run=True, mask=True,
+                evaluator=evaluator,
+            )
+            for evaluator in ("sql", "python")
+        }  # fmt: skip
+        by = {e: {o.playbook.id: o for o in s.outcomes} for e, s in decided.items()}
+        assert not decided["python"].failed and not decided["sql"].failed
+        checked = 0
+        for pid, sql in by["sql"].items():
+            assert sorted(by["python"][pid].matched) == sorted(sql.matched), pid
+            if not sql.matched:
+                continue
+            exp = Explainer(store, settings, dictionary, validator.renderer).explain(
+                sql.matched[0], [sql.playbook], moment, whole_day=True
+            )
+            [entry] = exp.playbooks
+            assert entry.matched and entry.agrees, pid
+            checked += 1
+        assert checked >= 3
+    finally:
+        store.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +11,7 @@ import jinja2
 from engine.actions.base import ParseContext, Path
 from engine.core.errors import TemplateError
 from engine.core.i18n import t
+from engine.rendering.reads import unknown_fields
 
 TITLE = ("title", 200)  # tasks.title is VARCHAR(200), and a phone shows one line of it
 BODY = ("body", 4_000)  # a task's note, a webhook's message: read on a phone
@@ -55,6 +57,10 @@ def check_template(
         )
         ctx.report(exc.code, message, path, exc.hint, False)
         return None, None
+    unknown, hint = _unknown_fields(ctx, template)
+    if unknown:
+        ctx.report("PB0122", unknown, path, hint, False)
+        return None, None
     if budget is not None and len(text) > budget[1]:
         what, limit = budget
         message = t("PB0132", what=t(f"budget.{what}"), length=f"{len(text):,}", limit=f"{limit:,}")
@@ -69,6 +75,22 @@ def check_template(
             ctx.report("PB0193", message, path, t("PB0193.hint", name=names[0]), False)
             return None, None
     return template, text
+
+
+def _unknown_fields(ctx: ParseContext, template: jinja2.Template) -> tuple[str, str | None]:
+    """(message, hint) for the first ``customer.<name>`` the template uses that is not a field
+    of the data dictionary, in any branch; ("", None) when there is none."""
+    source = ctx.renderer.source(template)
+    if source is None:
+        return "", None
+    known = frozenset(f.key for f in ctx.dictionary)
+    names = unknown_fields(ctx.renderer.env, source, known)
+    if not names:
+        return "", None
+    close = difflib.get_close_matches(names[0], sorted(known), n=1)
+    hint = t("hint.did_you_mean", name=f"customer.{close[0]}") if close else t("PB0122.hint")
+    where = f" ({template.name})" if template.name else ""
+    return t("PB0122", problem=f"customer.{names[0]}{where}"), hint
 
 
 def sample_value(kind: str, values: Mapping[str, str], pii: str | None) -> Any:

@@ -315,6 +315,10 @@ CATALOG: dict[str, tuple[str, str]] = {
         "可用变量:customer.<数据字典中的字段>、playbook、bank、today、now;"
         "事件剧本中还有 event.<事件的字段>",
     ),
+    "PB0122.field": (
+        "'{name}' is not a field of the customer, nor of a related row",
+        "'{name}' 不是客户的字段,也不是相关记录的字段",
+    ),
     "PB0122.event": (
         "template uses an unknown variable: event '{type}' has no field '{name}'",
         "模板使用了未知变量:事件 '{type}' 没有字段 '{name}'",

@@ -94,3 +94,44 @@ def _follow(env: Environment, name: nodes.Expr, scope: _Scope) -> None:
 
 def _is_customer(node: nodes.Node) -> bool:
     return isinstance(node, nodes.Name) and node.name == CUSTOMER
+
+
+_MAPPING_METHODS = frozenset({"get", "items", "keys", "values"})
+
+
+def unknown_fields(env: Environment, source: str, known: frozenset[str]) -> list[str]:
+    """The ``customer.<name>`` attributes ``source`` uses (through constant includes too)
+    that are not fields of the data dictionary, in order of first use: a branch the sample
+    customer never takes must not leave ``customer.nmae`` to fail first at send time."""
+    found: list[str] = []
+    seen: set[str] = set()
+
+    def walk(node: nodes.Node) -> None:
+        name = None
+        if isinstance(node, nodes.Getattr) and _is_customer(node.node):
+            name = node.attr
+        elif (
+            isinstance(node, nodes.Getitem)
+            and _is_customer(node.node)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+        ):
+            name = node.arg.value
+        unknown = name is not None and name not in known and name not in _MAPPING_METHODS
+        if unknown and name not in found:
+            found.append(str(name))
+        if isinstance(node, nodes.Include | nodes.Import | nodes.FromImport | nodes.Extends):
+            target = node.template
+            named = target.value if isinstance(target, nodes.Const) else None
+            if isinstance(named, str) and named not in seen and env.loader is not None:
+                seen.add(named)
+                try:
+                    included, _, _ = env.loader.get_source(env, named)
+                except TemplateNotFound:
+                    return  # reported by the include check
+                walk(env.parse(included))
+        for child in node.iter_child_nodes():
+            walk(child)
+
+    walk(env.parse(source))
+    return found

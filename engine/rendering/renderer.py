@@ -20,7 +20,7 @@ import jinja2.meta
 from engine.core.calendar import to_lunar
 from engine.core.dictionary import DataDictionary
 from engine.core.errors import TemplateError
-from engine.core.i18n import t
+from engine.core.i18n import Msg, t
 from engine.core.masking import COMPOUND_SURNAMES, mask_email, mask_name, mask_phone
 from engine.rendering.reads import source_reads
 from engine.rendering.sandbox import MAX_OUTPUT, BudgetedSandbox, BudgetExceeded, start, stop
@@ -314,8 +314,12 @@ class Renderer:
                     where=template.name,
                     hint=hint,
                 ) from exc
+            problem: str | Msg = message
+            if message.startswith(_DICT_REPR):  # Jinja's words; say the field instead
+                wrong = message.split("has no attribute '")[1].rstrip("'")
+                problem = t("PB0122.field", name=wrong)
             raise TemplateError(
-                t("PB0122", problem=message),
+                t("PB0122", problem=problem),
                 code="PB0122",
                 where=template.name,
                 hint=self._variable_hint(message),
@@ -399,4 +403,5 @@ def template_context(
     }
 
 
+_DICT_REPR = "'dict object' has no attribute '"
 _EVENT_REPR = f"'{EventFields.__module__}.{EventFields.__name__} object'"

@@ -486,6 +486,29 @@ CATALOG: dict[str, tuple[str, str]] = {
         '例如 trigger: {{schedule: "0 9 * * 1-5"}} 或 trigger: {{event: withdrawal}}',
     ),
     # --- shared hints and words 通用提示与词语 -----------------------------------------------
+    "config.top": ("top level", "顶层"),
+    "config.type": ("expected {expected}, got {got}", "应为{expected},实际是 {got}"),
+    "config.type.integer": ("a whole number", "整数"),
+    "config.type.number": ("a number", "数字"),
+    "config.type.string": ("text", "文字"),
+    "config.type.object": ("a mapping of keys", "键值映射"),
+    "config.type.array": ("a list", "列表"),
+    "config.type.boolean": ("true or false", "true 或 false"),
+    "config.required": ("the key '{name}' is missing", "缺少键 '{name}'"),
+    "config.unknown": (
+        "unknown key '{name}'; allowed: {allowed}",
+        "未知的键 '{name}';允许的键:{allowed}",
+    ),
+    "config.enum": ("{value} is not one of: {allowed}", "{value} 不是以下之一:{allowed}"),
+    "config.duration": (
+        "{value} is not a duration; write 30min, 4h, 1d or 2w",
+        "{value} 不是时长;请写成 30min、4h、1d 或 2w",
+    ),
+    "config.minimum": (
+        "{value} is below the least allowed, {minimum}",
+        "{value} 小于最小值 {minimum}",
+    ),
+    "config.other": ("{problem}", "{problem}"),
     "hint.did_you_mean": ("did you mean '{name}'?", "您是不是想写 '{name}'?"),
     "hint.did_you_mean_column": (
         "did you mean '{name}' ({label}, a column of {table})?",

@@ -8,6 +8,7 @@ mistake is reported like a playbook error: file, line, column, what was expected
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import jsonschema
 from engine.core.diagnostics import PathPart, dotted
 from engine.core.durations import DurationError, parse_duration
 from engine.core.errors import EngineError
+from engine.core.i18n import Msg, choose_lang, localize, t
 from engine.core.yamlfile import Document, load_file
 
 
@@ -43,12 +45,16 @@ def load_config(path: Path, schema: Mapping[str, Any], code: str) -> ConfigFile:
     validator = jsonschema.Draft202012Validator(schema)
     problems = sorted(validator.iter_errors(doc.data), key=lambda e: list(e.absolute_path))
     if problems:
-        first = problems[0]
+        first = _deepest(problems[0])
         where = tuple(first.absolute_path)
+        message, hint, key = _words(first)
+        lang = choose_lang()
+        mark = doc.mark((*where, key), key=True) if key is not None else doc.mark(where)
         raise ConfigError(
-            f"{dotted(where) or 'top level'}: {_words(first)}",
+            f"{dotted(where) or localize(t('config.top'), lang)}: {localize(message, lang)}",
             code=code,
-            where=_where(doc, where),
+            where=f"{doc.path}:{mark.line}:{mark.col}",
+            hint=localize(hint, lang),
         )
     return ConfigFile(doc, code)
 
@@ -84,10 +90,53 @@ def _where(doc: Document, path: tuple[PathPart, ...]) -> str:
     return f"{doc.path}:{mark.line}:{mark.col}"
 
 
-def _words(error: jsonschema.ValidationError) -> str:
+def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For "one of these shapes" errors, the problem inside the shape the value was closest
+    to (a cap given as a list: its bad item), not the schema's own wording."""
+    while error.validator in ("oneOf", "anyOf") and error.context:
+        # the deepest problem is inside the shape the value took; on a tie, not a type error
+        error = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
+    return error
+
+
+_TYPE_WORDS = {
+    "integer": "config.type.integer",
+    "number": "config.type.number",
+    "string": "config.type.string",
+    "object": "config.type.object",
+    "array": "config.type.array",
+    "boolean": "config.type.boolean",
+}
+
+
+def _words(error: jsonschema.ValidationError) -> tuple[Msg, Msg | None, str | None]:
+    """(message, hint, the unknown key to point at) in the catalog's words, for people who
+    edit YAML, not JSON Schema."""
+    value = error.instance
+    shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    if error.validator == "type":
+        expected = error.validator_value
+        kinds = [str(k) for k in expected] if isinstance(expected, list) else [str(expected)]
+        words = t(_TYPE_WORDS.get(kinds[0], "config.type.string"))
+        return t("config.type", expected=words, got=shown), None, None
+    if error.validator == "required":
+        missing = str(error.message).split("'")[1] if "'" in error.message else error.message
+        return t("config.required", name=missing), None, None
     if error.validator == "additionalProperties":
-        allowed = (
-            ", ".join(error.schema.get("properties", {})) if isinstance(error.schema, dict) else ""
-        )
-        return f"{error.message} (allowed: {allowed})" if allowed else error.message
-    return error.message
+        allowed = list(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
+        extra = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
+        name = str(extra[0]) if extra else "?"
+        close = difflib.get_close_matches(name, allowed, n=1)
+        hint = t("hint.did_you_mean", name=close[0]) if close else None
+        return t("config.unknown", name=name, allowed=", ".join(allowed)), hint, name
+    if error.validator in ("enum", "const"):
+        given = error.validator_value
+        options = list(given) if error.validator == "enum" and isinstance(given, list) else [given]
+        close = difflib.get_close_matches(str(value), [str(o) for o in options], n=1)
+        hint = t("hint.did_you_mean", name=close[0]) if close else None
+        return t("config.enum", value=shown, allowed=", ".join(map(str, options))), hint, None
+    if error.validator == "pattern" and "min|h|d|w" in str(error.validator_value):
+        return t("config.duration", value=shown), None, None
+    if error.validator == "minimum":
+        return t("config.minimum", value=shown, minimum=error.validator_value), None, None
+    return t("config.other", problem=error.message), None, None

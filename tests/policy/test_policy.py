@@ -93,7 +93,7 @@ def test_shipped_policy_file_is_the_builtin_default() -> None:
         ("version: 1\nquiet_hours:\n  sms: {marketing: '21:00-08:00'}\n", 3, "ends before"),
         ("version: 1\nquiet_hours:\n  sms: {marketing: 'daytime'}\n", 3, "not a time window"),
         ("version: 1\nfrequency_caps:\n  sms: {max: 2, per: 1m}\n", 3, "per"),
-        ("version: 1\nfrequncy_caps: {}\n", 1, "frequncy_caps"),
+        ("version: 1\nfrequncy_caps: {}\n", 2, "frequncy_caps"),  # at the key itself
         ("version: 1\ntasks:\n  escalation_ladder: [manager, boss]\n", 3, "boss"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,8 @@ import click
 from engine.commands import common
 from engine.core.clock import Clock
 from engine.core.dictionary import load_dictionary
+from engine.core.durations import DurationError, parse_duration
+from engine.core.errors import UsageError
 from engine.execution.executor import Executor, Outcome
 from engine.execution.selection import Selected, decide
 from engine.playbook.validation import Validator
@@ -29,6 +32,7 @@ def execute_selected(
     dry_run: bool,
     mask: bool,
     evaluator: str = "sql",
+    grace: dt.timedelta | None = None,
 ) -> Selected:
     settings = common.settings()
     moment, whole_day = common.parse_as_of(as_of, settings)
@@ -52,6 +56,7 @@ def execute_selected(
             mask=mask,
             evaluator=evaluator,
             left_out=sorted({d.file for d in found.errors}),
+            grace=grace,
         )
     finally:
         store.dispose()
@@ -166,9 +171,41 @@ def _diff_text(report: dict[str, Any]) -> str:
 @common.db_option
 @click.option("--as-of", "as_of", default=None, help=common.AS_OF_HELP)
 @click.option("--playbook", "playbooks", multiple=True, help="playbook id (repeatable)")
-def run(db_url: str | None, as_of: str | None, playbooks: tuple[str, ...]) -> None:
-    """Execute once: write ledger, outbox and tasks. A rerun in the same window adds nothing."""
-    selected = execute_selected(db_url, as_of, playbooks, dry_run=False, mask=False)
+@click.option(
+    "--grace",
+    default="1h",
+    show_default=True,
+    help="a playbook whose latest slot is older than this is not run but listed as "
+    "slot_too_old (the daemon's --grace)",
+)
+@click.option(
+    "--slot",
+    default=None,
+    help="run the slot at this ISO moment on purpose, however old (with --playbook)",
+)
+def run(
+    db_url: str | None,
+    as_of: str | None,
+    playbooks: tuple[str, ...],
+    grace: str,
+    slot: str | None,
+) -> None:
+    """Execute once: write ledger, outbox and tasks. A rerun in the same window adds nothing.
+    A slot older than --grace is skipped (slot_too_old) unless named with --slot."""
+    if slot is not None and (as_of is not None or not playbooks):
+        raise UsageError(
+            "--slot names one slot of the playbooks given with --playbook, instead of --as-of",
+            code="E0313",
+            hint="e.g. run --playbook care-survey-email --slot 2026-10-26T10:00",
+        )
+    try:
+        # --slot: exactly that slot (late by nothing), whatever its age
+        allowed = dt.timedelta(0) if slot is not None else parse_duration(grace)
+    except DurationError as exc:
+        raise UsageError(f"--grace: {exc}", code="E0303") from exc
+    selected = execute_selected(
+        db_url, slot or as_of, playbooks, dry_run=False, mask=False, grace=allowed
+    )
     for o in selected.outcomes:
         if o.error is not None:
             click.echo(f"{o.playbook.id}: FAILED, nothing written for it: {o.error}")
@@ -187,4 +224,13 @@ def run(db_url: str | None, as_of: str | None, playbooks: tuple[str, ...]) -> No
         )
     for p in selected.skipped:
         click.echo(f"{p.id}: not scheduled on this day")
+    for p, old in selected.too_old:
+        shown = old.isoformat(timespec="minutes")
+        if slot is not None:
+            click.echo(f"{p.id}: {slot} is not one of its slots (the one before is {shown})")
+            continue
+        click.echo(
+            f"{p.id}: slot_too_old: its latest slot {shown} is older than --grace {grace}; "
+            f"nothing done (run it on purpose: run --playbook {p.id} --slot {shown})"
+        )
     selected.check()

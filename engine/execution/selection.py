@@ -18,8 +18,8 @@ from engine.core.clock import Clock
 from engine.core.errors import EngineError, describe_failure
 from engine.execution.executor import Executor, Outcome, by_priority, slot_on
 from engine.execution.sinks import RecordingSink, Sink, StoreSink
-from engine.playbook.model import Playbook
-from engine.triggers.schedule import Schedule
+from engine.playbook.model import Playbook, cron_of
+from engine.triggers.schedule import Schedule, latest_slot
 
 
 @dataclass
@@ -31,6 +31,8 @@ class Selected:
     outcomes: list[Outcome]
     skipped: list[Playbook]
     left_out: list[str] = field(default_factory=list)
+    # scheduled playbooks whose latest slot was older than the grace: (playbook, that slot)
+    too_old: list[tuple[Playbook, dt.datetime]] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -65,9 +67,14 @@ def decide(
     mask: bool,
     evaluator: str = "sql",
     left_out: Sequence[str] = (),
+    grace: dt.timedelta | None = None,
 ) -> Selected:
     """Decide the scheduled ``playbooks`` at ``moment`` (each at its own slot that day when
-    ``whole_day``), previewing (``dry_run``) or writing ledger, outbox and tasks."""
+    ``whole_day``), previewing (``dry_run``) or writing ledger, outbox and tasks.
+
+    ``grace``: a playbook whose latest slot is older than this at ``moment`` is not run but
+    listed in ``too_old`` (the daemon's misfire rule: a one-off run must not act on a
+    quarterly slot weeks late)."""
     tz = executor.settings.timezone
     # event playbooks act when events arrive: `events dry-run FILE` previews them
     scheduled = [p for p in playbooks if isinstance(p.trigger, Schedule)]
@@ -80,6 +87,11 @@ def decide(
         if at is None:
             selected.skipped.append(playbook)
             continue
+        if grace is not None:
+            slot = latest_slot(cron_of(playbook) or "", at.astimezone(tz).replace(tzinfo=None))
+            if at.astimezone(tz).replace(tzinfo=None) - slot > grace:
+                selected.too_old.append((playbook, slot.replace(tzinfo=tz)))
+                continue
         clock = Clock.at(at, tz)
         sink: Sink = RecordingSink(mask=mask, contacts=previewed) if dry_run else StoreSink(store)
         try:

@@ -134,6 +134,7 @@ def test_bad_input_is_one_clear_line(args: list[str], code: int, words: str) -> 
 
 
 def test_missing_tables_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "empty.db").touch()  # a store that exists and lacks the tables
     result = cli("dry-run", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
     assert result.returncode == 1
     assert "has no table(s)" in result.stderr and "demo-data" in result.stderr
@@ -177,3 +178,25 @@ def test_a_read_only_command_refuses_a_store_that_does_not_exist(tmp_path: Path)
         assert not typo.exists(), command
     made = cli("init-db", "--db", f"sqlite:///{typo}")
     assert made.returncode == 0 and typo.exists()
+
+
+@pytest.mark.parametrize("demo_url", ["sqlite"], indirect=True)
+def test_run_skips_a_slot_older_than_the_grace_and_runs_it_on_purpose(demo_url: str) -> None:
+    late = cli("run", "--db", demo_url, "--as-of", "2026-11-23T16:00",
+               "--playbook", "vip-inactive-60d")  # fmt: skip
+    assert late.returncode == 0, late.stderr
+    assert "vip-inactive-60d: slot_too_old: its latest slot 2026-11-23T09:00+08:00" in late.stdout
+    assert "run 1" not in late.stdout and "acted" not in late.stdout
+    on_purpose = cli("run", "--db", demo_url, "--playbook", "vip-inactive-60d",
+                     "--slot", "2026-11-23T09:00")  # fmt: skip
+    assert on_purpose.returncode == 0, on_purpose.stderr
+    assert "window 2026-11-23T09:00" in on_purpose.stdout and "acted" in on_purpose.stdout
+    wider = cli("run", "--db", demo_url, "--as-of", "2026-11-23T16:00", "--grace", "8h",
+                "--playbook", "vip-inactive-60d")  # fmt: skip
+    # within a wider grace the same window runs again: those already acted on are done
+    assert "window 2026-11-23T09:00" in wider.stdout and "already_done" in wider.stdout
+    not_a_slot = cli("run", "--db", demo_url, "--playbook", "vip-inactive-60d",
+                     "--slot", "2026-11-23T09:30")  # fmt: skip
+    assert "is not one of its slots" in not_a_slot.stdout
+    both = cli("run", "--db", demo_url, "--slot", "2026-11-23T09:00")
+    assert both.returncode == 2 and "E0313" in both.stderr

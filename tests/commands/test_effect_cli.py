@@ -192,6 +192,7 @@ def test_unknown_format_is_a_usage_error(month: tuple[str, str]) -> None:
 
 
 def test_report_on_a_store_without_tables_fails_with_exit_1(tmp_path: Path) -> None:
+    (tmp_path / "empty.db").touch()  # a store that exists and lacks the tables
     out = cli("report", db=f"sqlite:///{tmp_path / 'empty.db'}")
     assert out.returncode == 1 and "E0104" in out.stderr and "Traceback" not in out.stderr
 

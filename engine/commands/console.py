@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from sqlalchemy import Engine
@@ -64,14 +66,11 @@ def users_add(
     name: str, role: str, manager_id: str | None, branch_id: str | None, db_url: str | None
 ) -> None:
     """Add an account; the password is asked for (or read from standard input)."""
-    store = common.store(common.settings(), db_url)
-    try:
+    with _opened(db_url) as store:
         account = accounts.add(
             store, name, role, _password(), manager_id=manager_id, branch_id=branch_id
         )
         _audit(store, "account.add", name, role=role, manager_id=manager_id, branch_id=branch_id)
-    finally:
-        store.dispose()
     click.echo(f"added {account.name} ({account.role} {ROLE_LABELS[account.role]})")
 
 
@@ -79,11 +78,8 @@ def users_add(
 @common.db_option
 def users_list(db_url: str | None) -> None:
     """Every account with its role, and whether it is disabled."""
-    store = common.store(common.settings(), db_url)
-    try:
+    with _opened(db_url) as store:
         found = accounts.all_accounts(store)
-    finally:
-        store.dispose()
     if not found:
         click.echo("no accounts")
     for a in found:
@@ -104,12 +100,9 @@ def users_list(db_url: str | None) -> None:
 @common.db_option
 def users_disable(name: str, db_url: str | None) -> None:
     """Refuse the account from its next request on (its open sessions end too)."""
-    store = common.store(common.settings(), db_url)
-    try:
+    with _opened(db_url) as store:
         accounts.disable(store, name)
         _audit(store, "account.disable", name)
-    finally:
-        store.dispose()
     click.echo(f"disabled {name}")
 
 
@@ -117,12 +110,9 @@ def users_disable(name: str, db_url: str | None) -> None:
 @click.argument("name")
 @common.db_option
 def users_enable(name: str, db_url: str | None) -> None:
-    store = common.store(common.settings(), db_url)
-    try:
+    with _opened(db_url) as store:
         accounts.enable(store, name)
         _audit(store, "account.enable", name)
-    finally:
-        store.dispose()
     click.echo(f"enabled {name}")
 
 
@@ -136,12 +126,9 @@ def users_role(
     name: str, role: str, manager_id: str | None, branch_id: str | None, db_url: str | None
 ) -> None:
     """Change an account's role (takes effect on its next request)."""
-    store = common.store(common.settings(), db_url)
-    try:
+    with _opened(db_url) as store:
         accounts.set_role(store, name, role, manager_id=manager_id, branch_id=branch_id)
         _audit(store, "account.role", name, role=role, manager_id=manager_id, branch_id=branch_id)
-    finally:
-        store.dispose()
     click.echo(f"{name} is now {role}")
 
 
@@ -150,13 +137,20 @@ def users_role(
 @common.db_option
 def users_password(name: str, db_url: str | None) -> None:
     """Set a new password; every session opened with the old one ends."""
-    store = common.store(common.settings(), db_url)
-    try:
+    with _opened(db_url) as store:
         accounts.set_password(store, name, _password())
         _audit(store, "account.password", name)
+    click.echo(f"password of {name} changed")
+
+
+@contextmanager
+def _opened(db_url: str | None) -> Iterator[Engine]:
+    """The store an account command works on, closed whatever happens."""
+    store = common.store(common.settings(), db_url)
+    try:
+        yield store
     finally:
         store.dispose()
-    click.echo(f"password of {name} changed")
 
 
 def _audit(store: Engine, action: str, name: str, **detail: str | None) -> None:

@@ -488,12 +488,12 @@ CATALOG: dict[str, tuple[str, str]] = {
     # --- shared hints and words 通用提示与词语 -----------------------------------------------
     "config.top": ("top level", "顶层"),
     "config.type": ("expected {expected}, got {got}", "应为{expected},实际是 {got}"),
-    "config.type.integer": ("a whole number", "整数"),
-    "config.type.number": ("a number", "数字"),
-    "config.type.string": ("text", "文字"),
-    "config.type.object": ("a mapping of keys", "键值映射"),
-    "config.type.array": ("a list", "列表"),
-    "config.type.boolean": ("true or false", "true 或 false"),
+    "valuetype.integer": ("a whole number", "整数"),
+    "valuetype.number": ("a number", "数字"),
+    "valuetype.string": ("text", "文字"),
+    "valuetype.object": ("a mapping of keys", "键值映射"),
+    "valuetype.array": ("a list", "列表"),
+    "valuetype.boolean": ("true or false", "true 或 false"),
     "config.required": ("the key '{name}' is missing", "缺少键 '{name}'"),
     "config.unknown": (
         "unknown key '{name}'; allowed: {allowed}",
@@ -508,7 +508,7 @@ CATALOG: dict[str, tuple[str, str]] = {
         "{value} is below the least allowed, {minimum}",
         "{value} 小于最小值 {minimum}",
     ),
-    "config.other": ("{problem}", "{problem}"),
+    "config.other": ("{problem}", "配置有误:{problem}"),
     "hint.did_you_mean": ("did you mean '{name}'?", "您是不是想写 '{name}'?"),
     "hint.did_you_mean_column": (
         "did you mean '{name}' ({label}, a column of {table})?",

@@ -99,14 +99,7 @@ def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     return error
 
 
-_TYPE_WORDS = {
-    "integer": "config.type.integer",
-    "number": "config.type.number",
-    "string": "config.type.string",
-    "object": "config.type.object",
-    "array": "config.type.array",
-    "boolean": "config.type.boolean",
-}
+_TYPE_WORDS = frozenset({"integer", "number", "string", "object", "array", "boolean"})
 
 
 def _words(error: jsonschema.ValidationError) -> tuple[Msg, Msg | None, str | None]:
@@ -117,7 +110,8 @@ def _words(error: jsonschema.ValidationError) -> tuple[Msg, Msg | None, str | No
     if error.validator == "type":
         expected = error.validator_value
         kinds = [str(k) for k in expected] if isinstance(expected, list) else [str(expected)]
-        words = t(_TYPE_WORDS.get(kinds[0], "config.type.string"))
+        kind = kinds[0] if kinds[0] in _TYPE_WORDS else "string"
+        words = t(f"valuetype.{kind}")
         return t("config.type", expected=words, got=shown), None, None
     if error.validator == "required":
         missing = str(error.message).split("'")[1] if "'" in error.message else error.message

@@ -15,6 +15,7 @@ from engine import __version__
 from engine.commands import audit as audit_commands
 from engine.commands import authoring, delivery, explain, importing, preview
 from engine.commands import bench as bench_commands
+from engine.commands import calendar as calendar_commands
 from engine.commands import console as console_commands
 from engine.commands import daemon as daemon_commands
 from engine.commands import events as event_commands
@@ -55,6 +56,7 @@ COMMANDS: tuple[click.Command, ...] = (
     console_commands.users,
     audit_commands.audit,
     history_commands.history_command,
+    calendar_commands.calendar_command,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

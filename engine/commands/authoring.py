@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -9,12 +10,15 @@ import click
 
 from engine.authoring.playbook_tests import CaseResult, discover_tests, junit_xml, run_test_file
 from engine.commands import common
+from engine.conditions.bounds import rests_on_workdays
 from engine.core.diagnostics import format_json, format_text
 from engine.core.dictionary import load_dictionary
 from engine.core.errors import EXIT_FAILURE
 from engine.core.i18n import LANGS, choose_lang, localize, t
+from engine.core.settings import Settings
 from engine.playbook.schema import render_schema
-from engine.playbook.validation import Validator
+from engine.playbook.validation import Catalog, Validator
+from engine.reports.calendar import load as load_calendar
 
 
 @click.command()
@@ -46,8 +50,34 @@ def validate(paths: tuple[Path, ...], fmt: str, lang: str | None) -> None:
             warnings=len(catalog.warnings),
         )
         click.echo(localize(summary, chosen))
-    if catalog.errors:
+    calendar_ok = _calendar_notes(settings, catalog, fmt)
+    if catalog.errors or not calendar_ok:
         sys.exit(EXIT_FAILURE)
+
+
+LOOK_AHEAD = dt.timedelta(days=90)
+
+
+def _calendar_notes(settings: Settings, catalog: Catalog, fmt: str) -> bool:
+    """The holiday files checked with the playbooks (False when one is rejected), and a note
+    when workday-only playbooks will meet guessed days within :data:`LOOK_AHEAD`."""
+    calendar, errors = load_calendar(settings.calendar_dir)
+    for exc in errors:
+        click.echo(exc.render(), err=True)
+    bound = [p.id for p in catalog.playbooks if rests_on_workdays(p.audience)]
+    today = dt.datetime.now(settings.timezone).date()
+    guesses = calendar.guesses_between(today, today + LOOK_AHEAD)
+    if bound and guesses:
+        years = sorted({d.year for d in guesses})
+        files = ", ".join(f"config/calendar/CN-{y}.yaml" for y in years)
+        click.echo(
+            f"note: {len(bound)} playbook(s) decide by workdays ({', '.join(bound)}), and"
+            f" from {guesses[0].isoformat()} the holiday calendar only estimates days near"
+            f" holidays (no official schedule for {', '.join(map(str, years))}): type the"
+            f" notice into {files} (docs/calendar.md). 节假日安排尚未录入,工作日为估算。",
+            err=fmt == "json",
+        )
+    return not errors
 
 
 @click.command()

@@ -321,7 +321,7 @@ def status(db_url: str | None, fmt: str) -> None:
     catalog = Validator(settings, dictionary).validate_paths([settings.playbooks_dir])
     store = common.store(settings, db_url)
     require_tables(store, ENGINE_TABLES)
-    doc = gather(store, catalog, dt.datetime.now(dt.UTC), settings.timezone)
+    doc = gather(store, catalog, dt.datetime.now(dt.UTC), settings.timezone, settings.calendar_dir)
     store.dispose()
     if fmt == "json":
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))

@@ -18,7 +18,7 @@ from engine.core.errors import UsageError
 from engine.execution.executor import Executor, Outcome
 from engine.execution.selection import Selected, decide
 from engine.playbook.validation import Validator
-from engine.reports.dryrun import report_json, report_text
+from engine.reports.dryrun import estimate_lines, report_json, report_text
 from engine.reports.html import render_html
 from engine.reports.tabular import audience_facets, diff_against_last_run, report_csv
 from engine.store.introspect import require_deployment
@@ -210,6 +210,10 @@ def run(
         if o.error is not None:
             click.echo(f"{o.playbook.id}: FAILED, nothing written for it: {o.error}")
             continue
+        if o.estimated_days:
+            click.echo(f"{o.playbook.id}:" + "\n".join(estimate_lines(o))[1:])
+            if o.held_for_estimate:
+                continue
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(o.effects.items())) or "nothing"
         held = ", ".join(f"{r} {n}" for r, n in sorted(o.suppressed.items()))
         issues = "; ".join(

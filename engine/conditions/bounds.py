@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from engine.conditions.ast import CalendarTest, Change
-from engine.core import calendar as cal
+from engine.conditions.ast import All, AnyOf, CalendarTest, Change, Condition, Not, SegmentRef
 from engine.core.clock import Clock
 
 
@@ -33,10 +32,11 @@ def relative_range(
     raise ValueError(op)
 
 
-def calendar_holds(test: CalendarTest, today: dt.date) -> bool:
+def calendar_holds(test: CalendarTest, clock: Clock) -> bool:
     """Whether a calendar condition holds on the run date (the same for every customer)."""
+    today = clock.today
     if test.kind == "workday":
-        return cal.is_workday(today) is test.value
+        return clock.calendar.is_workday(today) is test.value
     assert test.date is not None
     if test.kind == "festival":
         return test.date.falls_on(today)
@@ -44,8 +44,56 @@ def calendar_holds(test: CalendarTest, today: dt.date) -> bool:
         return test.date.falls_on(today + dt.timedelta(days=test.days))
     if test.kind == "last_workday_before":
         upcoming = test.date.next_after(today)
-        return upcoming is not None and cal.last_workday_before(upcoming) == today
+        return upcoming is not None and clock.calendar.last_workday_before(upcoming) == today
     raise ValueError(test.kind)
+
+
+def estimated_days(test: CalendarTest, clock: Clock) -> tuple[dt.date, ...]:
+    """The guessed days (estimated near a holiday, no official notice) that ``test``'s answer
+    on the run date rests on; empty when certain days alone decide it. A festival's date does
+    not depend on the notice. "The last workday before" does, on every day from the run date
+    up to the festival, unless a certain workday between them already makes the answer no."""
+    calendar, today = clock.calendar, clock.today
+    if test.kind == "workday":
+        return (today,) if calendar.is_guess(today) else ()
+    if test.kind != "last_workday_before":
+        return ()
+    assert test.date is not None
+    upcoming = test.date.next_after(today)
+    if upcoming is None:
+        return ()
+    later = [today + dt.timedelta(days=k) for k in range(1, (upcoming - today).days)]
+    if any(not calendar.is_guess(d) and calendar.is_workday(d) for d in later):
+        return ()  # a certain workday comes later: today is not the last one, certainly
+    return tuple(d for d in (today, *later) if calendar.is_guess(d))
+
+
+def calendar_tests_in(condition: Condition) -> list[CalendarTest]:
+    """The calendar tests of a condition, through all/any/not and segments."""
+    found: list[CalendarTest] = []
+    stack = [condition]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, All | AnyOf):
+            stack.extend(item.items)
+        elif isinstance(item, Not | SegmentRef):
+            stack.append(item.item)
+        elif isinstance(item, CalendarTest):
+            found.append(item)
+    return found
+
+
+def rests_on_workdays(condition: Condition) -> bool:
+    """Whether the condition asks the holiday notice (workday, last workday before)."""
+    kinds = ("workday", "last_workday_before")
+    return any(test.kind in kinds for test in calendar_tests_in(condition))
+
+
+def estimated_days_in(condition: Condition, clock: Clock) -> tuple[dt.date, ...]:
+    """Every guessed day a condition's calendar tests rest on at ``clock`` (sorted, once
+    each): what dry-run, explain and the run record say, and what policy may hold for."""
+    found = {d for test in calendar_tests_in(condition) for d in estimated_days(test, clock)}
+    return tuple(sorted(found))
 
 
 def change_cutoff(change: Change, clock: Clock) -> dt.date:

@@ -59,7 +59,7 @@ def evaluate(
     if isinstance(condition, SegmentRef):
         return evaluate(condition.item, values, dictionary, clock, related)
     if isinstance(condition, CalendarTest):
-        return calendar_holds(condition, clock.today)
+        return calendar_holds(condition, clock)
     if isinstance(condition, Related):
         return _related(condition, dictionary, clock, related.get(condition.name, ()))
     if isinstance(condition, Change):

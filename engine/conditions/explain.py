@@ -31,7 +31,7 @@ from engine.conditions.ast import (
     SegmentRef,
     Test,
 )
-from engine.conditions.bounds import change_cutoff, relative_range
+from engine.conditions.bounds import change_cutoff, estimated_days, relative_range
 from engine.conditions.evaluate import (
     NO_RELATED,
     Rows,
@@ -313,7 +313,20 @@ def _anniversary_detail(t: Test, f: Field, shown: Mapping[str, Any], clock: Cloc
 
 
 def _calendar(test: CalendarTest, clock: Clock) -> str:
-    return f"run date 运行日期 {clock.today.isoformat()} ({clock.today.strftime('%A')})"
+    """The run date, and where the workday answer came from; a guess says so loudly, since
+    an auditor must not read an estimate as the State Council's notice."""
+    today = clock.today
+    text = f"run date 运行日期 {today.isoformat()} ({today.strftime('%A')})"
+    if test.kind not in ("workday", "last_workday_before"):
+        return text
+    guessed = estimated_days(test, clock)
+    if guessed:
+        shown = ", ".join(d.isoformat() for d in guessed[:3]) + (" …" if len(guessed) > 3 else "")
+        return (
+            f"{text}; ESTIMATED 估算: no official holiday schedule for {shown}"
+            f" (config/calendar/CN-{guessed[0].year}.yaml)"
+        )
+    return f"{text}; workdays from {clock.calendar.source(today)}"
 
 
 def _related_detail(r: Related, dictionary: DataDictionary, clock: Clock, rows: Rows) -> str:

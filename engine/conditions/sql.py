@@ -270,7 +270,7 @@ class SqlCompiler:
         if isinstance(condition, SegmentRef):
             return self.where(condition.item)
         if isinstance(condition, CalendarTest):
-            return true() if calendar_holds(condition, self.clock.today) else false()
+            return true() if calendar_holds(condition, self.clock) else false()
         if isinstance(condition, Related):
             return self.related(condition)
         if isinstance(condition, Change):

@@ -1,4 +1,4 @@
-"""China-aware calendar facts: lunar dates, festivals, official workdays and anniversaries.
+"""China-aware calendar facts: lunar dates, festivals and anniversaries.
 
 Everything here is a pure function of a date, so the SQL compiler and the Python reference
 evaluator ask the same questions and get the same answers.
@@ -9,13 +9,9 @@ Sources, and what happens past them:
   months. We support lunar years 1900–2100 (:data:`LUNAR_FIRST_YEAR`, :data:`LUNAR_LAST_YEAR`):
   a solar date outside them has no lunar date here, so a lunar anniversary of it is false, and
   an explicit lunar date outside them is a validation error.
-- **Official holidays and make-up workdays (调休)**: ``chinese-calendar``, which carries the
-  State Council's yearly notices (2004 to the latest year it ships). For a year it does not
-  cover, :func:`is_workday` *estimates*: Monday–Friday, minus the statutory holiday days fixed
-  by the 全国年节及纪念日放假办法 (2025 version): 元旦 1 day, 春节 4 days (除夕–初三), 清明,
-  劳动节 2 days, 端午, 中秋, 国庆 3 days; make-up workdays are unknown and so not applied.
-  :func:`holiday_data_covers` says which case a date is in. Update the package when a new
-  notice is published (usually in November for the next year).
+- **Official holidays and make-up workdays (调休)**: not here but in
+  :mod:`engine.core.workcalendar`, because they come from the bank's own files as well as
+  from ``chinese-calendar``, and a run must know which answered.
 
 Rules we chose, documented in docs/playbooks.md:
 
@@ -37,7 +33,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-import chinese_calendar
 from lunar_python import Lunar, LunarYear
 
 LUNAR_FIRST_YEAR = 1900
@@ -242,57 +237,6 @@ def find_festival(name: str) -> Festival | None:
 def festival_names() -> list[str]:
     """Every accepted spelling: Chinese name (also with 节), and the English key."""
     return [s for f in FESTIVALS.values() for s in _spellings(f)]
-
-
-# --- workdays ----------------------------------------------------------------------------------
-
-
-@functools.cache
-def holiday_data_years() -> tuple[int, int]:
-    """First and last year the installed chinese-calendar has official notices for."""
-    known = list(chinese_calendar.constants.holidays) + list(chinese_calendar.constants.workdays)
-    return min(known).year, max(known).year
-
-
-def holiday_data_covers(day: dt.date) -> bool:
-    first, last = holiday_data_years()
-    return first <= day.year <= last
-
-
-@functools.cache
-def _statutory_days(year: int) -> frozenset[dt.date]:
-    """The statutory holiday days of a year by the rules alone, without the yearly notice."""
-    days: set[dt.date] = {dt.date(year, 1, 1), dt.date(year, 5, 1), dt.date(year, 5, 2)}
-    days |= {dt.date(year, 10, d) for d in (1, 2, 3)}
-    spring = to_solar(year, 1, 1)
-    if spring is not None:
-        days |= {spring + dt.timedelta(days=k) for k in (-1, 0, 1, 2)}
-    if 1901 <= year <= 2099:
-        days.add(qingming(year))
-    for month, day in ((5, 5), (8, 15)):
-        found = to_solar(year, month, day)
-        if found is not None:
-            days.add(found)
-    return frozenset(days)
-
-
-def is_workday(day: dt.date) -> bool:
-    """Whether ``day`` is an official workday in mainland China (make-up workdays included).
-
-    Beyond the years chinese-calendar covers this is the statutory estimate described in the
-    module docstring.
-    """
-    if holiday_data_covers(day):
-        return bool(chinese_calendar.is_workday(day))
-    return day.weekday() < 5 and day not in _statutory_days(day.year)
-
-
-def last_workday_before(day: dt.date) -> dt.date:
-    """The last workday strictly before ``day``."""
-    probe = day - dt.timedelta(days=1)
-    while not is_workday(probe):
-        probe -= dt.timedelta(days=1)
-    return probe
 
 
 # --- anniversaries -----------------------------------------------------------------------------

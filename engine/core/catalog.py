@@ -485,6 +485,37 @@ CATALOG: dict[str, tuple[str, str]] = {
         'e.g. trigger: {{schedule: "0 9 * * 1-5"}} or trigger: {{event: withdrawal}}',
         '例如 trigger: {{schedule: "0 9 * * 1-5"}} 或 trigger: {{event: withdrawal}}',
     ),
+    # --- holiday calendar files (config/calendar/CN-YYYY.yaml) 节假日日历文件 -----------------
+    "E0410.name": (
+        "'{name}' is not a calendar file name: write CN-YYYY.yaml, one file per year",
+        "'{name}' 不是日历文件名:请写成 CN-YYYY.yaml,每年一个文件",
+    ),
+    "E0410.year": (
+        "the year {year} does not match the file name's {file}",
+        "年份 {year} 与文件名中的 {file} 不一致",
+    ),
+    "E0410.date": (
+        "'{value}' is not a date; write YYYY-MM-DD",
+        "'{value}' 不是日期;请写成 YYYY-MM-DD",
+    ),
+    "E0410.other_year": (
+        "{day} is not in {year}: put it in the file of its own year",
+        "{day} 不在 {year} 年内:请写在它所在年份的文件中",
+    ),
+    "E0410.order": ("'to' is before 'from'", "'to' 早于 'from'"),
+    "E0410.long": (
+        "a holiday of {days} days is longer than any notice gave: check the dates",
+        "{days} 天的假期比以往任何通知都长:请核对日期",
+    ),
+    "E0410.twice": ("{day} is already a day of {name}", "{day} 已属于 {name} 假期"),
+    "E0410.weekday": (
+        "{day} is a {weekday}: a make-up workday (调休上班) is a Saturday or Sunday",
+        "{day} 是{weekday}:调休上班日应是周六或周日",
+    ),
+    "E0410.inside": (
+        "{day} is a day of {name}: it cannot also be a make-up workday",
+        "{day} 属于 {name} 假期,不能同时是调休上班日",
+    ),
     # --- shared hints and words 通用提示与词语 -----------------------------------------------
     "config.top": ("top level", "顶层"),
     "config.type": ("expected {expected}, got {got}", "应为{expected},实际是 {got}"),

@@ -7,21 +7,30 @@ the naive local ``now`` and ``today`` of the run's ``as_of``.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from engine.core.errors import UsageError
+from engine.core.workcalendar import LIBRARY, WorkCalendar
 
 
 @dataclass(frozen=True)
 class Clock:
+    """The run's moment, and the workday calendar in force for it (the deployment's files,
+    then the library, then the estimate), so every evaluator asks the same calendar."""
+
     as_of: dt.datetime  # aware
+    calendar: WorkCalendar = field(default=LIBRARY, compare=False, repr=False)
 
     @classmethod
-    def at(cls, as_of: dt.datetime, tz: ZoneInfo) -> Clock:
+    def at(cls, as_of: dt.datetime, tz: ZoneInfo, calendar: WorkCalendar = LIBRARY) -> Clock:
         if as_of.tzinfo is None:
             as_of = as_of.replace(tzinfo=tz)
-        return cls(as_of.astimezone(tz))
+        return cls(as_of.astimezone(tz), calendar)
+
+    def using(self, calendar: WorkCalendar) -> Clock:
+        """The same moment under another calendar."""
+        return Clock(self.as_of, calendar)
 
     @property
     def now(self) -> dt.datetime:

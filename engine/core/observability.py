@@ -124,6 +124,13 @@ class Metrics:
             ["playbook", "status"],
             registry=r,
         )
+        self.calendar_estimated = Counter(
+            "care_calendar_estimated_runs",
+            "Runs whose calendar conditions rested on an estimated day (no official holiday "
+            "schedule for that year), by playbook and what policy did: held or ran",
+            ["playbook", "decision"],
+            registry=r,
+        )
         self.missed = Counter(
             "care_missed_runs",
             "Slots recorded as missed (beyond the grace period)",

@@ -57,6 +57,11 @@ class Settings:
         return self.config_dir / "policy.yaml"
 
     @property
+    def calendar_dir(self) -> Path:
+        """The bank's holiday files, one per year (``CN-2027.yaml``; docs/calendar.md)."""
+        return self.config_dir / "calendar"
+
+    @property
     def channels_path(self) -> Path:
         """Delivery channels (IT): gateway URLs, credentials by env var, retries, rates."""
         return self.config_dir / "channels.yaml"

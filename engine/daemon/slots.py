@@ -289,6 +289,19 @@ class SlotRunner:
         metrics.lag.labels(playbook.id).set(lag)
         fields: dict[str, Any] = {"playbook": playbook.id, "slot": key, "status": status}
         fields.update(run_id=run_id, duration_ms=duration_ms)
+        if status == claims.DONE and outcome.estimated_days:
+            decision = "held" if outcome.held_for_estimate else "ran"
+            metrics.calendar_estimated.labels(playbook.id, decision).inc()
+            event(
+                ctx.log,
+                "run.calendar_estimated",
+                logging.WARNING,
+                playbook=playbook.id,
+                slot=key,
+                decision=decision,
+                estimated_days=[d.isoformat() for d in outcome.estimated_days],
+                hint="type the year's holiday notice into config/calendar/CN-YYYY.yaml",
+            )
         if status == claims.DONE:
             metrics.last_success.labels(playbook.id).set(time.time())
             fields.update(

@@ -24,16 +24,19 @@ from engine.actions import REGISTRY
 from engine.actions.base import Effect, RunContext, Skipped, Subject
 from engine.actions.reads import actions_read
 from engine.conditions.ast import EVERYONE
+from engine.conditions.bounds import estimated_days_in
 from engine.conditions.context import fetch as fetch_context
 from engine.conditions.facts import filter_batch
 from engine.conditions.quality import SharedIssues, data_issues
 from engine.conditions.sql import SqlCompiler
 from engine.core.addresses import valid_email, valid_phone
+from engine.core.calendarfile import work_calendar
 from engine.core.clock import Clock
 from engine.core.dictionary import DataDictionary, Field
 from engine.core.errors import TemplateError, describe_failure
 from engine.core.masking import mask_values
 from engine.core.settings import Settings
+from engine.core.workcalendar import WorkCalendar
 from engine.execution.batch import Batch
 from engine.execution.sinks import Decision, RunInfo, RunTotals, Sink
 from engine.playbook.model import Playbook
@@ -92,6 +95,10 @@ class Outcome:
     bad_addresses: Counter[str] = field(default_factory=Counter)
     # why the run failed (located, one line): nothing of it was decided
     error: str | None = None
+    # days its calendar conditions rested on that the holiday calendar only estimates
+    estimated_days: tuple[dt.date, ...] = ()
+    # policy held it for those days (calendar.on_estimated_day: hold): nothing was decided
+    held_for_estimate: bool = False
 
     @classmethod
     def failed(cls, playbook: Playbook, clock: Clock, error: str) -> Outcome:
@@ -153,6 +160,10 @@ class Executor:
         self.tag_fields = [f for f in dictionary if f.type == "tags"]
         self._reads: dict[int, tuple[Playbook, list[Field], list[Field]]] = {}
 
+    def calendar(self) -> WorkCalendar:
+        """The deployment's holiday calendar (its files re-read when they change)."""
+        return work_calendar(self.settings.calendar_dir)
+
     def reads(self, playbook: Playbook) -> tuple[list[Field], list[Field]]:
         """(scalar fields, tag fields) a run of ``playbook`` reads: what its actions and their
         templates name, every field when a template may read any. An audience row carries
@@ -204,6 +215,7 @@ class Executor:
         if windows is not None:
             customer_ids = list(windows)
             window = window or next(iter(windows.values()), None)
+        clock = clock.using(self.calendar())  # the deployment's calendar decides workdays
         query = self.audience_query(playbook, clock, customer_ids)
         scan = query
         if evaluator == "python":
@@ -226,8 +238,13 @@ class Executor:
             priority=playbook.priority,
             category=playbook.category,
         )
+        outcome.estimated_days = estimated_days_in(playbook.audience, clock)
         sink.start(info)
         outcome.run_id = info.run_id
+        if outcome.estimated_days and self.policy.on_estimated_day == "hold":
+            outcome.held_for_estimate = True  # recorded as a run that decided no one
+            sink.finish(info, self._totals(outcome), error=None)
+            return outcome
         try:
             # the reader may hold a server-side cursor: close it even when a batch fails
             with (

@@ -61,6 +61,8 @@ class PlaybookExplanation:
     matched: bool = False  # the executor's (SQL) verdict
     gates: list[Gate] = field(default_factory=list)
     decision: Decision | None = None
+    # the run date's workday answer is a guess and policy holds the playbook: nothing decided
+    held_for_estimate: bool = False
 
     @property
     def agrees(self) -> bool:
@@ -104,12 +106,13 @@ class Explainer:
         """``whole_day``: evaluate each scheduled playbook at its first slot on that date, as
         dry-run does for a date alone."""
         tz = self.settings.timezone
+        calendar = self.executor.calendar()
         plans: list[tuple[Playbook, Clock | None]] = []
         for p in by_priority(playbooks):
             at = slot_on(p, moment.date(), tz) if whole_day and _scheduled(p) else moment
-            plans.append((p, Clock.at(at, tz) if at is not None else None))
+            plans.append((p, Clock.at(at, tz, calendar) if at is not None else None))
         with self.store.connect() as conn:
-            read = self._read(conn, customer_id, Clock.at(moment, tz))
+            read = self._read(conn, customer_id, Clock.at(moment, tz, calendar))
             if read is None:
                 raise UnknownCustomer(
                     f"no customer with id {customer_id!r} in the store",
@@ -223,6 +226,7 @@ class Explainer:
         )
         entry.evaluated_at = clock.as_of
         entry.window = outcome.window
+        entry.held_for_estimate = outcome.held_for_estimate
         mine = [d for d in outcome.decisions if d.customer_id == customer_id]
         entry.decision = mine[0] if mine else None
         entry.matched = bool(mine)

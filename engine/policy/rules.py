@@ -20,6 +20,8 @@ from engine.core.configfile import ConfigError, ConfigFile, load_config
 CHANNELS = ("sms", "email", "webhook")
 PURPOSES = ("marketing", "service")
 ROLES = ("manager", "senior_manager", "branch_leader")
+# what a workday-only playbook does on a day the holiday calendar only estimates
+ON_ESTIMATED_DAY = ("hold", "run")
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
@@ -78,6 +80,9 @@ class Policy:
     caps: tuple[Cap, ...] = ()
     tasks: TaskPolicy = field(default_factory=TaskPolicy)
     source: str | None = None
+    # "hold": a playbook whose calendar condition rests on an estimated day does nothing that
+    # day and says so; "run": it acts on the estimate (and says so)
+    on_estimated_day: str = "hold"
 
     def hours(self, channel: str, purpose: str) -> AllowedHours | None:
         return self.quiet_hours.get((channel, purpose))
@@ -139,6 +144,11 @@ POLICY_SCHEMA: dict[str, Any] = {
                 for ch in CHANNELS
             },
         },
+        "calendar": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"on_estimated_day": {"enum": list(ON_ESTIMATED_DAY)}},
+        },
         "tasks": {
             "type": "object",
             "additionalProperties": False,
@@ -181,6 +191,7 @@ def load_policy(path: Path) -> Policy:
         caps=_caps(cfg),
         tasks=_tasks(cfg),
         source=cfg.path,
+        on_estimated_day=(cfg.data.get("calendar") or {}).get("on_estimated_day", "hold"),
     )
 
 

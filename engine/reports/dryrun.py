@@ -82,6 +82,16 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         "held_out": [d.customer_id for d in outcome.decisions if d.held_out],
         "data_issues": outcome.data_issues,
         **({"error": outcome.error} if outcome.error is not None else {}),
+        **(
+            {
+                "calendar_estimated": {
+                    "days": [d.isoformat() for d in outcome.estimated_days],
+                    "decision": "held" if outcome.held_for_estimate else "ran",
+                }
+            }
+            if outcome.estimated_days
+            else {}
+        ),
         **({"render_errors": dict(outcome.render_errors)} if outcome.render_errors else {}),
         **({"bad_addresses": dict(outcome.bad_addresses)} if outcome.bad_addresses else {}),
         "counts": {
@@ -129,6 +139,11 @@ def report_text(
         if o.error is not None:
             lines += [f"  FAILED 运行失败: {o.error}", "  (nothing decided for this playbook)", ""]
             continue
+        if o.estimated_days:
+            lines += estimate_lines(o)
+            if o.held_for_estimate:
+                lines.append("")
+                continue
         lines.append(_dots("matched 符合条件", f"{o.matched_count:,}"))
         lines += _issue_lines(o)
         lines += [
@@ -152,6 +167,25 @@ def report_text(
     if not outcomes and not skipped:
         lines.append("no playbooks selected")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def estimate_lines(o: Outcome) -> list[str]:
+    """Why a workday decision is a guess, and what policy made of it."""
+    days = ", ".join(d.isoformat() for d in o.estimated_days[:3])
+    if len(o.estimated_days) > 3:
+        days += f" … ({len(o.estimated_days)} days)"
+    years = sorted({d.year for d in o.estimated_days})
+    files = ", ".join(f"config/calendar/CN-{y}.yaml" for y in years)
+    what = (
+        "HELD 暂停: nothing decided (policy calendar.on_estimated_day: hold)"
+        if o.held_for_estimate
+        else "ran on the estimate 按估算运行 (policy calendar.on_estimated_day: run)"
+    )
+    return [
+        f"  ! calendar estimated 工作日为估算: {days} — no official holiday schedule;"
+        f" type the notice into {files}",
+        f"    {what}",
+    ]
 
 
 def _funnel_lines(o: Outcome) -> list[str]:

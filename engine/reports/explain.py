@@ -24,6 +24,8 @@ def outcome_of(entry: PlaybookExplanation) -> dict[str, Any]:
     """What the customer would get, from the executor's decision."""
     if entry.evaluated_at is None:
         return {"verdict": "not_scheduled", "actions": [], "suppressed": []}
+    if entry.held_for_estimate:
+        return {"verdict": "held_calendar_estimated", "actions": [], "suppressed": []}
     d = entry.decision
     if d is None:
         return {"verdict": "not_matched", "actions": [], "suppressed": []}
@@ -130,6 +132,11 @@ def _step_lines(step: Step, depth: int) -> list[str]:
 def _outcome_text(entry: PlaybookExplanation) -> str:
     result = outcome_of(entry)
     verdict = result["verdict"]
+    if verdict == "held_calendar_estimated":
+        return (
+            "would not 不执行: held 暂停 — the workday is an estimate (no official holiday"
+            " schedule) and policy calendar.on_estimated_day is hold"
+        )
     if verdict == "not_matched":
         return "would not 不执行: not in the audience 不符合目标客户条件"
     if verdict == "held_out":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
@@ -17,6 +18,8 @@ from engine.core.clock import local_naive, utc_naive
 from engine.core.observability import DEAD_LETTER_STATUSES
 from engine.playbook.model import cron_of
 from engine.playbook.validation import Catalog
+from engine.reports.calendar import coverage, render_coverage
+from engine.reports.calendar import load as load_calendar
 from engine.store.claims import DONE, FAILED, MISSED, RUNNING
 from engine.store.models import daemons, event_cursors, events, outbox, run_claims, runs, tasks
 from engine.triggers.schedule import next_slot
@@ -24,7 +27,9 @@ from engine.triggers.schedule import next_slot
 RECENT = 10
 
 
-def gather(store: Engine, catalog: Catalog, now: dt.datetime, tz: Any) -> dict[str, Any]:
+def gather(
+    store: Engine, catalog: Catalog, now: dt.datetime, tz: Any, calendar_dir: Path
+) -> dict[str, Any]:
     """The status document: ``now`` is aware; times shown are local to the bank."""
     wall = utc_naive(now)
     local_now = local_naive(now, tz)
@@ -58,6 +63,7 @@ def gather(store: Engine, catalog: Catalog, now: dt.datetime, tz: Any) -> dict[s
             "failed": _claims(conn, FAILED, tz),
             "outbox": _outbox(conn, tz),
             "tasks": {"open": _count(conn, select(func.count()).where(tasks.c.status == "open"))},
+            "calendar": coverage(*load_calendar(calendar_dir), now.astimezone(tz).date()),
         }
     return doc
 
@@ -332,5 +338,7 @@ def render_text(doc: Mapping[str, Any]) -> str:
         + (f" (oldest queued {_short(o['oldest_pending'])})" if o["oldest_pending"] else "")
         + f", {o['sent']} sent, {o['dead_letters']} dead letters",
         f"Tasks: {doc['tasks']['open']} open",
+        "",
+        *render_coverage(doc["calendar"]),
     ]
     return "\n".join(lines)

@@ -297,7 +297,8 @@ def test_operations_shows_broken_files_slots_and_calendar_coverage(site: Site) -
     assert str(site.root) not in page.text  # paths as `validate` prints them
     assert 'id="slots"' in page.text and "vip-inactive-60d" in page.text
     assert "没有守护进程在运行" in page.text  # no daemon runs in this test
-    from engine.core.calendar import holiday_data_years
+    from engine.core.workcalendar import library_years
 
-    first, last = holiday_data_years()
+    first, last = library_years()
     assert f"{first}–{last}年" in page.text
+    assert "CN-2025.yaml" in page.text  # the shipped example file is listed

@@ -73,39 +73,6 @@ def test_lunar_30th_without_year_falls_on_the_29th_in_a_short_month() -> None:
     assert eve.occurrences(2026) == [D(2026, 2, 16)]
 
 
-def test_official_workdays_include_make_up_days() -> None:
-    assert cal.holiday_data_covers(D(2026, 2, 14))
-    assert cal.is_workday(D(2026, 2, 14))  # Saturday, 调休 make-up workday before 春节
-    assert not cal.is_workday(D(2026, 2, 17))  # 春节
-    assert not cal.is_workday(D(2026, 2, 23))  # Monday inside the holiday
-    assert cal.is_workday(D(2025, 9, 28))  # Sunday make-up before 国庆
-    assert cal.last_workday_before(D(2026, 2, 17)) == D(2026, 2, 14)
-    assert cal.last_workday_before(D(2025, 10, 6)) == D(2025, 9, 30)
-
-
-def test_past_the_published_years_workdays_are_the_statutory_estimate() -> None:
-    first, last = cal.holiday_data_years()
-    assert first <= 2004 and last >= 2026
-    year = last + 1
-    assert not cal.holiday_data_covers(D(year, 3, 1))
-    spring = cal.to_solar(year, 1, 1)
-    assert spring is not None
-    for k in (-1, 0, 1, 2):  # 除夕 to 初三
-        assert not cal.is_workday(spring + dt.timedelta(days=k))
-    assert not cal.is_workday(D(year, 10, 3)) and not cal.is_workday(D(year, 5, 2))
-    monday = D(year, 3, 1) + dt.timedelta(days=(7 - D(year, 3, 1).weekday()) % 7)
-    assert cal.is_workday(monday)
-    assert not cal.is_workday(monday - dt.timedelta(days=1))  # Sunday: no 调休 assumed
-
-
-def test_spring_festival_2027_estimate() -> None:
-    # 2027-02-06 is a Saturday; 除夕 (Friday 5 Feb) is a statutory day, so the last workday
-    # before is Thursday, until chinese-calendar publishes the 2027 notice.
-    if cal.holiday_data_covers(D(2027, 2, 1)):
-        pytest.skip("chinese-calendar now covers 2027: the official notice decides")
-    assert cal.last_workday_before(D(2027, 2, 6)) == D(2027, 2, 4)
-
-
 def test_29_february_anniversary_is_28_february_in_a_common_year() -> None:
     born = D(2000, 2, 29)
     assert cal.solar_anniversary(born, D(2027, 2, 28), ANY)

@@ -24,6 +24,7 @@ from support import AS_OF_DATE, REPO, SETTINGS, validator
 from engine.actions.sms import SmsAction
 from engine.commands.preview import execute_selected
 from engine.core import calendar as cal
+from engine.core.workcalendar import LIBRARY
 from engine.execution.executor import Outcome
 from engine.playbook.model import Playbook
 from engine.triggers.event import EventTrigger
@@ -145,7 +146,7 @@ def test_festival_greetings_go_on_the_last_workday_before_only(
         for day, outcomes in previews.items():
             today = dt.date.fromisoformat(day)
             upcoming = festival.date.next_after(today)
-            if upcoming is not None and cal.last_workday_before(upcoming) == today:
+            if upcoming is not None and LIBRARY.last_workday_before(upcoming) == today:
                 due.add(day)
             if any(o.playbook.id == playbook_id and o.acted for o in outcomes):
                 acting.add(day)

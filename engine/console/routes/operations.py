@@ -17,9 +17,9 @@ from engine.console.context import Console
 from engine.console.guard import Body, RouteSpec
 from engine.console.pages import render
 from engine.console.roles import Permission as P
-from engine.core.calendar import LUNAR_FIRST_YEAR, LUNAR_LAST_YEAR, holiday_data_years
 from engine.core.clock import utc_naive
 from engine.delivery import deadletters
+from engine.reports.calendar import SOURCE_WORDS
 from engine.reports.status import gather
 
 DEAD_LETTERS_SHOWN = 50
@@ -31,19 +31,6 @@ STATUS_LABELS = {
     "cancelled": "已取消 cancelled",
 }
 STATUS_ORDER = {s: i for i, s in enumerate(STATUS_LABELS)}
-
-
-def calendar_coverage(today: dt.date) -> dict[str, Any]:
-    first, last = holiday_data_years()
-    return {
-        "first": first,
-        "last": last,
-        "lunar_first": LUNAR_FIRST_YEAR,
-        "lunar_last": LUNAR_LAST_YEAR,
-        "this_year": today.year in range(first, last + 1),
-        "next_year": today.year + 1 <= last,
-        "today": today,
-    }
 
 
 def _local(row: dict[str, Any] | None, tz: Any) -> dict[str, Any] | None:
@@ -58,7 +45,7 @@ def operations(request: Request, console: Console, viewer: Viewer | None, body: 
     bench = console.workbench
     catalog = bench.validator.validate_paths([settings.playbooks_dir])
     now = dt.datetime.now(settings.timezone).replace(microsecond=0)
-    doc = gather(console.store, catalog, now, settings.timezone)
+    doc = gather(console.store, catalog, now, settings.timezone, settings.calendar_dir)
     for e in doc["reload_errors"]:  # as `validate` prints it: relative to the project
         e["file"] = bench.shown_path(Path(e["file"]))
     for p in doc["playbooks"]:
@@ -80,7 +67,8 @@ def operations(request: Request, console: Console, viewer: Viewer | None, body: 
             for r in deadletters.dead_letters(console.store, DEAD_LETTERS_SHOWN)
         ],
         events_behind=max(events["stored_seq"] - events["processed_seq"], 0),
-        calendar=calendar_coverage(now.date()),
+        calendar=doc["calendar"],
+        source_words=SOURCE_WORDS,
         can_manage=viewer is not None and viewer.can(P.OUTBOX_MANAGE),
     )
 

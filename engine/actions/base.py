@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from engine.core.clock import Clock
+from engine.core.deadlines import DEFAULT_WORKDAY_END
 from engine.core.diagnostics import PathPart
 from engine.core.dictionary import DataDictionary
 from engine.core.settings import Settings
@@ -44,6 +45,8 @@ class RunContext:
     playbook_id: str
     category: str
     priority: int = 50
+    # when the working day ends (tasks.working_hours): a "3 workdays" deadline falls then
+    workday_ends: dt.time = DEFAULT_WORKDAY_END
 
 
 @dataclass(frozen=True)

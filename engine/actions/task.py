@@ -26,8 +26,9 @@ from engine.actions.base import (
 )
 from engine.actions.templates import BODY, TITLE, check_template, within
 from engine.core.clock import local_to_utc
+from engine.core.deadlines import Deadline, parse_deadline
 from engine.core.dictionary import DataDictionary
-from engine.core.durations import DurationError, parse_duration
+from engine.core.durations import DurationError
 from engine.core.i18n import t
 
 TASK_KINDS = {"call": "电话回访", "visit": "上门拜访", "follow_up": "跟进"}
@@ -44,7 +45,7 @@ class TaskAction:
     task_kind: str
     title: jinja2.Template
     body: jinja2.Template | None
-    due_in: dt.timedelta
+    due_in: Deadline
     priority: str
     queue: str | None = None
     reason: str | None = None  # None: the playbook's id
@@ -112,7 +113,10 @@ class Task:
                 "due_in": {
                     "type": "string",
                     "default": "3d",
-                    "description": "完成时限,如 3d、12h。Time allowed, e.g. 3d or 12h.",
+                    "description": "完成时限:日历时间如 3d、48h(含夜间与节假日),或工作日如"
+                    " '3 workdays'(第3个工作日下班前)。Time allowed: calendar time (3d, 48h:"
+                    " nights and holidays count) or business days ('3 workdays': the end of"
+                    " the 3rd workday after creation).",
                 },
                 "priority": {
                     "type": "string",
@@ -126,10 +130,10 @@ class Task:
     def parse(self, raw: Mapping[str, Any], path: Path, ctx: ParseContext) -> TaskAction | None:
         ok = True
         try:
-            due_in = parse_duration(raw.get("due_in", "3d"))
+            due_in = parse_deadline(raw.get("due_in", "3d"))
         except DurationError as exc:
             ctx.report("PB0110", exc.message, (*path, "due_in"), None, False)
-            ok, due_in = False, dt.timedelta(days=3)
+            ok, due_in = False, Deadline(span=dt.timedelta(days=3))
         title, _ = check_template(ctx, (*path, "title"), source=str(raw["title"]), budget=TITLE)
         if "queue" in raw and "assignee" in raw:
             ctx.report(
@@ -187,7 +191,7 @@ class Task:
         body = None
         if action.body is not None:
             body = within(run.renderer.render(action.body, subject.context), BODY, action.body)
-        due_local = run.clock.now + action.due_in
+        due_local = action.due_in.due(run.clock.now, run.clock.calendar, run.workday_ends)
         return Effect(
             kind=self.key,
             action_index=index,

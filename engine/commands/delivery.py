@@ -13,6 +13,7 @@ import click
 from sqlalchemy import Engine, select
 
 from engine.commands import common
+from engine.core.calendarfile import work_calendar
 from engine.core.clock import utc_naive
 from engine.core.errors import UsageError
 from engine.core.spreadsheet import SafeWriter
@@ -269,7 +270,11 @@ def tasks_escalate(ctx: click.Context) -> None:
     settings = common.settings()
     store = _open(ctx.obj["db_url"])
     created = escalate_overdue(
-        store, load_policy(settings.policy_path).tasks, _moment(ctx.obj["as_of"])
+        store,
+        load_policy(settings.policy_path).tasks,
+        _moment(ctx.obj["as_of"]),
+        tz=settings.timezone,
+        calendar=work_calendar(settings.calendar_dir),
     )
     store.dispose()
     click.echo(f"{created} escalation task(s) created")

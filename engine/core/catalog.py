@@ -214,6 +214,15 @@ CATALOG: dict[str, tuple[str, str]] = {
         "'{value}' is zero; a duration must be positive",
         "'{value}' 为零;时长必须大于零",
     ),
+    "PB0110.deadline": (
+        "'{value}' is not a deadline; write calendar time ({examples}) or business days"
+        " ('3 workdays')",
+        "'{value}' 不是时限;请写日历时间({examples})或工作日('3 workdays' 或 '3个工作日')",
+    ),
+    "PB0110.workdays": (
+        "'{value}': a number of workdays from 1 to {most}",
+        "'{value}':工作日数应在 1 到 {most} 之间",
+    ),
     "PB0110.long": (
         "'{value}' is longer than {days} days (10 years); is it a typo?",
         "'{value}' 超过 {days} 天(10年);是否写错了?",

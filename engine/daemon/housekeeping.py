@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
+from engine.core.calendarfile import work_calendar
 from engine.core.clock import utc_now
 from engine.core.observability import DEAD_LETTER_STATUSES, error_text, event
 from engine.daemon.context import Context, Dispatch
@@ -103,7 +104,13 @@ class Housekeeping:
             return 0
         try:
             current = self.policy.current or self.policy.load()
-            created = escalate_overdue(ctx.store, current.tasks, ctx.time.now())
+            created = escalate_overdue(
+                ctx.store,
+                current.tasks,
+                ctx.time.now(),
+                tz=ctx.tz,
+                calendar=work_calendar(ctx.settings.calendar_dir),
+            )
         except Exception as exc:  # a locked store or a broken policy edit: try next time
             event(ctx.log, "escalate.error", logging.ERROR, error=error_text(exc))
             return 0

@@ -13,13 +13,15 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine.core.clock import as_utc_naive
+from engine.core.clock import as_utc_naive, local_to_utc, utc_to_local
 from engine.core.errors import EngineError, UsageError
 from engine.core.masking import mask_email, mask_name, mask_phone
+from engine.core.workcalendar import WorkCalendar
 from engine.policy import TaskPolicy
 from engine.store.models import customers, managers, tasks
 
@@ -170,11 +172,18 @@ def complete(store: Engine, task_id: int, outcome: str, note: str | None, now: d
     return closed
 
 
-def escalate_overdue(store: Engine, policy: TaskPolicy, now: dt.datetime) -> int:
+def escalate_overdue(
+    store: Engine,
+    policy: TaskPolicy,
+    now: dt.datetime,
+    *,
+    tz: ZoneInfo,
+    calendar: WorkCalendar,
+) -> int:
     """Give every task overdue by ``policy.escalate_after`` to the next role up; returns the
     number of escalation tasks created. Safe to run from several daemons at once."""
     now_utc = as_utc_naive(now)
-    cutoff = now_utc - policy.escalate_after
+    cutoff = escalation_cutoff(policy, now_utc, tz, calendar)
     t = tasks.c
     with store.connect() as conn:
         overdue = [
@@ -187,6 +196,9 @@ def escalate_overdue(store: Engine, policy: TaskPolicy, now: dt.datetime) -> int
             ).mappings()
         ]
         staff = _staff(conn, {r["branch_id"] for r in overdue})
+    local_now = utc_to_local(now_utc, tz)
+    due = policy.escalation_due_in.due(local_now, calendar, policy.working_hours.end)
+    due_utc = local_to_utc(due, tz)
     insert: Any = postgresql.insert if store.dialect.name == "postgresql" else sqlite.insert
     created = 0
     with store.begin() as conn:
@@ -196,12 +208,33 @@ def escalate_overdue(store: Engine, policy: TaskPolicy, now: dt.datetime) -> int
                 continue
             role, person = target
             level = int(task["escalation_level"]) + 1
-            row = _escalation(task, role, person, level, now_utc, policy.escalation_due_in)
+            row = _escalation(task, role, person, level, now_utc, due_utc)
             result = conn.execute(
                 insert(tasks).values(**row).on_conflict_do_nothing().returning(tasks.c.id)
             )
             created += result.scalar() is not None
     return created
+
+
+def escalation_cutoff(
+    policy: TaskPolicy, now_utc: dt.datetime, tz: ZoneInfo, calendar: WorkCalendar
+) -> dt.datetime:
+    """Tasks due at or before this moment (naive UTC) are overdue by ``escalate_after``.
+
+    Calendar time: ``now - escalate_after``. N workdays: a task due on day X escalates when
+    the N-th workday after X has ended, so the cut-off is the start of the (N-1)-th workday
+    before the last workday that has ended by now."""
+    wait = policy.escalate_after
+    if wait.span is not None:
+        return now_utc - wait.span
+    local = utc_to_local(now_utc, tz)
+    ended = local.date()
+    if not (calendar.is_workday(ended) and local.time() >= policy.working_hours.end):
+        ended = calendar.last_workday_before(ended)
+    for _ in range(wait.workdays - 1):
+        ended = calendar.last_workday_before(ended)
+    # strictly before that day: the last moment of the day before it
+    return local_to_utc(dt.datetime.combine(ended, dt.time()), tz) - dt.timedelta(microseconds=1)
 
 
 def count_open(store: Engine) -> int:
@@ -242,7 +275,7 @@ def _escalation(
     person: str,
     level: int,
     now_utc: dt.datetime,
-    due_in: dt.timedelta,
+    due_utc: dt.datetime,
 ) -> dict[str, Any]:
     base_index = int(task["action_index"]) % ESCALATION_STEP
     return {
@@ -259,7 +292,7 @@ def _escalation(
         "body": f"任务 #{task['id']}({task['assignee_role']} {task['assignee_id']})已逾期,请督办。",
         "checklist": None,
         "priority": "urgent",
-        "due_at": now_utc + due_in,
+        "due_at": due_utc,
         "status": "open",
         "created_at": now_utc,
         "parent_id": task["id"],

@@ -385,6 +385,7 @@ class Executor:
             playbook_id=playbook.id,
             category=playbook.category,
             priority=playbook.priority,
+            workday_ends=self.policy.tasks.working_hours.end,
         )
         cap = playbook.limits.max_per_run
         related = fetch_context(conn, playbook.context, self.dictionary, clock, ids)

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.configfile import ConfigError, ConfigFile, load_config
+from engine.core.deadlines import Deadline, parse_deadline
+from engine.core.durations import DurationError
 
 CHANNELS = ("sms", "email", "webhook")
 PURPOSES = ("marketing", "service")
@@ -59,13 +61,20 @@ class Cap:
     per: dt.timedelta
 
 
+ONE_WORKDAY = Deadline(workdays=1)
+WORKING_HOURS = AllowedHours(dt.time(9), dt.time(17, 30))
+
+
 @dataclass(frozen=True)
 class TaskPolicy:
-    """How overdue tasks climb the ladder of roles inside the customer's branch."""
+    """How overdue tasks climb the ladder of roles inside the customer's branch, counted in
+    business days unless the policy writes calendar time (so nothing falls due on a Saturday
+    night); ``working_hours`` says when a working day ends."""
 
-    escalate_after: dt.timedelta = dt.timedelta(days=1)
+    escalate_after: Deadline = ONE_WORKDAY
     ladder: tuple[str, ...] = ROLES
-    escalation_due_in: dt.timedelta = dt.timedelta(days=1)
+    escalation_due_in: Deadline = ONE_WORKDAY
+    working_hours: AllowedHours = WORKING_HOURS
 
     def superior_role(self, role: str) -> str | None:
         if role not in self.ladder:
@@ -112,6 +121,7 @@ def holdout_bucket(playbook_id: str, customer_id: str) -> int:
 # --- the file ------------------------------------------------------------------------------
 
 _DURATION = {"type": "string", "pattern": r"^\s*\d+\s*(min|h|d|w)\s*$"}
+_DEADLINE = {"type": "string"}  # a duration or "N workdays": checked by parse_deadline
 _CAP = {
     "type": "object",
     "additionalProperties": False,
@@ -153,8 +163,9 @@ POLICY_SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "escalate_after": _DURATION,
-                "escalation_due_in": _DURATION,
+                "escalate_after": _DEADLINE,
+                "escalation_due_in": _DEADLINE,
+                "working_hours": {"type": "string"},
                 "escalation_ladder": {
                     "type": "array",
                     "minItems": 1,
@@ -233,14 +244,23 @@ def _caps(cfg: ConfigFile) -> tuple[Cap, ...]:
 def _tasks(cfg: ConfigFile) -> TaskPolicy:
     raw = cfg.data.get("tasks") or {}
     default = TaskPolicy()
+
+    def deadline(key: str, fallback: Deadline) -> Deadline:
+        if key not in raw:
+            return fallback
+        try:
+            return parse_deadline(raw[key])
+        except DurationError as exc:
+            raise cfg.error(("tasks", key), str(exc)) from exc
+
+    hours = default.working_hours
+    if "working_hours" in raw:
+        hours = parse_hours(raw["working_hours"], cfg, ("tasks", "working_hours"))
     return TaskPolicy(
-        escalate_after=cfg.duration(raw["escalate_after"], ("tasks", "escalate_after"))
-        if "escalate_after" in raw
-        else default.escalate_after,
+        escalate_after=deadline("escalate_after", default.escalate_after),
         ladder=tuple(raw.get("escalation_ladder", default.ladder)),
-        escalation_due_in=cfg.duration(raw["escalation_due_in"], ("tasks", "escalation_due_in"))
-        if "escalation_due_in" in raw
-        else default.escalation_due_in,
+        escalation_due_in=deadline("escalation_due_in", default.escalation_due_in),
+        working_hours=hours,
     )
 
 

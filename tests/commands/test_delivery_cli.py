@@ -209,8 +209,11 @@ def test_tasks_due_filters_masking_escalation_and_closing_the_ladder(
     assert any(names[t["customer_id"]] in t["title"] for t in real)
     assert not any(names[t["customer_id"]] in t["title"] for t in every)
     assert any(mask_name(names[t["customer_id"]]) in t["title"] for t in every)
-    # a day past the policy's escalate_after (1d): one escalation per task, to a superior
-    friday = ("--as-of", "2026-11-27T10:00")
+    # the policy's escalate_after is 1 workday: not on Friday morning, but once Friday's
+    # working hours (09:00-17:30) have ended, one escalation per task, to a superior
+    morning = engine_cli("tasks", *db, "--as-of", "2026-11-27T10:00", "escalate")
+    assert morning.returncode == 0 and morning.stdout.startswith("0 "), morning.stdout
+    friday = ("--as-of", "2026-11-27T17:45")
     up = engine_cli("tasks", *db, *friday, "escalate")
     assert up.returncode == 0, up.stderr
     created = int(up.stdout.split()[0])
@@ -220,6 +223,8 @@ def test_tasks_due_filters_masking_escalation_and_closing_the_ladder(
     assert len(escalations) == created
     assert {t["assignee_role"] for t in escalations} <= {"senior_manager", "branch_leader"}
     assert all(t["escalation_level"] == 1 for t in escalations)
+    # due after one more workday: Monday's end of work, not Saturday night
+    assert {t["due_local"] for t in escalations} == {"2026-11-30T17:30+08:00"}
     overdue = listed(*friday, "--due", "overdue")
     assert {t["id"] for t in overdue} == {t["id"] for t in every}  # the originals, not new ones
     # the superior sees it in their own list; closing the original resolves it

@@ -18,10 +18,13 @@ from support import (
     clear_engine_tables,
     dictionary,
     playbook_from_text,
+    validator,
 )
 
 from engine.core.clock import Clock
 from engine.core.configfile import ConfigError
+from engine.core.deadlines import Deadline
+from engine.core.workcalendar import LIBRARY
 from engine.delivery.tasklist import complete
 from engine.execution.executor import Executor, Outcome, by_priority
 from engine.execution.sinks import RecordingSink, Sink, StoreSink
@@ -40,6 +43,7 @@ from engine.store.models import (
 )
 
 DICTIONARY = dictionary()
+VALIDATOR = validator()
 RENDERER = Renderer(SETTINGS.templates_dir, DICTIONARY)
 
 
@@ -401,20 +405,25 @@ def test_overdue_tasks_climb_the_ladder_once_per_level(demo_store: Engine, tmp_p
         tmp_path, "ladder", '  - task: {title: "回访", due_in: 1d}\n', limits="{max_per_run: 3}"
     )
     run(executor(demo_store), p, AS_OF)
-    ladder = TaskPolicy(
-        escalate_after=dt.timedelta(hours=12), escalation_due_in=dt.timedelta(days=1)
+    ladder = TaskPolicy(  # calendar time, as an SLA that runs through nights may be written
+        escalate_after=Deadline(span=dt.timedelta(hours=12)),
+        escalation_due_in=Deadline(span=dt.timedelta(days=1)),
     )
-    assert escalate_overdue(demo_store, ladder, AS_OF + dt.timedelta(days=1)) == 0  # due, not late
+
+    def escalate(now: dt.datetime) -> int:
+        return escalate_overdue(demo_store, ladder, now, tz=TZ, calendar=LIBRARY)
+
+    assert escalate(AS_OF + dt.timedelta(days=1)) == 0  # due, not late
     day2 = AS_OF + dt.timedelta(days=1, hours=13)
-    assert escalate_overdue(demo_store, ladder, day2) == 3
-    assert escalate_overdue(demo_store, ladder, day2) == 0  # once per level, however often it runs
+    assert escalate(day2) == 3
+    assert escalate(day2) == 0  # once per level, however often it runs
     with demo_store.connect() as conn:
         roles = dict(conn.execute(select(managers.c.id, managers.c.role)).all())
         level1 = conn.execute(select(tasks).where(tasks.c.escalation_level == 1)).mappings().all()
     assert {roles[r["assignee_id"]] for r in level1} == {"senior_manager"}
     assert all(r["kind"] == "escalation" and r["priority"] == "urgent" for r in level1)
     # a day and a half later the escalations are late too: the branch leader hears of them
-    assert escalate_overdue(demo_store, ladder, day2 + dt.timedelta(days=1, hours=13)) == 3
+    assert escalate(day2 + dt.timedelta(days=1, hours=13)) == 3
     with demo_store.connect() as conn:
         top = conn.execute(select(tasks.c.assignee_id).where(tasks.c.escalation_level == 2))
         assert {roles[r[0]] for r in top} == {"branch_leader"}
@@ -478,3 +487,72 @@ def test_marketing_calls_and_visits_need_phone_consent(demo_store: Engine, tmp_p
     clear_engine_tables(demo_store)  # else the open tasks of the same reasons hold them back
     served = run(ex, service, AS_OF)
     assert served.suppressed == Counter() and served.effects["task"] == 3 * len(matched)
+
+
+# --- business time ----------------------------------------------------------------------------
+
+FRIDAY_BEFORE_SPRING = dt.datetime(2026, 2, 13, 9, tzinfo=TZ)  # 14 Feb: make-up Saturday
+
+
+@pytest.mark.parametrize(
+    ("due_in", "due_local"),
+    [
+        # the make-up Saturday counts, 春节 (15–23 Feb) does not; due when work ends
+        ("1 workday", "2026-02-14T17:30"),
+        ("2 workdays", "2026-02-24T17:30"),
+        ("3个工作日", "2026-02-25T17:30"),
+        # calendar time runs through the holiday, as a complaint SLA may
+        ("48h", "2026-02-15T09:00"),
+        ("3d", "2026-02-16T09:00"),
+    ],
+)
+def test_task_deadlines_in_workdays_or_calendar_time(
+    shared_demo_store: Engine, tmp_path: Path, due_in: str, due_local: str
+) -> None:
+    p = playbook(tmp_path, "due", f'  - task: {{title: "回访", due_in: "{due_in}"}}\n')
+    outcome = run(executor(shared_demo_store), p, FRIDAY_BEFORE_SPRING, RecordingSink())
+    rows = [e.row for d in outcome.decisions for e in d.effects]
+    assert rows and {r["due_local"] for r in rows} == {due_local}
+
+
+@pytest.mark.parametrize("text", ["3 wrkdays", "0 workdays", "3 workday later", "三天"])
+def test_a_deadline_that_is_neither_is_located(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        'id: bad\ntitle: t\ntrigger: {schedule: "0 9 * * *"}\naudience: {tier: vip}\n'
+        f'actions:\n  - task: {{title: x, due_in: "{text}"}}\n',
+        encoding="utf-8",
+    )
+    found = [(d.code, d.line) for d in VALIDATOR.validate_paths([path]).diagnostics]
+    assert found == [("PB0110", 6)]
+
+
+def test_escalation_waits_for_the_end_of_the_next_workday() -> None:
+    """A task due on the Friday before 春节 escalates when the make-up Saturday's work ends,
+    not that morning; one due on the holiday's first Sunday waits for the first workday after
+    the holiday (24 Feb), not a night in the middle of it. Calendar time escalates on time."""
+    from engine.delivery.tasklist import escalation_cutoff
+    from engine.policy import TaskPolicy
+
+    business = TaskPolicy()  # 1 workday, 09:00-17:30
+
+    def overdue(due: dt.datetime, now: dt.datetime, policy: TaskPolicy = business) -> bool:
+        cutoff = escalation_cutoff(policy, utc(now), TZ, LIBRARY)
+        return utc(due) <= cutoff
+
+    def utc(local: dt.datetime) -> dt.datetime:
+        return local.replace(tzinfo=TZ).astimezone(dt.UTC).replace(tzinfo=None)
+
+    friday = dt.datetime(2026, 2, 13, 17, 30)
+    assert not overdue(friday, dt.datetime(2026, 2, 14, 10))
+    assert overdue(friday, dt.datetime(2026, 2, 14, 17, 30))
+    sunday = dt.datetime(2026, 2, 15, 12)
+    assert not overdue(sunday, dt.datetime(2026, 2, 21, 23))  # a Saturday night in 春节
+    assert not overdue(sunday, dt.datetime(2026, 2, 24, 17))
+    assert overdue(sunday, dt.datetime(2026, 2, 24, 17, 30))
+    two = TaskPolicy(escalate_after=Deadline(workdays=2))
+    # two workdays after Friday: the make-up Saturday, then Tuesday 24 Feb
+    assert not overdue(friday, dt.datetime(2026, 2, 24, 17), two)
+    assert overdue(friday, dt.datetime(2026, 2, 24, 17, 30), two)
+    sla = TaskPolicy(escalate_after=Deadline(span=dt.timedelta(hours=24)))
+    assert overdue(sunday, dt.datetime(2026, 2, 16, 12), sla)

@@ -208,7 +208,9 @@ class Task:
                 "body": body,
                 "priority": action.priority,
                 "due_at": local_to_utc(due_local, run.settings.timezone),
-                "due_local": due_local.isoformat(timespec="minutes"),
+                "due_local": due_local.replace(tzinfo=run.settings.timezone).isoformat(
+                    timespec="minutes"
+                ),
             },
             consent_channel=None,
         )

@@ -69,7 +69,8 @@ def dispatch(db_url: str | None, once: bool, as_of: str | None) -> None:
         while True:
             counts = dispatcher.drain(_moment(None))
             if counts.claimed or counts.cancelled:
-                click.echo(f"{dt.datetime.now().isoformat(timespec='seconds')} {_summary(counts)}")
+                now = dt.datetime.now(settings.timezone).isoformat(timespec="seconds")
+                click.echo(f"{now} {_summary(counts)}")
             time.sleep(poll)
 
 
@@ -116,7 +117,8 @@ def outbox_command(
         if not show_personal_data:
             r["recipient"] = deadletters.mask_recipient(r["channel"], r["recipient"])
     if fmt == "json":
-        click.echo(json.dumps([_jsonable(r) for r in rows], ensure_ascii=False, indent=2))
+        tz = common.settings().timezone
+        click.echo(json.dumps([_jsonable(r, tz) for r in rows], ensure_ascii=False, indent=2))
         return
     if not rows:
         click.echo("no messages")
@@ -280,5 +282,9 @@ def tasks_escalate(ctx: click.Context) -> None:
     click.echo(f"{created} escalation task(s) created")
 
 
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in row.items()}
+def _jsonable(row: dict[str, Any], tz: dt.tzinfo) -> dict[str, Any]:
+    """The engine keeps naive UTC; an export says the bank's local time with its offset."""
+    return {
+        k: v.replace(tzinfo=dt.UTC).astimezone(tz).isoformat() if isinstance(v, dt.datetime) else v
+        for k, v in row.items()
+    }

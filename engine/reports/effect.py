@@ -266,7 +266,7 @@ def _simulations(conn: Connection) -> list[Mapping[str, Any]]:
     rows = conn.execute(select(simulations).order_by(simulations.c.id)).mappings()
     return [
         {
-            "created_at": r["created_at"].isoformat(timespec="seconds"),
+            "created_at": r["created_at"].replace(tzinfo=dt.UTC).isoformat(timespec="seconds"),
             "start": r["start_day"].isoformat(),
             "days": r["days"],
             "seed": r["seed"],

@@ -498,12 +498,12 @@ FRIDAY_BEFORE_SPRING = dt.datetime(2026, 2, 13, 9, tzinfo=TZ)  # 14 Feb: make-up
     ("due_in", "due_local"),
     [
         # the make-up Saturday counts, 春节 (15–23 Feb) does not; due when work ends
-        ("1 workday", "2026-02-14T17:30"),
-        ("2 workdays", "2026-02-24T17:30"),
-        ("3个工作日", "2026-02-25T17:30"),
+        ("1 workday", "2026-02-14T17:30+08:00"),
+        ("2 workdays", "2026-02-24T17:30+08:00"),
+        ("3个工作日", "2026-02-25T17:30+08:00"),
         # calendar time runs through the holiday, as a complaint SLA may
-        ("48h", "2026-02-15T09:00"),
-        ("3d", "2026-02-16T09:00"),
+        ("48h", "2026-02-15T09:00+08:00"),
+        ("3d", "2026-02-16T09:00+08:00"),
     ],
 )
 def test_task_deadlines_in_workdays_or_calendar_time(

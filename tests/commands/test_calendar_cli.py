@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +62,16 @@ def runs_on_estimates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _deployment(tmp_path_factory.mktemp("run"), None, policy_run=True)
 
 
+def _command(
+    command: str, root: Path, db: str, day: dt.date, *more: str
+) -> subprocess.CompletedProcess[str]:
+    """``command`` over PLAYBOOK on ``day`` in the deployment at ``root``."""
+    when = ("--db", db, "--as-of", day.isoformat(), "--playbook", PLAYBOOK)
+    return cli(*command.split(), *when, *more, cwd=root)
+
+
 def _preview(root: Path, db: str, day: dt.date) -> dict[str, Any]:
-    result = cli(
-        "dry-run",
-        "--db",
-        db,
-        "--as-of",
-        day.isoformat(),
-        "--playbook",
-        PLAYBOOK,
-        "--format",
-        "json",
-        cwd=root,
-    )
+    result = _command("dry-run", root, db, day, "--format", "json")
     assert_no_traceback(result)
     assert result.returncode == 0, result.stderr
     (found,) = json.loads(result.stdout)["playbooks"]
@@ -135,32 +133,13 @@ def test_policy_may_run_on_the_estimate_and_still_say_so(
     ran = _preview(runs_on_estimates, demo_url, HOLIDAY)
     assert ran["calendar_estimated"] == {"days": [HOLIDAY.isoformat()], "decision": "ran"}
     assert ran["counts"]["matched"] > 0
-    text = cli(
-        "dry-run",
-        "--db",
-        demo_url,
-        "--as-of",
-        HOLIDAY.isoformat(),
-        "--playbook",
-        PLAYBOOK,
-        cwd=runs_on_estimates,
-    ).stdout
+    text = _command("dry-run", runs_on_estimates, demo_url, HOLIDAY).stdout
     assert f"calendar estimated 工作日为估算: {HOLIDAY.isoformat()}" in text
     assert "ran on the estimate" in text
 
 
 def test_explain_says_the_workday_is_an_estimate(untyped: Path, demo_url: str) -> None:
-    result = cli(
-        "explain",
-        "C0000000043",
-        "--db",
-        demo_url,
-        "--as-of",
-        HOLIDAY.isoformat(),
-        "--playbook",
-        PLAYBOOK,
-        cwd=untyped,
-    )
+    result = _command("explain C0000000043", untyped, demo_url, HOLIDAY)
     assert_no_traceback(result)
     assert result.returncode == 0, result.stderr
     assert "ESTIMATED 估算: no official holiday schedule" in result.stdout

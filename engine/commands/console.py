@@ -100,20 +100,23 @@ def users_list(db_url: str | None) -> None:
 @common.db_option
 def users_disable(name: str, db_url: str | None) -> None:
     """Refuse the account from its next request on (its open sessions end too)."""
-    with _opened(db_url) as store:
-        accounts.disable(store, name)
-        _audit(store, "account.disable", name)
-    click.echo(f"disabled {name}")
+    _switch(name, db_url, enabled=False)
 
 
 @users.command("enable")
 @click.argument("name")
 @common.db_option
 def users_enable(name: str, db_url: str | None) -> None:
+    _switch(name, db_url, enabled=True)
+
+
+def _switch(name: str, db_url: str | None, *, enabled: bool) -> None:
+    """Enable or disable an account, audited as the operator who typed the command."""
+    word = "enable" if enabled else "disable"
     with _opened(db_url) as store:
-        accounts.enable(store, name)
-        _audit(store, "account.enable", name)
-    click.echo(f"enabled {name}")
+        (accounts.enable if enabled else accounts.disable)(store, name)
+        _audit(store, f"account.{word}", name)
+    click.echo(f"{word}d {name}")
 
 
 @users.command("role")

@@ -136,7 +136,16 @@ class Related:
 
 @dataclass(frozen=True)
 class Change:
-    """The change of a series between ``over`` ago and now, as ``percent`` or ``amount``."""
+    """The change of a series between ``over`` ago and now, as ``percent`` or ``amount``.
+
+    ``then`` is the latest history value dated on or before the run date minus ``over``;
+    ``now`` is the current field. With either missing (or empty) the change is undefined.
+    Otherwise ``amount`` is ``now - then`` whatever the signs, and ``percent`` is
+    ``(now - then) / then * 100`` when ``then`` is positive, whatever the sign of ``now``
+    (55,741.80 to -3,221.20 is -105.8%); with ``then`` zero or negative a percentage has no
+    meaning, so it is undefined. An undefined change makes its comparison false (``ne``
+    too), and ``not`` is plain negation, as for an empty field.
+    """
 
     name: str
     over: dt.timedelta

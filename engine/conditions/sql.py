@@ -474,7 +474,9 @@ class SqlCompiler:
 
         Compared without division, in floating point on both backends (as Python does):
         ``(now - then) * 100 <op> v * then`` for percent, ``now - then <op> v`` for amount.
-        Missing, zero or negative values make it false.
+        A missing value makes it false; so does, for percent only, an earlier value that is
+        zero or negative (the percentage is undefined; see :class:`Change`). The current value
+        may have any sign: multiplying by a positive ``then`` keeps every comparison's sense.
 
         The comparisons sit inside the correlated subquery that finds ``then``, which yields
         1 or 0: written out around it instead, the subquery would run once per mention of
@@ -495,8 +497,11 @@ class SqlCompiler:
         value = literal_column(f"{series.table}.{series.value}", Float())
         then = cast(checked(value, "number"), Float)
         now = cast(self.field(self.dictionary.fields[series.current]), Float)
-        guard = [then.is_not(None), now.is_not(None), then > 0, now >= 0]
-        holds = and_(*guard, joined(*(_compared(c, now, then) for c in group)))
+        holds = and_(
+            then.is_not(None),
+            now.is_not(None),
+            joined(*(_compared(c, now, then) for c in group)),
+        )
         verdict = (
             select(case((holds, 1), else_=0))
             .select_from(history)
@@ -526,7 +531,8 @@ class SqlCompiler:
 
 
 def _compared(c: Change, now: ColumnElement[Any], then: ColumnElement[Any]) -> ColumnElement[bool]:
-    """The comparison of one change, its values known present and positive (see changes)."""
+    """The comparison of one change, its values known present (see changes); a percentage
+    needs a positive earlier value, checked here since an ``any`` may mix it with amounts."""
     diff = now - then
     op, v = c.compare.op, c.compare.value
     lhs: ColumnElement[Any] = diff * 100.0 if c.measure == "percent" else diff
@@ -535,15 +541,17 @@ def _compared(c: Change, now: ColumnElement[Any], then: ColumnElement[Any]) -> C
         return then * float(x) if c.measure == "percent" else literal(float(x), Float())
 
     if op == "between":
-        return and_(lhs >= bound(v[0]), lhs <= bound(v[1]))
-    return {
-        "eq": lhs.__eq__,
-        "ne": lhs.__ne__,
-        "gt": lhs.__gt__,
-        "gte": lhs.__ge__,
-        "lt": lhs.__lt__,
-        "lte": lhs.__le__,
-    }[op](bound(v))
+        compared = and_(lhs >= bound(v[0]), lhs <= bound(v[1]))
+    else:
+        compared = {
+            "eq": lhs.__eq__,
+            "ne": lhs.__ne__,
+            "gt": lhs.__gt__,
+            "gte": lhs.__ge__,
+            "lt": lhs.__lt__,
+            "lte": lhs.__le__,
+        }[op](bound(v))
+    return and_(then > 0, compared) if c.measure == "percent" else compared
 
 
 def _change_groups(

@@ -277,10 +277,10 @@ def _test_detail(t: Test, f: Field, shown: Mapping[str, Any], clock: Clock, hold
         )
         return f"{text}: {why}"
     if t.op in RELATIVE_OPERATORS:
-        low, high, _exclusive = relative_range(t.op, t.value, f.type, clock)
-        if t.op == "older_than":
-            return f"{text} {is_} before {_plain(high)}"
-        return f"{text} {is_} within {_plain(low)} … {_plain(high)}"
+        low, high, exclusive = relative_range(t.op, t.value, f.type, clock)
+        if low is None:  # older_than excludes the boundary, at_least includes it
+            return f"{text} {is_} {'before' if exclusive else 'on or before'} {_plain(high)}"
+        return f"{text} {is_} within {_plain(low)} … {_plain(high)} (both included)"
     if t.op == "in_past":
         anchor = clock.today if f.type == "date" else clock.now
         return f"{text} {is_} before now {_plain(anchor)}"

@@ -37,7 +37,9 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    text,
     true,
+    type_coerce,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -62,7 +64,7 @@ from engine.conditions.bounds import calendar_holds, change_cutoff, relative_ran
 from engine.conditions.validity import bounded
 from engine.core import calendar as cal
 from engine.core.clock import Clock
-from engine.core.dictionary import DataDictionary, Field
+from engine.core.dictionary import DataDictionary, Field, sql_parameters
 
 _SQL_TYPES: dict[str, TypeEngine[Any]] = {
     "string": String(),
@@ -252,7 +254,19 @@ class SqlCompiler:
         if f.column is not None:
             return literal_column(f"{self.dictionary.customer_table}.{f.column}", sql_type)
         assert f.sql is not None
-        return literal_column(f.sql, sql_type)
+        return self.expression(f.sql, sql_type)
+
+    def expression(self, sql: str, sql_type: TypeEngine[Any]) -> ColumnElement[Any]:
+        """A dictionary field's SQL, with the run's clock bound where it names ``:as_of`` (the
+        local calendar day) or ``:as_of_time`` (the local date and time): a field can read a
+        dated table as of the run date, so a dry-run for a past day sees that day. The
+        dictionary refused any other parameter at load (E0520)."""
+        values: dict[str, tuple[Any, TypeEngine[Any]]] = {
+            "as_of": (self.clock.today, Date()),
+            "as_of_time": (self.clock.now, DateTime()),
+        }
+        binds = [bindparam(p, *values[p]) for p in sql_parameters(sql)]
+        return type_coerce(text(sql).bindparams(*binds), sql_type)
 
     def where(self, condition: Condition, *, hoisted: bool = False) -> ColumnElement[bool]:
         """``hoisted``: the condition's prefilter is already in the enclosing ``all``."""

@@ -36,6 +36,8 @@ OPERATORS: dict[str, frozenset[str]] = {
     ),
     "contains": frozenset({"string", "tags"}),
     "older_than": frozenset({"date", "datetime"}),
+    "at_least": frozenset({"date", "datetime"}),
+    "at_most": frozenset({"date", "datetime"}),
     "within_last": frozenset({"date", "datetime"}),
     "within_next": frozenset({"date", "datetime"}),
     "in_past": frozenset({"date", "datetime"}),
@@ -54,9 +56,29 @@ OPERATOR_HELP: dict[str, tuple[str, str]] = {
     "between": ("介于两值之间(含两端)", "between two values, inclusive: [low, high]"),
     "is_null": ("为空(true)或不为空(false)", "is empty (true) or not empty (false)"),
     "contains": ("包含(标签或文字)", "has the tag / contains the text"),
-    "older_than": ("早于N天前", "more than a duration before the run time"),
-    "within_last": ("最近N天内", "within a duration before the run time"),
-    "within_next": ("未来N天内", "within a duration after the run time"),
+    "older_than": (
+        "早于N天前(不含第N天:60d 即61天前及更早)",
+        "more than a duration before the run time; the boundary day itself is excluded "
+        "(60d: 61 days ago or earlier)",
+    ),
+    "at_least": (
+        "至少N天前(含第N天:60d 即60天前及更早)",
+        "a duration or more before the run time; the boundary day is included "
+        "(60d: 60 days ago or earlier)",
+    ),
+    "at_most": (
+        "最多N天前(含第N天及今天,同 within_last)",
+        "at most a duration before the run time, up to now; the boundary day is included "
+        "(the same as within_last)",
+    ),
+    "within_last": (
+        "最近N天内(含第N天及今天)",
+        "within a duration before the run time, both ends included",
+    ),
+    "within_next": (
+        "未来N天内(含今天及第N天)",
+        "within a duration after the run time, both ends included",
+    ),
     "in_past": ("已过(true)或未到(false)", "before the run time (true) or not (false)"),
     "anniversary": (
         "周年纪念日(公历/农历,可指定第几年或每N年)",
@@ -64,7 +86,7 @@ OPERATOR_HELP: dict[str, tuple[str, str]] = {
     ),
 }
 
-RELATIVE_OPERATORS = ("older_than", "within_last", "within_next")
+RELATIVE_OPERATORS = ("older_than", "at_least", "at_most", "within_last", "within_next")
 COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte", "between", "is_null")
 AGGREGATES: dict[str, tuple[str, str]] = {
     "exists": ("存在满足条件的记录", "at least one row matches"),
@@ -136,7 +158,16 @@ class Related:
 
 @dataclass(frozen=True)
 class Change:
-    """The change of a series between ``over`` ago and now, as ``percent`` or ``amount``."""
+    """The change of a series between ``over`` ago and now, as ``percent`` or ``amount``.
+
+    ``then`` is the latest history value dated on or before the run date minus ``over``;
+    ``now`` is the current field. With either missing (or empty) the change is undefined.
+    Otherwise ``amount`` is ``now - then`` whatever the signs, and ``percent`` is
+    ``(now - then) / then * 100`` when ``then`` is positive, whatever the sign of ``now``
+    (55,741.80 to -3,221.20 is -105.8%); with ``then`` zero or negative a percentage has no
+    meaning, so it is undefined. An undefined change makes its comparison false (``ne``
+    too), and ``not`` is plain negation, as for an empty field.
+    """
 
     name: str
     over: dt.timedelta

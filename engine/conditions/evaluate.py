@@ -205,24 +205,35 @@ def _change(
     }[op]
 
 
+def change_values(
+    c: Change, values: Mapping[str, Any], dictionary: DataDictionary, clock: Clock, rows: Rows
+) -> tuple[Mapping[str, Any] | None, float | None, float | None]:
+    """(the history row compared with, its value, the current value): the row is None when
+    no history is dated on or before the cut-off, a value None when it is empty. Rows are the
+    customer's history as ``{"at": date, "value": number}``."""
+    series = dictionary.changes[c.name]
+    cutoff = change_cutoff(c, clock)
+    earlier = [r for r in rows if r["at"] is not None and r["at"] <= cutoff]
+    row = max(earlier, key=lambda r: r["at"]) if earlier else None
+    then_raw = None if row is None else row["value"]
+    now_raw = usable(dictionary.fields[series.current], values.get(series.current), clock)
+    then = None if then_raw is None else float(then_raw)
+    now = None if now_raw is None else float(now_raw)
+    return row, then, now
+
+
 def change_measure(
     c: Change, values: Mapping[str, Any], dictionary: DataDictionary, clock: Clock, rows: Rows
 ) -> tuple[float, float, float] | None:
     """(value then, value now, the change scaled for comparison: percent × 100 or amount),
-    or None when there is nothing to compare (no history on or before the cut-off, an empty
-    value, or a starting value that is not positive). Rows are the customer's history as
-    ``{"at": date, "value": number}``."""
-    series = dictionary.changes[c.name]
-    cutoff = change_cutoff(c, clock)
-    earlier = [r for r in rows if r["at"] is not None and r["at"] <= cutoff]
-    if not earlier:
+    or None when the change is undefined (see :class:`engine.conditions.ast.Change`): no
+    history on or before the cut-off, an empty value, or for ``percent`` a starting value that
+    is not positive. ``now`` may be negative or zero: a balance that went into the red has
+    dropped by more than 100%."""
+    _row, then, now = change_values(c, values, dictionary, clock, rows)
+    if then is None or now is None:
         return None
-    then_raw = max(earlier, key=lambda r: r["at"])["value"]
-    now_raw = usable(dictionary.fields[series.current], values.get(series.current), clock)
-    if then_raw is None or now_raw is None:
-        return None
-    then, now = float(then_raw), float(now_raw)
-    if not (then > 0 and now >= 0):
+    if c.measure == "percent" and not then > 0:
         return None
     diff = now - then
     return then, now, diff * 100.0 if c.measure == "percent" else diff

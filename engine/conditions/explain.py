@@ -36,6 +36,7 @@ from engine.conditions.evaluate import (
     NO_RELATED,
     Rows,
     change_measure,
+    change_values,
     evaluate,
     related_aggregate,
 )
@@ -276,10 +277,10 @@ def _test_detail(t: Test, f: Field, shown: Mapping[str, Any], clock: Clock, hold
         )
         return f"{text}: {why}"
     if t.op in RELATIVE_OPERATORS:
-        low, high, _exclusive = relative_range(t.op, t.value, f.type, clock)
-        if t.op == "older_than":
-            return f"{text} {is_} before {_plain(high)}"
-        return f"{text} {is_} within {_plain(low)} … {_plain(high)}"
+        low, high, exclusive = relative_range(t.op, t.value, f.type, clock)
+        if low is None:  # older_than excludes the boundary, at_least includes it
+            return f"{text} {is_} {'before' if exclusive else 'on or before'} {_plain(high)}"
+        return f"{text} {is_} within {_plain(low)} … {_plain(high)} (both included)"
     if t.op == "in_past":
         anchor = clock.today if f.type == "date" else clock.now
         return f"{text} {is_} before now {_plain(anchor)}"
@@ -347,20 +348,25 @@ def _change_detail(
     clock: Clock,
     rows: Rows,
 ) -> str:
-    """Amounts are not personal data: the real values are shown."""
+    """Amounts are not personal data: the real values are shown, and when the change is
+    undefined, which of its rules made it so (see :class:`engine.conditions.ast.Change`)."""
     series = dictionary.changes[c.name]
     cutoff = change_cutoff(c, clock)
+    row, then, now = change_values(c, values, dictionary, clock, rows)
+    if row is None:
+        return (
+            f"nothing to compare 无可比数据: no {series.name} value on or before "
+            f"{cutoff.isoformat()}"
+        )
+    was = f"{_number(then)} on {_plain(row['at'])}" if then is not None else "empty 空"
+    if then is None or now is None:
+        return f"nothing to compare 无可比数据: {was} → {_plain(now)} now: a value is empty"
     measured = change_measure(c, values, dictionary, clock, rows)
     if measured is None:
         return (
-            f"nothing to compare 无可比数据: no {series.name} value on or before "
-            f"{cutoff.isoformat()}, or an empty or non-positive one"
+            f"{was} → {_number(now)} now: percent change undefined 百分比无定义 (the earlier "
+            "value is not positive), so false"
         )
-    then, now, lhs = measured
-    earlier = max((r for r in rows if r["at"] is not None and r["at"] <= cutoff), key=_at)
-    unit = "%" if c.measure == "percent" else ""
-    return f"{_number(then)} on {_plain(earlier['at'])} → {_number(now)} now: {lhs:+,.1f}{unit}"
-
-
-def _at(row: Mapping[str, Any]) -> Any:
-    return row["at"]
+    if c.measure == "percent":  # measured[2] is scaled for comparison: (now - then) × 100
+        return f"{was} → {_number(now)} now: {measured[2] / then:+,.1f}%"
+    return f"{was} → {_number(now)} now: {measured[2]:+,.2f}"

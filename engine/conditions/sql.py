@@ -37,7 +37,9 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    text,
     true,
+    type_coerce,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -62,7 +64,7 @@ from engine.conditions.bounds import calendar_holds, change_cutoff, relative_ran
 from engine.conditions.validity import bounded
 from engine.core import calendar as cal
 from engine.core.clock import Clock
-from engine.core.dictionary import DataDictionary, Field
+from engine.core.dictionary import DataDictionary, Field, sql_parameters
 
 _SQL_TYPES: dict[str, TypeEngine[Any]] = {
     "string": String(),
@@ -252,7 +254,19 @@ class SqlCompiler:
         if f.column is not None:
             return literal_column(f"{self.dictionary.customer_table}.{f.column}", sql_type)
         assert f.sql is not None
-        return literal_column(f.sql, sql_type)
+        return self.expression(f.sql, sql_type)
+
+    def expression(self, sql: str, sql_type: TypeEngine[Any]) -> ColumnElement[Any]:
+        """A dictionary field's SQL, with the run's clock bound where it names ``:as_of`` (the
+        local calendar day) or ``:as_of_time`` (the local date and time): a field can read a
+        dated table as of the run date, so a dry-run for a past day sees that day. The
+        dictionary refused any other parameter at load (E0520)."""
+        values: dict[str, tuple[Any, TypeEngine[Any]]] = {
+            "as_of": (self.clock.today, Date()),
+            "as_of_time": (self.clock.now, DateTime()),
+        }
+        binds = [bindparam(p, *values[p]) for p in sql_parameters(sql)]
+        return type_coerce(text(sql).bindparams(*binds), sql_type)
 
     def where(self, condition: Condition, *, hoisted: bool = False) -> ColumnElement[bool]:
         """``hoisted``: the condition's prefilter is already in the enclosing ``all``."""
@@ -474,7 +488,9 @@ class SqlCompiler:
 
         Compared without division, in floating point on both backends (as Python does):
         ``(now - then) * 100 <op> v * then`` for percent, ``now - then <op> v`` for amount.
-        Missing, zero or negative values make it false.
+        A missing value makes it false; so does, for percent only, an earlier value that is
+        zero or negative (the percentage is undefined; see :class:`Change`). The current value
+        may have any sign: multiplying by a positive ``then`` keeps every comparison's sense.
 
         The comparisons sit inside the correlated subquery that finds ``then``, which yields
         1 or 0: written out around it instead, the subquery would run once per mention of
@@ -495,8 +511,11 @@ class SqlCompiler:
         value = literal_column(f"{series.table}.{series.value}", Float())
         then = cast(checked(value, "number"), Float)
         now = cast(self.field(self.dictionary.fields[series.current]), Float)
-        guard = [then.is_not(None), now.is_not(None), then > 0, now >= 0]
-        holds = and_(*guard, joined(*(_compared(c, now, then) for c in group)))
+        holds = and_(
+            then.is_not(None),
+            now.is_not(None),
+            joined(*(_compared(c, now, then) for c in group)),
+        )
         verdict = (
             select(case((holds, 1), else_=0))
             .select_from(history)
@@ -526,7 +545,8 @@ class SqlCompiler:
 
 
 def _compared(c: Change, now: ColumnElement[Any], then: ColumnElement[Any]) -> ColumnElement[bool]:
-    """The comparison of one change, its values known present and positive (see changes)."""
+    """The comparison of one change, its values known present (see changes); a percentage
+    needs a positive earlier value, checked here since an ``any`` may mix it with amounts."""
     diff = now - then
     op, v = c.compare.op, c.compare.value
     lhs: ColumnElement[Any] = diff * 100.0 if c.measure == "percent" else diff
@@ -535,15 +555,17 @@ def _compared(c: Change, now: ColumnElement[Any], then: ColumnElement[Any]) -> C
         return then * float(x) if c.measure == "percent" else literal(float(x), Float())
 
     if op == "between":
-        return and_(lhs >= bound(v[0]), lhs <= bound(v[1]))
-    return {
-        "eq": lhs.__eq__,
-        "ne": lhs.__ne__,
-        "gt": lhs.__gt__,
-        "gte": lhs.__ge__,
-        "lt": lhs.__lt__,
-        "lte": lhs.__le__,
-    }[op](bound(v))
+        compared = and_(lhs >= bound(v[0]), lhs <= bound(v[1]))
+    else:
+        compared = {
+            "eq": lhs.__eq__,
+            "ne": lhs.__ne__,
+            "gt": lhs.__gt__,
+            "gte": lhs.__ge__,
+            "lt": lhs.__lt__,
+            "lte": lhs.__le__,
+        }[op](bound(v))
+    return and_(then > 0, compared) if c.measure == "percent" else compared
 
 
 def _change_groups(

@@ -525,6 +525,18 @@ CATALOG: dict[str, tuple[str, str]] = {
         "{day} is a day of {name}: it cannot also be a make-up workday",
         "{day} 属于 {name} 假期,不能同时是调休上班日",
     ),
+    # --- the data dictionary 数据字典 --------------------------------------------------------
+    "E0520": (
+        "{field}: the SQL names the parameter ':{param}', which the engine does not bind; "
+        "it binds :as_of (the run's local date) and :as_of_time (its local date and time)",
+        "{field}:SQL 中的参数 ':{param}' 引擎不会绑定;可用的参数只有 :as_of(运行日期)"
+        "和 :as_of_time(运行时刻)",
+    ),
+    "E0520.hint": (
+        "use :as_of for the run date (e.g. s.day <= :as_of); write \\: for a colon that is "
+        "not a parameter",
+        "运行日期请写 :as_of(例如 s.day <= :as_of);不是参数的冒号请写成 \\:",
+    ),
     # --- shared hints and words 通用提示与词语 -----------------------------------------------
     "config.top": ("top level", "顶层"),
     "config.type": ("expected {expected}, got {got}", "应为{expected},实际是 {got}"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any, Literal
 import yaml
 
 from engine.core.errors import EngineError
+from engine.core.i18n import choose_lang, localize, t
+from engine.core.yamlfile import load_file
 
 FieldType = Literal[
     "string", "integer", "number", "money", "date", "datetime", "boolean", "enum", "tags"
@@ -163,6 +166,21 @@ class ChangeSeries:
 
 
 RESERVED_KEYS = frozenset({"all", "any", "not", "segment", "calendar"})
+
+SQL_PARAMETERS = ("as_of", "as_of_time")
+"""The bound parameters a field's ``sql`` may name: the run's local calendar day (a date) and
+its local date and time (a timestamp), so a field can read a dated table "as of the run date"
+and a dry-run for a past day sees that day's values."""
+
+# SQLAlchemy's own rule for ``text()``: ``:name`` not preceded by a word character, a colon or
+# a backslash, and not followed by a colon (so PostgreSQL's ``x::date`` is no parameter, and
+# ``\:`` writes a colon). The SQL compiler binds exactly what this finds.
+_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?![:\w])")
+
+
+def sql_parameters(sql: str) -> tuple[str, ...]:
+    """The bound parameters (``:as_of``) an SQL expression names, in order, each once."""
+    return tuple(dict.fromkeys(_BIND.findall(sql)))
 
 
 class DictionaryError(EngineError):
@@ -332,6 +350,8 @@ def _parse_field(path: Path, key: str, spec: Any, section: str = "fields") -> Fi
             where=where,
         )
     valid = _parse_validity(spec.get("valid"), ftype, spec, where)
+    if spec.get("sql"):
+        _check_sql_parameters(path, (*section.split("."), key, "sql"), str(spec["sql"]))
     return Field(
         key=key,
         type=ftype,
@@ -417,3 +437,35 @@ def _parse_validity(raw: Any, ftype: str, spec: Mapping[str, Any], where: str) -
             where=f"{where}.valid",
         )
     return Validity(not_before=before if isinstance(before, dt.date) else None, not_after=after)
+
+
+def _check_sql_parameters(path: Path, at: tuple[str, ...], sql: str) -> None:
+    """A ``:name`` the engine does not bind would fail every run at the database, far from
+    the dictionary line that wrote it: refuse it at load, at its line and column."""
+    unknown = [p for p in sql_parameters(sql) if p not in SQL_PARAMETERS]
+    if not unknown:
+        return
+    lang = choose_lang()
+    field = ".".join(at[:-1])
+    raise DictionaryError(
+        str(localize(t("E0520", field=field, param=unknown[0]), lang)),
+        code="E0520",
+        where=_located(path, at, f":{unknown[0]}"),
+        hint=localize(t("E0520.hint"), lang),
+    )
+
+
+def _located(path: Path, at: tuple[str, ...], needle: str) -> str:
+    """``file:line:col`` of ``needle`` inside the value at ``at`` (of the value itself when the
+    text cannot be found there, e.g. a folded string)."""
+    doc = load_file(path)
+    mark = doc.mark(at)
+    lines = doc.text.splitlines()
+    line, col = mark.line, mark.col
+    for number in range(mark.line, min(mark.line + 20, len(lines)) + 1):
+        start = mark.col - 1 if number == mark.line else 0
+        found = lines[number - 1].find(needle, start)
+        if found >= 0:
+            line, col = number, found + 1
+            break
+    return f"{path}:{line}:{col}"

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from engine.actions import REGISTRY
-from engine.conditions.ast import OPERATOR_HELP, OPERATORS
+from engine.conditions.ast import OPERATOR_HELP, OPERATORS, RELATIVE_OPERATORS
 from engine.conditions.context import DEFAULT_LIMIT as CONTEXT_DEFAULT_LIMIT
 from engine.conditions.context import MAX_LIMIT as CONTEXT_MAX_LIMIT
 from engine.conditions.context import NAME_PATTERN as CONTEXT_NAME_PATTERN
@@ -55,7 +55,7 @@ def _operand(f: Field, op: str) -> dict[str, Any]:
         return special
     if op == "is_null":
         return {"type": "boolean"}
-    if op in ("older_than", "within_last", "within_next"):
+    if op in RELATIVE_OPERATORS:
         return {"type": "string", "pattern": r"^\s*\d+\s*(min|h|d|w)\s*$", "examples": ["30d"]}
     if op in ("in", "not_in"):
         return {"type": "array", "minItems": 1, "items": _scalar(f)}

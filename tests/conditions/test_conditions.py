@@ -24,6 +24,7 @@ from support import AS_OF, BACKENDS, SETTINGS, TZ, dictionary, validator
 
 from engine.conditions.ast import (
     EVERYONE,
+    RELATIVE_OPERATORS,
     All,
     Anniversary,
     AnyOf,
@@ -153,7 +154,7 @@ def field_tests(rows: list[dict[str, Any]], d: DataDictionary) -> st.SearchStrat
                     if f.type == "datetime"
                     else DURATIONS.filter(lambda s: s % dt.timedelta(days=1) == dt.timedelta(0))
                 )
-                for o in ("older_than", "within_last", "within_next"):
+                for o in RELATIVE_OPERATORS:
                     ops.append(span.map(lambda s, k=f.key, o=o: FieldTest(k, o, s)))
             options.append(st.one_of(*ops))
     return st.one_of(*options)
@@ -435,7 +436,7 @@ def related_tests(
                 continue
             aggs = ["min", "max"] + (["sum"] if column_.type == "money" else [])
             ops = ["gte", "lt", "eq"] + (
-                [] if column_.type == "money" else ["is_null", "within_last"]
+                [] if column_.type == "money" else ["is_null", "within_last", "at_least"]
             )
             options.append(
                 st.tuples(wheres, st.sampled_from(aggs), st.sampled_from(ops), pick(values)).map(
@@ -450,8 +451,8 @@ def related_tests(
 def _aggregate_test(key: str, kind: str, op: str, value: Any, agg: str) -> FieldTest:
     if op == "is_null":
         return FieldTest(key, "is_null", True)
-    if op == "within_last":
-        return FieldTest(key, "within_last", dt.timedelta(days=30))
+    if op in ("within_last", "at_least"):
+        return FieldTest(key, op, dt.timedelta(days=30))
     if agg == "sum" and op == "eq":
         op = "gte"  # float sums: equality at the last bit is not a contract
     return FieldTest(key, op, value)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from engine.actions.compliance import MessageTexts
 from engine.core.clock import Clock
 from engine.core.diagnostics import PathPart
 from engine.core.dictionary import DataDictionary
@@ -43,6 +44,8 @@ class RunContext:
     clock: Clock
     playbook_id: str
     category: str
+    # the configured signature and opt-out texts (the contact policy's, reloaded with it)
+    texts: MessageTexts
     priority: int = 50
 
 
@@ -97,6 +100,8 @@ class ParseContext:
     settings: Settings
     category: str
     sample: Mapping[str, Any]  # template context with a typed sample customer
+    # the configured texts: SMS parts are counted with them, as they will be sent
+    texts: MessageTexts
     # the same with every ``context:`` selection empty (a customer without such rows)
     empty_sample: Mapping[str, Any] | None = None
 

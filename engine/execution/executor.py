@@ -367,6 +367,7 @@ class Executor:
             clock=clock,
             playbook_id=playbook.id,
             category=playbook.category,
+            texts=self.policy.texts,
             priority=playbook.priority,
         )
         cap = playbook.limits.max_per_run

@@ -381,6 +381,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "budget.body": ("text", "正文"),
     "budget.email_body": ("e-mail body", "邮件正文"),
     "budget.subject": ("e-mail subject", "邮件主题"),
+    "budget.wecom": ("WeCom message", "企业微信消息"),
     "template.at": ("{message} ({where})", "{message}({where})"),
     "template.join": ("{first}{second}", "{first}{second}"),
     # --- across files 跨文件 ----------------------------------------------------------------

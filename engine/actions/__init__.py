@@ -6,7 +6,7 @@ kinds is generated from :data:`REGISTRY`, so adding a type touches one module an
 
 from __future__ import annotations
 
-from engine.actions import email, sms, tag, task, webhook  # noqa: F401  (registration)
+from engine.actions import email, sms, tag, task, webhook, wecom  # noqa: F401  (registration)
 from engine.actions.base import REGISTRY, Action, ActionType
 
 __all__ = ["REGISTRY", "Action", "ActionType"]

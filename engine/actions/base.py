@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from engine.actions.compliance import MessageTexts
 from engine.core.clock import Clock
 from engine.core.deadlines import DEFAULT_WORKDAY_END
 from engine.core.diagnostics import PathPart
@@ -44,6 +45,8 @@ class RunContext:
     clock: Clock
     playbook_id: str
     category: str
+    # the configured signature and opt-out texts (the contact policy's, reloaded with it)
+    texts: MessageTexts
     priority: int = 50
     # when the working day ends (tasks.working_hours): a "3 workdays" deadline falls then
     workday_ends: dt.time = DEFAULT_WORKDAY_END
@@ -100,6 +103,8 @@ class ParseContext:
     settings: Settings
     category: str
     sample: Mapping[str, Any]  # template context with a typed sample customer
+    # the configured texts: SMS parts are counted with them, as they will be sent
+    texts: MessageTexts
     # the same with every ``context:`` selection empty (a customer without such rows)
     empty_sample: Mapping[str, Any] | None = None
 

@@ -18,6 +18,7 @@ from engine.actions.base import (
     Subject,
     register,
 )
+from engine.actions.compliance import compose_email
 from engine.actions.templates import EMAIL_BODY, SUBJECT, check_template, within
 from engine.core.dictionary import DataDictionary
 from engine.core.i18n import t
@@ -31,12 +32,6 @@ class EmailAction:
     subject: jinja2.Template
     template_name: str
     template: jinja2.Template
-
-
-def compose(body: str, category: str, opt_out: str) -> str:
-    if category == "marketing" and opt_out not in body:
-        return f"{body}\n\n{opt_out}"
-    return body
 
 
 @register
@@ -108,7 +103,7 @@ class Email:
                 "channel": "email",
                 "recipient": str(address),
                 "subject": title,
-                "body": compose(body, run.category, run.settings.email_opt_out),
+                "body": compose_email(body, run.category, run.texts),
             },
             consent_channel="email",
         )

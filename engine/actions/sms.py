@@ -1,5 +1,6 @@
 """``sms``: a text message from a template, with the bank's signature and, for marketing,
-the opt-out text; length is counted in billed SMS parts at validate time."""
+the opt-out text (both from config/policy.yaml); length is counted in billed SMS parts at
+validate time, signature and opt-out included."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from engine.actions.base import (
     Subject,
     register,
 )
+from engine.actions.compliance import compose_sms
 from engine.actions.templates import check_template
 from engine.core.dictionary import DataDictionary
 from engine.core.i18n import t
@@ -30,14 +32,6 @@ class SmsAction:
     template_name: str
     template: jinja2.Template
     max_segments: int
-
-
-def compose(body: str, run_category: str, signature: str, opt_out: str) -> str:
-    """Signature first (carriers require it), opt-out last for marketing messages."""
-    text = f"{signature}{body}"
-    if run_category == "marketing" and opt_out not in body:
-        text += opt_out
-    return text
 
 
 @register
@@ -76,7 +70,7 @@ class Sms:
         template, sample = check_template(ctx, (*path, "template"), name=name)
         if template is None or sample is None:
             return None
-        text = compose(sample, ctx.category, ctx.settings.sms_signature, ctx.settings.sms_opt_out)
+        text = compose_sms(sample, ctx.category, ctx.texts)
         parts = sms_segments(text)
         if parts > max_segments:
             ctx.report(
@@ -99,8 +93,7 @@ class Sms:
         if not phone:
             return Skipped("no_phone")
         body = run.renderer.render(action.template, subject.context)
-        settings = run.settings
-        text = compose(body, run.category, settings.sms_signature, settings.sms_opt_out)
+        text = compose_sms(body, run.category, run.texts)
         return Effect(
             kind=self.key,
             action_index=index,

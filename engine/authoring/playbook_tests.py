@@ -461,7 +461,7 @@ def _held_out(
     ]
 
 
-MAIN_TEXT = {"sms": "body", "email": "body", "task": "title"}
+MAIN_TEXT = {"sms": "body", "email": "body", "task": "title", "wecom": "body"}
 
 
 def _fields(kind: str, row: Mapping[str, Any], spec: Any) -> list[str]:

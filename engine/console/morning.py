@@ -21,7 +21,7 @@ from engine.reports.dryrun import KIND_LABELS, report_json
 from engine.reports.tabular import field_values
 from engine.store.models import branches
 
-KIND_ORDER = ("sms", "task", "email", "webhook", "tag")
+KIND_ORDER = ("sms", "task", "wecom", "email", "webhook", "tag")
 NO_BRANCH = "—"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from engine.actions.compliance import compose_sms, load_texts
 from engine.core.clock import Clock
 from engine.core.diagnostics import Diagnostic
 from engine.core.dictionary import DataDictionary, load_dictionary
@@ -84,6 +85,7 @@ class Workbench:
         self.store = store
         self._lock = threading.Lock()
         self._validator: Validator | None = None
+        self._policy_stamp: tuple[int, int] | None = None
         self._ids: dict[Path, tuple[tuple[int, int], str | None]] = {}
 
     # --- the engine's parts, loaded once and again after a save -----------------------------
@@ -95,9 +97,12 @@ class Workbench:
     @property
     def validator(self) -> Validator:
         with self._lock:
-            if self._validator is None:
+            # an edit of config/policy.yaml changes the texts SMS parts are counted with
+            stamp = _stamp(self.settings.policy_path)
+            if self._validator is None or stamp != self._policy_stamp:
                 dictionary = load_dictionary(self.settings.dictionary_path)
                 self._validator = Validator(self.settings, dictionary)
+                self._policy_stamp = stamp
             return self._validator
 
     def forget(self) -> None:
@@ -284,9 +289,9 @@ class Workbench:
             return {"ok": False, "error": f"{exc.code} {exc.message}", "hint": exc.hint}
         result: dict[str, Any] = {"ok": True, "text": body}
         if ".sms." in name:
-            sent = f"{self.settings.sms_signature}{body}"
-            if marketing and self.settings.sms_opt_out not in body:
-                sent += self.settings.sms_opt_out
+            # the texts in config/policy.yaml now, as a run would send them
+            texts = load_texts(self.settings.policy_path)
+            sent = compose_sms(body, "marketing" if marketing else "service", texts)
             result |= {"sent": sent, "length": len(sent), "segments": sms_segments(sent)}
         return result
 
@@ -322,3 +327,12 @@ def day_or_tomorrow(text: str | None, settings: Settings) -> dt.date:
         except ValueError:
             pass
     return dt.datetime.now(settings.timezone).date() + dt.timedelta(days=1)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """When and how big ``path`` was last written; None when it is absent."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_mtime_ns, found.st_size

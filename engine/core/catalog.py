@@ -390,6 +390,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "budget.body": ("text", "正文"),
     "budget.email_body": ("e-mail body", "邮件正文"),
     "budget.subject": ("e-mail subject", "邮件主题"),
+    "budget.wecom": ("WeCom message", "企业微信消息"),
     "template.at": ("{message} ({where})", "{message}({where})"),
     "template.join": ("{first}{second}", "{first}{second}"),
     # --- across files 跨文件 ----------------------------------------------------------------
@@ -536,6 +537,40 @@ CATALOG: dict[str, tuple[str, str]] = {
         "use :as_of for the run date (e.g. s.day <= :as_of); write \\: for a colon that is "
         "not a parameter",
         "运行日期请写 :as_of(例如 s.day <= :as_of);不是参数的冒号请写成 \\:",
+    ),
+    # --- the messages section of config/policy.yaml 短信与渠道规则 ---------------------------
+    "E0420": (
+        "'{value}' is not an SMS signature: write the registered name inside 【】, 2-12 characters",
+        "'{value}' 不是短信签名:应为【】括起的已报备签名,2-12 个字",
+    ),
+    "E0420.hint": ('e.g. signature: "【示例银行】"', '例如 signature: "【示例银行】"'),
+    "E0421": (
+        "marketing {channel} messages need an opt-out text (opt_out)",
+        "营销{channel}消息必须配置退订说明(opt_out)",
+    ),
+    "E0421.sms": (
+        'MIIT rules require an easy opt-out: e.g. opt_out: "回复TD退订"',
+        '工信部规定营销短信须提供便捷的退订方式,例如 opt_out: "回复TD退订"',
+    ),
+    "E0421.email": (
+        'e.g. opt_out: "如不希望再收到此类邮件,请回复“退订”。"',
+        '例如 opt_out: "如不希望再收到此类邮件,请回复“退订”。"',
+    ),
+    "E0422": (
+        "the window {window} goes outside what the operator allows for {channel} "
+        "{purpose} messages, {allowed}",
+        "时段 {window} 超出了运营商允许的{channel} {purpose} 发送时段 {allowed}",
+    ),
+    "E0422.hint": (
+        "narrow it to lie inside {allowed}, or change messages.{channel}.operator_window if "
+        "the operator's rule changed",
+        "请改在 {allowed} 之内;若运营商规则已变,请修改 messages.{channel}.operator_window",
+    ),
+    "config.window": ("'{value}' is not a time window", "'{value}' 不是时间段"),
+    "config.window.order": ("'{value}' ends before it starts", "'{value}' 的结束时间早于开始时间"),
+    "config.window.hint": (
+        'write the allowed daytime window as HH:MM-HH:MM, e.g. "08:00-21:00"',
+        '请写成 HH:MM-HH:MM 形式的白天时段,例如 "08:00-21:00"',
     ),
     # --- shared hints and words 通用提示与词语 -----------------------------------------------
     "config.top": ("top level", "顶层"),

@@ -72,10 +72,23 @@ class ConfigFile:
         return self.doc.path
 
     def error(
-        self, path: tuple[PathPart, ...], message: str, hint: str | None = None
+        self,
+        path: tuple[PathPart, ...],
+        message: str,
+        hint: str | None = None,
+        *,
+        code: str | None = None,
+        key: bool = False,
     ) -> ConfigError:
+        """An error at ``path`` (its key with ``key``: a block missing something); catalog
+        messages are said in the user's language, and a rule with its own code (the E042x of
+        the ``messages`` section) names it."""
+        lang = choose_lang()
         return ConfigError(
-            f"{dotted(path)}: {message}", code=self.code, where=_where(self.doc, path), hint=hint
+            f"{dotted(path)}: {localize(message, lang)}",
+            code=code or self.code,
+            where=_where(self.doc, path, key=key),
+            hint=localize(hint, lang),
         )
 
     def duration(self, value: Any, path: tuple[PathPart, ...]) -> dt.timedelta:
@@ -85,8 +98,8 @@ class ConfigFile:
             raise self.error(path, str(exc)) from exc
 
 
-def _where(doc: Document, path: tuple[PathPart, ...]) -> str:
-    mark = doc.mark(path)
+def _where(doc: Document, path: tuple[PathPart, ...], *, key: bool = False) -> str:
+    mark = doc.mark(path, key=key)
     return f"{doc.path}:{mark.line}:{mark.col}"
 
 

@@ -20,12 +20,7 @@ class Settings:
     root: Path = field(default_factory=Path.cwd)
     timezone_name: str = "Asia/Shanghai"
     bank_name: str = "示例银行"
-    # Added in front of every SMS, as Chinese carriers require a registered signature.
-    sms_signature: str = "【示例银行】"
-    # Added at the end of every marketing SMS (工信部 rules: an opt-out must be offered).
-    sms_opt_out: str = "回复TD退订"
-    # Added at the end of every marketing e-mail, for the same reason.
-    email_opt_out: str = "如不希望再收到此类邮件,请回复“退订”。"
+    # The SMS signature and the opt-out texts are compliance's: config/policy.yaml, messages.
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -53,7 +48,8 @@ class Settings:
 
     @property
     def policy_path(self) -> Path:
-        """The contact policy (compliance): quiet hours, caps, task escalation."""
+        """The contact policy (compliance): quiet hours, caps, task escalation, and the
+        signature, opt-out texts and operator windows every message must respect."""
         return self.config_dir / "policy.yaml"
 
     @property

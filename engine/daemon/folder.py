@@ -21,6 +21,7 @@ from pathlib import Path
 
 import jinja2
 
+from engine.actions.compliance import MessageTexts
 from engine.core.diagnostics import Diagnostic
 from engine.core.dictionary import DataDictionary
 from engine.core.settings import Settings
@@ -80,11 +81,18 @@ class PlaybookFolder:
     """The playbooks a daemon runs, reloaded from disk only when the files change."""
 
     def __init__(
-        self, settings: Settings, dictionary: DataDictionary, make_executor: ExecutorFactory
+        self,
+        settings: Settings,
+        dictionary: DataDictionary,
+        make_executor: ExecutorFactory,
+        texts: Callable[[], MessageTexts | None] = lambda: None,
     ) -> None:
+        """``texts``: the message texts of the policy in force (the last good one), so a
+        reload counts SMS parts as they will be sent; None reads config/policy.yaml."""
         self.settings = settings
         self.dictionary = dictionary
         self.make_executor = make_executor
+        self.texts = texts
         self.versions: dict[str, Version] = {}  # by file: the last good version of each
         self.problems: dict[str, Problem] = {}  # by file: current validation failures
         self.digest: str | None = None
@@ -131,7 +139,7 @@ class PlaybookFolder:
         return Snapshot(whole.hexdigest(), templates, tdigest.hexdigest())
 
     def _load(self, snapshot: Snapshot) -> Changes:
-        validator = Validator(self.settings, self.dictionary)
+        validator = Validator(self.settings, self.dictionary, self.texts())
         # Validate and render from the snapshot, not the live folder: what was checked is
         # exactly what runs, even if a template changes again a moment later.
         validator.renderer.env.loader = jinja2.DictLoader(snapshot.templates)

@@ -120,6 +120,8 @@ class Reloader:
         if policy is not None:
             for version in self.folder.versions.values():
                 version.executor.policy = policy
+            # playbooks are checked again with the new texts (SMS parts count them)
+            self.folder.digest = None
             event(log, "policy.reloaded", file=str(self.ctx.settings.policy_path))
             return True
         problem = self.policy.problem

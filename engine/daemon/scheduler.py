@@ -37,6 +37,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
+from engine.actions.compliance import MessageTexts
 from engine.core.dictionary import DataDictionary
 from engine.core.observability import LOGGER, Metrics, event
 from engine.core.settings import Settings
@@ -95,7 +96,10 @@ class Daemon:
         def make_executor(renderer: Renderer) -> Executor:
             return Executor(store, settings, dictionary, renderer, self.policy.current)
 
-        self.folder = PlaybookFolder(settings, dictionary, make_executor)
+        def texts() -> MessageTexts | None:
+            return self.policy.current.texts if self.policy.current is not None else None
+
+        self.folder = PlaybookFolder(settings, dictionary, make_executor, texts)
         self.scheduler = BackgroundScheduler(
             timezone=self.tz,
             executors={

@@ -34,7 +34,11 @@ OUTCOMES = {
     "wrong_number": "号码有误",
     "not_needed": "无需跟进",
     "resolved": "已处理",
+    # a WeCom message task: sent in WeCom, or not (then it leaves the customer's limits)
+    "sent": "已发送",
+    "not_sent": "未发送",
 }
+WECOM_OUTCOMES = ("sent", "not_sent")
 ESCALATION_STEP = 1000  # escalation level n of action i is action_index n * 1000 + i
 Due = Literal["today", "week", "overdue"]
 

@@ -54,6 +54,7 @@ from engine.policy import (
 )
 from engine.policy.batch import BatchGate
 from engine.policy.consent import consent_channels
+from engine.policy.gate import WECOM_KIND
 from engine.rendering.renderer import Renderer, template_context
 from engine.triggers.schedule import Schedule, first_slot_on, window_at
 
@@ -374,6 +375,7 @@ class Executor:
             consent_channels=consent_channels(playbook.actions, playbook.category),
             message_channels={ch for k in kinds if (ch := k.channel) is not None},
             wants_tasks=any(a.kind == "task" for a in playbook.actions),
+            wants_wecom=any(a.kind == WECOM_KIND for a in playbook.actions),
             planned=planned,
             priority=playbook.priority,
         )
@@ -384,6 +386,7 @@ class Executor:
             clock=clock,
             playbook_id=playbook.id,
             category=playbook.category,
+            texts=self.policy.texts,
             priority=playbook.priority,
             workday_ends=self.policy.tasks.working_hours.end,
         )

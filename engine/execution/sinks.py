@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.actions.base import Effect
 from engine.core.clock import utc_now
-from engine.policy.gate import DISPLACED, frequency_cap
+from engine.policy.gate import DISPLACED, WECOM_KIND, frequency_cap
 from engine.store.models import (
     action_ledger,
     engine_tags,
@@ -101,8 +101,9 @@ class Sink(Protocol):
 
     @property
     def planned(self) -> Counter[tuple[str, str]] | None:
-        """Marketing messages this sink has taken so far but not stored, per (customer,
-        channel), for frequency caps to count; None when the store itself holds them."""
+        """Marketing messages (and WeCom messages, channel ``wecom``) this sink has taken so
+        far but not stored, per (customer, channel), for frequency caps and WeCom limits to
+        count; None when the store itself holds them."""
         ...
 
     def start(self, info: RunInfo) -> None:
@@ -140,11 +141,12 @@ class RecordingSink:
 
     def write(self, info: RunInfo, decisions: Sequence[Decision]) -> set[str]:
         self.decisions.extend(decisions)
-        if info.category == "marketing":
-            for d in decisions:
-                for e in d.effects:
-                    if e.channel is not None:
-                        self.contacts[(d.customer_id, e.channel)] += 1
+        for d in decisions:
+            for e in d.effects:
+                if e.channel is not None and info.category == "marketing":
+                    self.contacts[(d.customer_id, e.channel)] += 1
+                elif e.kind == WECOM_KIND:  # WeCom limits count service messages too
+                    self.contacts[(d.customer_id, WECOM_KIND)] += 1
         return set()
 
     def finish(self, info: RunInfo, totals: RunTotals, *, error: str | None) -> None:

@@ -21,6 +21,7 @@ import jsonschema
 
 from engine.actions import REGISTRY
 from engine.actions.base import ParseContext
+from engine.actions.compliance import MessageTexts, load_texts
 from engine.actions.templates import sample_value
 from engine.conditions.ast import EVERYONE, Condition
 from engine.conditions.context import Selection, parse_context
@@ -77,9 +78,17 @@ def discover(paths: Iterable[Path]) -> list[Path]:
 
 
 class Validator:
-    def __init__(self, settings: Settings, dictionary: DataDictionary) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        dictionary: DataDictionary,
+        texts: MessageTexts | None = None,
+    ) -> None:
+        """``texts``: the signature and opt-out texts SMS parts are counted with; by default
+        the deployment's (config/policy.yaml), a daemon passes its last good ones."""
         self.settings = settings
         self.dictionary = dictionary
+        self.texts = texts if texts is not None else load_texts(settings.policy_path)
         self.renderer = Renderer(settings.templates_dir, dictionary)
         self.schema = playbook_schema(dictionary)
         self.json_validator = jsonschema.Draft202012Validator(self.schema)
@@ -380,6 +389,7 @@ class _FileCheck:
             renderer=self.v.renderer,
             settings=self.v.settings,
             category=str(data.get("category", "marketing")),
+            texts=self.v.texts,
             sample=sample(rows),
             empty_sample=sample({name: [] for name in rows}) if rows else None,
         )

@@ -27,6 +27,8 @@ from engine.core.clock import Clock, local_to_utc
 from engine.policy.consent import effect_consent
 from engine.policy.gate import (
     OPEN_TASK,
+    WECOM_KIND,
+    WECOM_LIMIT,
     consenting,
     displaceable,
     frequency_cap,
@@ -34,6 +36,7 @@ from engine.policy.gate import (
     no_consent,
     open_tasks,
     quiet_hours,
+    wecom_messages,
 )
 from engine.policy.rules import Cap, Policy
 
@@ -53,6 +56,8 @@ class BatchGate:
     planned: Planned = field(default_factory=Counter)
     # (customer, channel) -> queued lower-priority marketing messages, first to give way first
     queued: dict[tuple[str, str], list[Queued]] = field(default_factory=dict)
+    # per WeCom limit, the customer's messages waiting or sent in its period
+    wecom: Mapping[Cap, Counter[str]] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -69,6 +74,7 @@ class BatchGate:
         wants_tasks: bool,
         planned: Planned | None = None,
         priority: int = 50,
+        wants_wecom: bool = False,
     ) -> BatchGate:
         now_utc = clock.utc_naive()
         consent = {
@@ -87,7 +93,11 @@ class BatchGate:
             since = now_utc - max(cap.per for cap in caps)
             rows = displaceable(conn, ch, customer_ids, since, priority, now_utc)
             queued.update({(cid, ch): found for cid, found in rows.items()})
-        found = open_tasks(conn, customer_ids) if wants_tasks else set()
+        found = open_tasks(conn, customer_ids) if wants_tasks or wants_wecom else set()
+        wecom = {
+            cap: wecom_messages(conn, customer_ids, now_utc - cap.per)
+            for cap in (policy.wecom_limits if wants_wecom else ())
+        }
         return cls(
             policy=policy,
             clock=clock,
@@ -98,6 +108,7 @@ class BatchGate:
             open=found,
             planned=Counter(planned or {}),
             queued=queued,
+            wecom=wecom,
         )
 
     def admit(self, effect: Effect) -> Effect | str:
@@ -110,6 +121,12 @@ class BatchGate:
             key = (cid, str(effect.row["kind"]), str(effect.row["reason"]))
             if key in self.open:
                 return OPEN_TASK
+            if effect.kind == WECOM_KIND:
+                # WeCom limits every mass message, marketing or service alike
+                used = self.planned[(cid, WECOM_KIND)]
+                if any(self.wecom[cap][cid] + used >= cap.max for cap in self.wecom):
+                    return WECOM_LIMIT
+                self.planned[(cid, WECOM_KIND)] += 1
             self.open.add(key)
             return effect
         channel = effect.channel

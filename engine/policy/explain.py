@@ -21,11 +21,13 @@ from engine.core.clock import Clock
 from engine.core.durations import format_duration
 from engine.playbook.model import Playbook
 from engine.policy.gate import (
+    WECOM_KIND,
     already_done,
     consenting,
     in_cooldown,
     marketing_contacts,
     open_tasks,
+    wecom_messages,
 )
 from engine.policy.rules import Policy, held_out, holdout_bucket
 from engine.store.models import action_ledger, consents
@@ -82,6 +84,8 @@ def customer_gates(
     for index, action in enumerate(playbook.actions):
         gates += _action_gates(conn, policy, clock, playbook, action.kind, index, customer_id)
         gates += _message_gates(policy, clock, playbook, action.kind, customer_id, conn, planned)
+        if action.kind == WECOM_KIND:
+            gates += _wecom_gates(policy, clock, customer_id, conn, planned)
     gates.append(holdout_gate(playbook, customer_id, reached))
     return gates
 
@@ -161,9 +165,9 @@ def _action_gates(
                 kind,
             )
         )
-    if kind == "task":
+    if kind in ("task", WECOM_KIND):
         action = playbook.actions[index]
-        task_kind = str(getattr(action, "task_kind", ""))
+        task_kind = str(getattr(action, "task_kind", WECOM_KIND))
         reason = str(getattr(action, "reason", None) or playbook.id)
         found = (customer_id, task_kind, reason) in open_tasks(conn, [customer_id])
         gates.append(
@@ -240,6 +244,34 @@ def _message_gates(
                 PASS if inside or mode != "expire" else FAIL,
                 detail,
                 kind,
+            )
+        )
+    return gates
+
+
+def _wecom_gates(
+    policy: Policy,
+    clock: Clock,
+    customer_id: str,
+    conn: Connection,
+    planned: Counter[tuple[str, str]],
+) -> list[Gate]:
+    """One gate per WeCom limit: the customer's messages waiting or sent in its period, plus
+    those earlier playbooks of the same preview would add."""
+    gates = []
+    for cap in policy.wecom_limits:
+        since = clock.utc_naive() - cap.per
+        counted = wecom_messages(conn, [customer_id], since)[customer_id]
+        earlier = planned[(customer_id, WECOM_KIND)]
+        gates.append(
+            Gate(
+                "wecom_limit",
+                f"企业微信上限 WeCom limit {cap.max}/{format_duration(cap.per)}",
+                FAIL if counted + earlier >= cap.max else PASS,
+                f"{counted} WeCom message(s) waiting or sent since {local(since, clock)}"
+                + (f" + {earlier} planned by earlier playbooks" if earlier else "")
+                + f"; at most {cap.max}",
+                WECOM_KIND,
             )
         )
     return gates

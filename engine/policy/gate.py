@@ -22,6 +22,10 @@ OPEN_TASK = "open_task"  # an open task for the same customer, kind and reason e
 DISPLACED = "displaced_by_priority"
 # outbox rows that count toward frequency caps: queued or delivered
 COUNTED_STATUSES = ("pending", "sent")
+# a WeCom message over the customer's limit (messages.wecom.per_customer)
+WECOM_LIMIT = "wecom_limit"
+WECOM_KIND = "wecom"  # the tasks.kind of a WeCom message
+WECOM_SENT = "sent"  # the outcome a manager closes a sent WeCom message with
 
 
 def no_consent(channel: str) -> str:
@@ -167,6 +171,26 @@ def displaceable(
             )
         )
     return found
+
+
+def wecom_messages(
+    conn: Connection, customer_ids: Sequence[str], since_utc: dt.datetime
+) -> Counter[str]:
+    """WeCom messages per customer created since ``since_utc`` that are still waiting for
+    their manager or were sent: what the per-customer limits count. One closed as not sent
+    never reached the customer and frees its place."""
+    t = tasks.c
+    rows = conn.execute(
+        select(t.customer_id, func.count())
+        .where(
+            t.kind == WECOM_KIND,
+            t.customer_id.in_(customer_ids),
+            t.created_at >= since_utc,
+            or_(t.status == "open", t.outcome == WECOM_SENT),
+        )
+        .group_by(t.customer_id)
+    )
+    return Counter({str(cid): int(n) for cid, n in rows})
 
 
 def open_tasks(conn: Connection, customer_ids: Sequence[str]) -> set[tuple[str, str, str]]:

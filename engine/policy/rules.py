@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.actions.compliance import MESSAGES_SCHEMA, MessageTexts, parse_texts
 from engine.core.configfile import ConfigError, ConfigFile, load_config
 from engine.core.deadlines import Deadline, parse_deadline
 from engine.core.durations import DurationError
+from engine.core.i18n import t
 
 CHANNELS = ("sms", "email", "webhook")
+WECOM = "wecom"  # not an outbox channel: a manager's task whose sends WeCom limits
 PURPOSES = ("marketing", "service")
 ROLES = ("manager", "senior_manager", "branch_leader")
 # what a workday-only playbook does on a day the holiday calendar only estimates
@@ -92,9 +95,19 @@ class Policy:
     # "hold": a playbook whose calendar condition rests on an estimated day does nothing that
     # day and says so; "run": it acts on the estimate (and says so)
     on_estimated_day: str = "hold"
+    # the signature and opt-out texts every message carries (section ``messages``)
+    texts: MessageTexts = field(default_factory=MessageTexts)
+    # what the operator (the carriers) allows at all, per channel and purpose: quiet hours
+    # must lie inside, and without quiet hours this window applies
+    operator_windows: Mapping[tuple[str, str], AllowedHours] = field(default_factory=dict)
+    # WeCom mass messages a customer may receive, across every playbook (channel "wecom")
+    wecom_limits: tuple[Cap, ...] = ()
 
     def hours(self, channel: str, purpose: str) -> AllowedHours | None:
-        return self.quiet_hours.get((channel, purpose))
+        """When messages of ``channel`` and ``purpose`` may arrive: the quiet-hours window,
+        else the operator's, else any time."""
+        own = self.quiet_hours.get((channel, purpose))
+        return own if own is not None else self.operator_windows.get((channel, purpose))
 
     def caps_for(self, channel: str, purpose: str) -> tuple[Cap, ...]:
         """Caps that apply: marketing only; service messages are exempt by design."""
@@ -159,6 +172,7 @@ POLICY_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {"on_estimated_day": {"enum": list(ON_ESTIMATED_DAY)}},
         },
+        "messages": MESSAGES_SCHEMA,
         "tasks": {
             "type": "object",
             "additionalProperties": False,
@@ -188,6 +202,9 @@ def default_policy() -> Policy:
         caps=(Cap("sms", 1, day), Cap("sms", 4, 30 * day), Cap("email", 2, 7 * day)),
         tasks=TaskPolicy(),
         source=None,
+        texts=MessageTexts(),
+        operator_windows={("sms", "marketing"): marketing_day},
+        wecom_limits=(Cap(WECOM, 1, day), Cap(WECOM, 4, 30 * day)),
     )
 
 
@@ -197,35 +214,81 @@ def load_policy(path: Path) -> Policy:
     if not path.exists():
         return default_policy()
     cfg = load_config(path, POLICY_SCHEMA, "E0401")
+    default = default_policy()
+    operator = _operator_windows(cfg, default.operator_windows)
     return Policy(
-        quiet_hours=_quiet_hours(cfg),
+        quiet_hours=_quiet_hours(cfg, operator),
         caps=_caps(cfg),
         tasks=_tasks(cfg),
         source=cfg.path,
         on_estimated_day=(cfg.data.get("calendar") or {}).get("on_estimated_day", "hold"),
+        texts=parse_texts(cfg),
+        operator_windows=operator,
+        wecom_limits=_wecom_limits(cfg, default.wecom_limits),
     )
 
 
-def _quiet_hours(cfg: ConfigFile) -> dict[tuple[str, str], AllowedHours]:
-    out = {}
-    for channel, per_purpose in (cfg.data.get("quiet_hours") or {}).items():
-        for purpose, text in per_purpose.items():
-            out[(channel, purpose)] = parse_hours(text, cfg, ("quiet_hours", channel, purpose))
+def _operator_windows(
+    cfg: ConfigFile, default: Mapping[tuple[str, str], AllowedHours]
+) -> dict[tuple[str, str], AllowedHours]:
+    """The built-in windows (the carriers' 08:00-21:00 for marketing SMS), replaced per
+    channel where ``messages.<channel>.operator_window`` is written (``{}``: none)."""
+    out = dict(default)
+    for channel, spec in (cfg.data.get("messages") or {}).items():
+        if not isinstance(spec, dict) or "operator_window" not in spec:
+            continue
+        out = {key: hours for key, hours in out.items() if key[0] != channel}
+        for purpose, text in (spec["operator_window"] or {}).items():
+            at = ("messages", channel, "operator_window", purpose)
+            out[(channel, purpose)] = parse_hours(text, cfg, at)
     return out
 
 
-def parse_hours(text: str, cfg: ConfigFile, path: tuple[str, ...]) -> AllowedHours:
+def _wecom_limits(cfg: ConfigFile, default: tuple[Cap, ...]) -> tuple[Cap, ...]:
+    spec = ((cfg.data.get("messages") or {}).get("wecom") or {}).get("per_customer")
+    if spec is None:
+        return default
+    at = ("messages", "wecom", "per_customer")
+    return tuple(
+        Cap(WECOM, int(item["max"]), cfg.duration(item["per"], (*at, i, "per")))
+        for i, item in enumerate(spec)
+    )
+
+
+def _quiet_hours(
+    cfg: ConfigFile, operator: Mapping[tuple[str, str], AllowedHours]
+) -> dict[tuple[str, str], AllowedHours]:
+    """Quiet hours per channel and purpose; a window reaching outside what the operator
+    allows is an error at the window (messages would be refused or reported there)."""
+    out = {}
+    for channel, per_purpose in (cfg.data.get("quiet_hours") or {}).items():
+        for purpose, text in per_purpose.items():
+            at = ("quiet_hours", channel, purpose)
+            hours = out[(channel, purpose)] = parse_hours(text, cfg, at)
+            allowed = operator.get((channel, purpose))
+            if allowed is not None and (hours.start < allowed.start or hours.end > allowed.end):
+                words = {"window": str(hours), "channel": channel, "allowed": str(allowed)}
+                raise cfg.error(
+                    at,
+                    t("E0422", purpose=purpose, **words),
+                    t("E0422.hint", allowed=str(allowed), channel=channel),
+                    code="E0422",
+                )
+    return out
+
+
+def parse_hours(text: str, cfg: ConfigFile, path: tuple[str | int, ...]) -> AllowedHours:
     match = _HOURS.match(text)
-    hint = 'write the allowed daytime window as HH:MM-HH:MM, e.g. "08:00-21:00"'
+    hint = t("config.window.hint")
     if not match:
-        raise cfg.error(path, f"'{text}' is not a time window", hint)
+        raise cfg.error(path, t("config.window", value=text), hint)
     h1, m1, h2, m2 = (int(g) for g in match.groups())
     try:
         start, end = dt.time(h1, m1), dt.time(h2, m2) if (h2, m2) != (24, 0) else dt.time.max
     except ValueError as exc:
-        raise cfg.error(path, f"'{text}': {exc}", hint) from exc
+        raise cfg.error(path, t("config.window", value=text), hint) from exc
     if start >= end:
-        raise cfg.error(path, f"'{text}' ends before it starts", hint)
+        raise cfg.error(path, t("config.window.order", value=text), hint)
     return AllowedHours(start, end)
 
 
@@ -268,6 +331,7 @@ __all__ = [
     "AllowedHours",
     "Cap",
     "ConfigError",
+    "MessageTexts",
     "Policy",
     "TaskPolicy",
     "default_policy",

@@ -33,17 +33,27 @@ REASONS: dict[str, tuple[str, str]] = {
     "quiet_hours_email": ("邮件免打扰时段", "outside e-mail hours (expire)"),
     "frequency_cap_sms": ("短信频次上限", "SMS frequency cap"),
     "frequency_cap_email": ("邮件频次上限", "e-mail frequency cap"),
+    "wecom_limit": ("企业微信每客户上限", "WeCom per-customer limit"),
     "displaced_by_priority": ("被高优先级替换", "displaced by a higher-priority playbook"),
     "held_out": ("对照组", "held out for measurement"),
     "no_action_left": ("所有动作均未执行", "every action held back"),
     "render_error": ("文本渲染失败", "the text failed to render"),
 }
-KIND_LABELS = {"sms": "短信", "task": "任务", "email": "邮件", "webhook": "推送", "tag": "标签"}
+KIND_LABELS = {
+    "sms": "短信",
+    "task": "任务",
+    "wecom": "企业微信",
+    "email": "邮件",
+    "webhook": "推送",
+    "tag": "标签",
+}
+# action kinds that become a task for a person (a due time, an assignee)
+TASK_KINDS = ("task", "wecom")
 
 
 def effect_json(effect: Effect, tz: dt.tzinfo | None = None) -> dict[str, Any]:
     row = {k: v for k, v in effect.row.items() if not isinstance(v, dt.datetime)}
-    if effect.kind == "task":
+    if effect.kind in TASK_KINDS:
         row["due_at"] = row.pop("due_local")
     if effect.not_before is not None:  # waits for the channel's allowed hours
         row["not_before"] = _local(effect.not_before, tz)
@@ -227,6 +237,11 @@ def effect_line(e: Effect) -> str:
         who = r["assignee_id"] or f"队列 queue {r.get('queue') or '?'}"
         due = r["due_local"]
         return f"{e.customer_id} 任务→{who} [{r['priority']}] {r['title']} (due {due})"
+    if e.kind == "wecom":  # the manager confirms and sends it in WeCom
+        return (
+            f'{e.customer_id} 企业微信→{r["assignee_id"]} "{r["body"]}" '
+            f"(to send by {r['due_local']})"
+        )
     if e.kind == "tag":
         return f"{e.customer_id} 标签 {r['op']} {r['tag']}"
     wait = " (waits for allowed hours)" if e.not_before is not None else ""

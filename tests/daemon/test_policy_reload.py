@@ -65,3 +65,41 @@ def test_policy_edit_reloads_and_an_invalid_one_keeps_the_last_good(tmp_path: Pa
     finally:
         daemon.stop()
         store.dispose()
+
+
+def _texts(daemon: Daemon, pid: str) -> tuple[str, str]:
+    texts = daemon.folder.active()[pid].executor.policy.texts
+    return texts.sms_signature, texts.sms_opt_out
+
+
+def test_message_texts_reload_with_the_policy_and_a_broken_edit_keeps_the_last_good(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "deploy"
+    (root / "config").mkdir(parents=True)
+    for name in ("policy.yaml", "channels.yaml"):
+        shutil.copy(REPO / "config" / name, root / "config" / name)
+    settings = deployment(root, {"a.yaml": playbook_yaml("care-a", "0 9 * * *")})
+    policy = root / "config" / "policy.yaml"
+    original = policy.read_text(encoding="utf-8")
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    create_all(store)
+    config = DaemonConfig(reload_interval=3600, tick=3600, events=False)
+    clock = TimeSource.rehearsal(dt.datetime(2026, 11, 20, tzinfo=TZ), speed=1.0)
+    daemon = Daemon(store, settings, dictionary(), config=config, time_source=clock)
+    daemon.start()
+    try:
+        assert _texts(daemon, "care-a") == ("【示例银行】", "回复TD退订")
+        policy.write_text(original.replace("【示例银行】", "【普惠农商】"), "utf-8")
+        daemon.reload()
+        assert _texts(daemon, "care-a") == ("【普惠农商】", "回复TD退订")
+        # a signature carriers would refuse: the last good texts still apply, and say why
+        policy.write_text(original.replace("【示例银行】", "普惠农商"), "utf-8")
+        daemon.reload()
+        assert _texts(daemon, "care-a") == ("【普惠农商】", "回复TD退订")
+        problem = daemon.policy.problem
+        assert problem is not None and problem.code == "E0420"
+        assert problem.where is not None and "policy.yaml:" in problem.where
+    finally:
+        daemon.stop()
+        store.dispose()

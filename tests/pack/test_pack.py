@@ -21,6 +21,7 @@ from collections import Counter
 import pytest
 from support import AS_OF_DATE, REPO, SETTINGS, validator
 
+from engine.actions.compliance import load_texts
 from engine.actions.sms import SmsAction
 from engine.commands.preview import execute_selected
 from engine.core import calendar as cal
@@ -29,6 +30,9 @@ from engine.execution.executor import Outcome
 from engine.playbook.model import Playbook
 from engine.triggers.event import EventTrigger
 from engine.triggers.schedule import Schedule
+
+# the signature and opt-out texts the shipped contact policy configures
+TEXTS = load_texts(SETTINGS.policy_path)
 
 PACK_DATES: list[str] = [
     AS_OF_DATE.isoformat(),  # a Monday: the demo store's own day (most playbooks)
@@ -120,8 +124,8 @@ def test_sms_carry_the_opt_out_and_keep_their_budgets(previews: dict[str, list[O
                     seen += 1
                     body = effect.row["body"]
                     where = f"{day} {o.playbook.id} {decision.customer_id}"
-                    assert body.startswith(SETTINGS.sms_signature), where
-                    assert body.endswith(SETTINGS.sms_opt_out) is marketing, where
+                    assert body.startswith(TEXTS.sms_signature), where
+                    assert body.endswith(TEXTS.sms_opt_out) is marketing, where
                     assert effect.row["segments"] <= budgets[effect.action_index], where
                     if marketing:
                         per_customer[decision.customer_id] += 1

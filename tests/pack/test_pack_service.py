@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from sqlalchemy import Engine, text
 from support import AS_OF_DATE, SETTINGS, TZ, dictionary, validator
 
+from engine.actions.compliance import load_texts
 from engine.actions.sms import SmsAction
 from engine.core.clock import Clock
 from engine.events.processor import EventProcessor
@@ -22,6 +23,9 @@ from engine.execution.executor import Executor, by_priority, slot_on
 from engine.execution.sinks import RecordingSink
 from engine.playbook.model import Playbook
 from engine.triggers.schedule import Schedule
+
+# the signature and opt-out texts the shipped contact policy configures
+TEXTS = load_texts(SETTINGS.policy_path)
 
 PACK_B_DATES = [AS_OF_DATE]  # 2026-11-23, the demo store's own day
 # playbook id -> the role its tasks go to (None: it sends messages only)
@@ -69,8 +73,8 @@ def test_every_scheduled_playbook_fires_on_a_pack_date_as_its_practice_says(
             for effect in effects:
                 if effect.kind == "sms":
                     body = str(effect.row["body"])
-                    assert body.startswith(SETTINGS.sms_signature), (playbook.id, body)
-                    opt_out = body.endswith(SETTINGS.sms_opt_out)
+                    assert body.startswith(TEXTS.sms_signature), (playbook.id, body)
+                    opt_out = body.endswith(TEXTS.sms_opt_out)
                     assert opt_out == (playbook.category == "marketing"), (playbook.id, body)
                     assert effect.row["segments"] <= max(budgets), (playbook.id, body)
                 elif effect.kind == "task":
@@ -143,5 +147,5 @@ def test_a_referral_event_for_a_demo_customer_is_thanked(shared_demo_store: Engi
     assert [o.matched for o in outcomes] == [[referrer]]
     kinds = {e.kind: e for d in outcomes[0].decisions for e in d.effects}
     assert set(kinds) == {"sms", "task"}
-    assert str(kinds["sms"].row["body"]).endswith(SETTINGS.sms_opt_out)
+    assert str(kinds["sms"].row["body"]).endswith(TEXTS.sms_opt_out)
     assert kinds["task"].row["assignee_role"] == "manager"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support import dictionary
 
-from engine.actions.sms import compose
+from engine.actions.compliance import MessageTexts, compose_sms
 from engine.core.errors import TemplateError
 from engine.core.masking import mask_email, mask_name, mask_phone, mask_values
 from engine.rendering.renderer import (
@@ -54,9 +54,10 @@ def test_sms_segments(length: int, parts: int) -> None:
 
 
 def test_marketing_sms_gets_signature_and_opt_out_service_does_not() -> None:
-    assert compose("您好", "marketing", "【银行】", "回复TD退订") == "【银行】您好回复TD退订"
-    assert compose("您好", "service", "【银行】", "回复TD退订") == "【银行】您好"
-    assert compose("您好回复TD退订", "marketing", "【银行】", "回复TD退订").count("TD") == 1
+    texts = MessageTexts(sms_signature="【银行】", sms_opt_out="回复TD退订")
+    assert compose_sms("您好", "marketing", texts) == "【银行】您好回复TD退订"
+    assert compose_sms("您好", "service", texts) == "【银行】您好"
+    assert compose_sms("您好回复TD退订", "marketing", texts).count("TD") == 1
 
 
 def test_undefined_variable_is_an_error_not_blank(tmp_path: Path) -> None:

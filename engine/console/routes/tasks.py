@@ -23,6 +23,7 @@ from engine.core.errors import EngineError
 from engine.core.masking import mask_name, mask_phone
 from engine.delivery.tasklist import (
     OUTCOMES,
+    WECOM_OUTCOMES,
     Due,
     TaskQuery,
     complete,
@@ -41,7 +42,13 @@ TABS: tuple[tuple[str, str], ...] = (
 )
 DUES: dict[str, Due | None] = {"today": "today", "overdue": "overdue", "week": "week", "all": None}
 PRIORITIES = {"urgent": "紧急 urgent", "high": "高 high", "normal": "普通 normal", "low": "低 low"}
-KINDS = {"call": "电话", "visit": "拜访", "follow_up": "跟进", "escalation": "督办"}
+KINDS = {
+    "call": "电话",
+    "visit": "拜访",
+    "follow_up": "跟进",
+    "escalation": "督办",
+    "wecom": "企业微信",
+}
 NOTE_MAX = 500
 WORK = (P.TASKS_OWN, P.TASKS_BRANCH)
 
@@ -82,7 +89,8 @@ def close_task(request: Request, console: Console, viewer: Viewer | None, body: 
     note = str(body.get("note") or "").strip()
     due, queue = str(body.get("due") or "today"), str(body.get("queue") or "") or None
     error = None
-    if outcome not in OUTCOMES:
+    wecom = task["kind"] == "wecom"
+    if outcome not in OUTCOMES or (outcome in WECOM_OUTCOMES) != wecom:
         error = "请选择联系结果。Choose the outcome of the task."
     elif len(note) > NOTE_MAX:
         error = (
@@ -143,9 +151,14 @@ def reveal(request: Request, console: Console, viewer: Viewer | None, body: Body
     row = _enrich(console, [_listed(console, task)])[0]
     if person is not None:
         row.update(customer_name=person.name, customer_phone=person.phone or "", revealed=True)
-    if "hx-request" in request.headers:
-        return render(request, "fragments/task_person.html", viewer, t=row, can_unmask=True)
+        # a WeCom message is copied as the customer will read it
+        row.update(title=task["title"], body=task["body"])
     context = _card_context(viewer, str(body.get("due") or "today"), None)
+    if "hx-request" in request.headers:
+        if task["kind"] == "wecom":  # the whole card: its text is unmasked too
+            card = {"t": row, "error": None, "chosen": "", "note": "", **context}
+            return render(request, "fragments/task_card.html", viewer, **card)
+        return render(request, "fragments/task_person.html", viewer, t=row, can_unmask=True)
     return render(
         request, "task_page.html", viewer, t=row, error=None, chosen="", note="", **context
     )
@@ -172,7 +185,10 @@ def _listed(console: Console, task: dict[str, Any]) -> dict[str, Any]:
 
 def _enrich(console: Console, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Masked title and body, the masked customer, the assignee's name, the playbook's title."""
+    before = [r.get("body") for r in rows]
     mask_personal(console.store, rows)
+    for r, body in zip(rows, before, strict=True):
+        r["masked"] = r.get("body") != body
     people = {r["customer_id"] for r in rows}
     staff = {r["assignee_id"] for r in rows if r["assignee_id"]}
     with console.store.connect() as conn:
@@ -257,7 +273,8 @@ def _visible(console: Console, viewer: Viewer, task_id: int) -> dict[str, Any] |
 
 def _card_context(viewer: Viewer, due: str, queue: str | None) -> dict[str, Any]:
     return {
-        "outcomes": list(OUTCOMES.items()),
+        "outcomes": [(c, label) for c, label in OUTCOMES.items() if c not in WECOM_OUTCOMES],
+        "wecom_outcomes": [(c, OUTCOMES[c]) for c in WECOM_OUTCOMES],
         "can_unmask": viewer.can(P.PERSONAL_UNMASK),
         "show_assignee": viewer.can(P.TASKS_BRANCH) or queue is not None,
         "due": due if due in DUES else "today",

@@ -58,3 +58,30 @@ document.addEventListener("htmx:responseError", function (event) {
   note.textContent = "未能完成(" + status + "),请刷新页面后重试。Not done (" + status +
     "): reload the page and try again.";
 });
+
+// A WeCom message task: "copy" puts the pre-filled text on the clipboard for the manager to
+// paste into WeCom (which sends nothing without their confirmation). Delegated, so cards
+// swapped in by htmx work too; where the clipboard API is refused, the text is selected.
+document.addEventListener("click", function (event) {
+  const button = event.target.closest && event.target.closest("button[data-copy]");
+  if (!button) return;
+  const source = document.getElementById(button.dataset.copy);
+  if (!source) return;
+  const done = function () {
+    button.textContent = button.dataset.copied || "Copied";
+    button.classList.add("copied");
+  };
+  const select = function () {
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    try { if (document.execCommand("copy")) done(); } catch (e) { /* left selected */ }
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(source.textContent).then(done, select);
+  } else {
+    select();
+  }
+});

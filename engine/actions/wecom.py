@@ -32,8 +32,9 @@ from engine.actions.base import (
 from engine.actions.task import PRIORITIES, REASON_PATTERN, ROLES
 from engine.actions.templates import TITLE, check_template, within
 from engine.core.clock import local_to_utc
+from engine.core.deadlines import Deadline, parse_deadline
 from engine.core.dictionary import DataDictionary
-from engine.core.durations import DurationError, parse_duration
+from engine.core.durations import DurationError
 from engine.core.i18n import t
 
 KIND = "wecom"  # the task's kind: what the limits count and the console shows as a message
@@ -48,7 +49,7 @@ class WecomAction:
     title: jinja2.Template
     template_name: str
     template: jinja2.Template
-    due_in: dt.timedelta
+    due_in: Deadline
     priority: str
     reason: str | None = None  # None: the playbook's id
 
@@ -94,7 +95,9 @@ class Wecom:
                 "due_in": {
                     "type": "string",
                     "default": "1d",
-                    "description": "发送时限,如 1d、12h。Time allowed to send, e.g. 1d.",
+                    "description": "发送时限:日历时间如 1d、12h,或工作日如 '1 workday'。"
+                    "Time allowed to send: calendar time (1d, 12h) or business days"
+                    " ('1 workday').",
                 },
                 "priority": {
                     "type": "string",
@@ -108,10 +111,10 @@ class Wecom:
     def parse(self, raw: Mapping[str, Any], path: Path, ctx: ParseContext) -> WecomAction | None:
         ok = True
         try:
-            due_in = parse_duration(raw.get("due_in", "1d"))
+            due_in = parse_deadline(raw.get("due_in", "1d"))
         except DurationError as exc:
             ctx.report("PB0110", exc.message, (*path, "due_in"), None, False)
-            ok, due_in = False, dt.timedelta(days=1)
+            ok, due_in = False, Deadline(span=dt.timedelta(days=1))
         title, _ = check_template(ctx, (*path, "title"), source=str(raw["title"]), budget=TITLE)
         name = str(raw["template"])
         body, _ = check_template(ctx, (*path, "template"), name=name, budget=MESSAGE)
@@ -152,7 +155,7 @@ class Wecom:
         text = within(
             run.renderer.render(action.template, subject.context).strip(), MESSAGE, action.template
         )
-        due_local = run.clock.now + action.due_in
+        due_local = action.due_in.due(run.clock.now, run.clock.calendar, run.workday_ends)
         return Effect(
             kind=self.key,
             action_index=index,
@@ -169,7 +172,9 @@ class Wecom:
                 "body": text,
                 "priority": action.priority,
                 "due_at": local_to_utc(due_local, run.settings.timezone),
-                "due_local": due_local.isoformat(timespec="minutes"),
+                "due_local": due_local.replace(tzinfo=run.settings.timezone).isoformat(
+                    timespec="minutes"
+                ),
             },
             consent_channel=None,
         )

@@ -8,6 +8,20 @@ from browser import DESKTOP, PHONE, browser, log_in, no_horizontal_scroll, shot
 from conftest import PASSWORD, Site
 
 
+def site_calendar_warnings() -> list[str]:
+    """What `status` warns about the shipped calendar today (a count that depends on the
+    date: from 1 November of the last official year there is one)."""
+    import datetime as dt
+
+    from support import SETTINGS
+
+    from engine.reports.calendar import coverage, load
+
+    today = dt.datetime.now(SETTINGS.timezone).date()
+    warnings: list[str] = coverage(*load(SETTINGS.calendar_dir), today)["warnings"]
+    return warnings
+
+
 def test_the_leaders_preview_fits_a_phone_and_the_operations_page_a_desktop(site: Site) -> None:
     with browser() as chrome:
         phone = chrome.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
@@ -30,6 +44,12 @@ def test_the_leaders_preview_fits_a_phone_and_the_operations_page_a_desktop(site
         assert no_horizontal_scroll(desk)
         assert "日历" in desk.inner_text("main")
         shot(desk, "operations-desktop")
+        desk.locator("#calendar").scroll_into_view_if_needed()
+        calendar = desk.inner_text("#calendar")
+        assert "CN-2025.yaml" in calendar and "官方节假日安排至" in calendar
+        warned = desk.locator(".calendar-warning").count()
+        assert warned == len(site_calendar_warnings())  # the same warnings as `status`
+        shot(desk, "operations-calendar-desktop")
         desk.goto(site.url + "accounts")
         desk.wait_for_selector("#accounts")
         shot(desk, "accounts-desktop")

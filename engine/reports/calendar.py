@@ -60,7 +60,9 @@ def coverage(
             f" config/calendar/CN-{next_year}.yaml when it is published (docs/calendar.md)"
         )
     for exc in errors:
-        warnings.append(f"日历文件有误 calendar file rejected: {exc.where}: [{exc.code}] {exc}")
+        warnings.append(
+            f"日历文件有误 calendar file rejected: {_located(exc.where)}: [{exc.code}] {exc}"
+        )
     return {
         "today": today.isoformat(),
         "this_year": {"year": this_year, "source": calendar.source(today)},
@@ -168,6 +170,14 @@ def _shown(where: str) -> str:
     """A file as the project names it (config/calendar/…), the library as itself."""
     path = Path(where)
     return f"config/calendar/{path.name}" if path.suffix in (".yaml", ".yml") else where
+
+
+def _located(where: str | None) -> str:
+    """``/srv/bank/config/calendar/CN-2027.yaml:3:38`` as the project names it."""
+    if not where:
+        return "config/calendar"
+    path, _, position = where.partition(".yaml")
+    return f"{_shown(path + '.yaml')}{position}" if position or where.endswith(".yaml") else where
 
 
 def render_coverage(doc: Mapping[str, Any]) -> list[str]:

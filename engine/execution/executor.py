@@ -307,6 +307,8 @@ class Executor:
                         planned,
                         windows,
                         variables,
+                        # consent before a message is queued: on the primary, always
+                        consent_conn=gate if sink.queues else facts,
                     )
                     gate.rollback()  # end the read snapshot; the next batch sees new writes
                     if facts is not gate:
@@ -378,6 +380,8 @@ class Executor:
         planned: Counter[tuple[str, str]] | None = None,
         windows: Mapping[str, str] | None = None,
         variables: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        consent_conn: Connection | None = None,
     ) -> list[Decision]:
         ids = batch.ids
         if windows is None:
@@ -413,6 +417,7 @@ class Executor:
             wants_wecom=any(a.kind == WECOM_KIND for a in playbook.actions),
             planned=planned,
             priority=playbook.priority,
+            consent_conn=consent_conn,
         )
         run = RunContext(
             settings=self.settings,

@@ -240,6 +240,25 @@ def test_a_consent_withdrawn_on_the_primary_is_honoured_while_the_replica_is_pau
     assert synced.sql(synced.replica, consent, (withdrawn,)) == [(None,)], "replica not stale"
     assert synced.sql(synced.primary, consent, (withdrawn,))[0][0] is not None
 
+    # a preview reads consent with the rest of the bank's data, on the replica: still stale
+    primary = open_store(synced.primary_url)
+    reads = ReplicaReads(primary, ReplicaConfig(synced.replica_url, max_lag=LONG))
+    try:
+        executor = Executor(primary, SETTINGS, dictionary(), validator().renderer, replica=reads)
+        stale = executor.execute(
+            _playbook(BIRTHDAY),
+            Clock.at(dt.datetime.fromisoformat("2026-11-24T09:00"), TZ),
+            RecordingSink(mask=False),
+            keep_details=True,
+            customer_ids=[withdrawn],
+        )
+    finally:
+        reads.dispose()
+        primary.dispose()
+    assert stale.read_from == "replica"
+    assert [bool(d.effects) for d in stale.decisions] == [True]
+
+    # the run queues messages, so its gate asks the primary: the withdrawal holds
     result = cli(
         "run",
         "--db",

@@ -113,7 +113,8 @@ def pair() -> Iterator[Pair]:
             store.dispose()
         # from now on the primary logs what it is asked, too (ALTER SYSTEM is a file on the
         # primary, not WAL: the replica's settings are its own)
-        with psycopg.connect(primary._admin_dsn(), autocommit=True) as conn:
+        admin = f"host=127.0.0.1 port={primary.port} user={SERVER_USER} dbname=postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("ALTER SYSTEM SET log_statement = 'all'")
             conn.execute("SELECT pg_reload_conf()")
         found = Pair(primary, replica, name)

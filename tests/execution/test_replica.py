@@ -24,6 +24,15 @@ from typing import Any
 
 import psycopg
 import pytest
+from daemon_support import (
+    Processes,
+    claims_by_slot,
+    daemon_args,
+    deployment,
+    enabled_since_yesterday,
+    playbook_yaml,
+    wait_for,
+)
 from sqlalchemy import select
 from support import AS_OF_DATE, DEMO_CUSTOMERS, REPO, SETTINGS, TZ, cli, dictionary, validator
 
@@ -34,6 +43,8 @@ from engine.demo.generator import generate
 from engine.execution.executor import Executor
 from engine.execution.sinks import RecordingSink, StoreSink
 from engine.playbook.model import Playbook
+from engine.playbook.validation import Validator
+from engine.store import claims
 from engine.store.db import open_store
 from engine.store.models import action_ledger, outbox, runs
 from engine.store.replica import ReplicaConfig, ReplicaError, ReplicaReads, replica_config
@@ -482,3 +493,46 @@ def test_bad_lag_and_fallback_values_are_usage_errors() -> None:
     assert replica_config(None, "30s", "stop") is None
     config = replica_config("postgresql://x@127.0.0.1/db", "2min", "stop")
     assert config is not None and config.max_lag == dt.timedelta(minutes=2)
+
+
+# --- the daemon --------------------------------------------------------------------------------
+
+
+def test_the_daemon_reads_its_audiences_from_the_replica(synced: Pair, tmp_path: Path) -> None:
+    """A rehearsal daemon (an hour of schedule per second) given the replica runs a slot: its
+    audience cursor is in the replica's log and not the primary's, its ledger on the primary."""
+    pid = "replica-daemon"
+    cron = "0 9 * * *"
+    settings = deployment(tmp_path, {"replica_daemon.yaml": playbook_yaml(pid, cron)})
+    primary = open_store(synced.primary_url)
+    procs = Processes()
+    try:
+        enabled_since_yesterday(primary, pid, cron)
+        checker = Validator(settings, dictionary())
+        playbook = checker.validate_paths([settings.playbooks_dir]).playbooks[0]
+        audience = Executor(primary, settings, dictionary(), checker.renderer).audience_query(
+            playbook, Clock.at(dt.datetime(2026, 11, 20, 9, 0, tzinfo=TZ), TZ)
+        )
+        marker = _audience_marker(str(audience.compile(primary)))
+        on_replica, on_primary = _log_mark(synced.replica), _log_mark(synced.primary)
+        log = tmp_path / "daemon.log"
+        args = daemon_args(synced.primary_url, time.time(), "--no-events")
+        procs.spawn(tmp_path, log, *args, "--replica-db", synced.replica_url)
+
+        def done() -> bool:
+            return any(c.status == claims.DONE for c in claims_by_slot(primary, pid).values())
+
+        wait_for("a slot run by the daemon", done, timeout=90)
+        replica_log = _log_since(synced.replica, on_replica)
+        primary_log = _log_since(synced.primary, on_primary)
+        with primary.connect() as conn:
+            acted = conn.execute(
+                select(action_ledger.c.id).where(action_ledger.c.playbook_id == pid)
+            ).all()
+    finally:
+        procs.kill_all()
+        primary.dispose()
+    assert "replica.fallback" not in log.read_text(errors="replace")
+    assert _in_log(replica_log, marker), "the daemon's audience is not in the replica's log"
+    assert not _in_log(primary_log, marker), "the daemon ran its audience on the primary"
+    assert acted, "the slot acted on no one: nothing shows where its writes went"

@@ -10,8 +10,9 @@ Two databases may serve a run (docs/scaling.md): the *bank's data* (the audience
 related rows, context selections, data-issue counts) is read through ``facts`` connections
 to a streaming replica when one is configured, and everything the policy must see current
 (ledger, cooldowns, frequency caps, open tasks, consent before a message is queued) through
-the ``gate`` connection to the primary, where the sink writes too. Without a replica both are
-the primary, as before.
+the ``gate`` connection to the primary, where the sink writes too. A preview's sink queues
+nothing, so its consent is read with the bank's data. Without a replica both are the primary,
+as before.
 """
 
 from __future__ import annotations

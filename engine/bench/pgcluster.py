@@ -203,6 +203,56 @@ class PgCluster:
             what="initdb",
         )
         self._write_settings()
+        self._allow_replication()
+        self._launch(attempts)
+
+    def start_standby(
+        self,
+        *,
+        settings: Mapping[str, str] | None = None,
+        prefix: str = "care-pg-standby-",
+        attempts: int = 3,
+    ) -> PgCluster:
+        """A streaming replica of this running cluster on its own free port, started and owned
+        by the caller (stop it like any cluster): ``pg_basebackup -R`` copies the data folder
+        and writes the standby's ``primary_conninfo``, so it follows this cluster's WAL.
+
+        Why here: replica reads are only believable against a real standby (hot-standby
+        snapshots, replay that can be paused), and this module already knows how to run
+        server commands as the postgres user. ``settings`` are the standby's own lines on top
+        of the primary's (e.g. ``log_statement`` to see what it was asked)."""
+        if not self._running:
+            raise ClusterError("start the primary before its standby")
+        standby = PgCluster(
+            self.bindir, settings={**self.settings, **(settings or {})}, prefix=prefix
+        )
+        try:
+            standby._make_root()
+            standby._server(
+                [
+                    str(self.bindir / "pg_basebackup"),
+                    "--pgdata",
+                    str(standby.datadir),
+                    "--dbname",
+                    self._admin_dsn(),
+                    "--write-recovery-conf",
+                    "--wal-method",
+                    "stream",
+                    "--checkpoint",
+                    "fast",
+                    "--no-sync",
+                ],
+                what="pg_basebackup",
+            )
+            standby._write_settings()
+            standby._launch(attempts)
+        except BaseException:
+            standby.stop()  # no half-made standby folder left behind
+            raise
+        return standby
+
+    def _launch(self, attempts: int) -> None:
+        """Start the server on the data folder, retrying on another port if ours was taken."""
         atexit.register(self.stop)
         for attempt in range(1, attempts + 1):
             self.port = free_port()
@@ -334,6 +384,19 @@ class PgCluster:
         conf = self.datadir / "postgresql.conf"
         with conf.open("a", encoding="utf-8") as fh:  # appending keeps the file's owner
             fh.write("\n# care-playbooks throwaway cluster\n" + lines)
+
+    def _allow_replication(self) -> None:
+        """Let a standby on loopback stream from this cluster (:meth:`start_standby`).
+
+        initdb of PostgreSQL 10 and later already writes this line with ``--auth trust``, and
+        its defaults (``wal_level = replica``, ``max_wal_senders = 10``) allow streaming; the
+        line is added only where an older or differently packaged initdb left it out."""
+        hba = self.datadir / "pg_hba.conf"
+        text = hba.read_text(encoding="utf-8")
+        wanted = "host replication all 127.0.0.1/32 trust"
+        if not any(line.split() == wanted.split() for line in text.splitlines()):
+            with hba.open("a", encoding="utf-8") as fh:
+                fh.write(wanted + "\n")
 
     def _server(self, cmd: list[str], *, what: str) -> str:
         """Run a server-side command, as the postgres user when we are root."""

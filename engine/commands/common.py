@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import getpass
 import sys
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from engine.core.settings import Settings
 from engine.playbook.model import Playbook
 from engine.playbook.validation import Catalog, Validator
 from engine.store.db import open_store
+from engine.store.replica import FALLBACKS, ReplicaConfig, ReplicaReads, replica_config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,6 +36,65 @@ AS_OF_HELP = (
 
 def db_option(fn: F) -> F:
     return click.option("--db", "db_url", envvar="CARE_DB", default=None, help=DB_HELP)(fn)
+
+
+REPLICA_HELP = (
+    "SQLAlchemy URL of a streaming replica of --db (PostgreSQL) to read the bank's data from: "
+    "audiences, fields, related rows, histories. Ledger, caps, open tasks, consent before "
+    "queueing and every write stay on --db; env CARE_REPLICA_DB"
+)
+
+
+def replica_options(fn: F) -> F:
+    """``--replica-db``, ``--replica-max-lag`` and ``--replica-fallback``, handed to the
+    command as one ``replica: ReplicaConfig | None`` (validated here, at the edge)."""
+
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any, replica_db: str | None, replica_max_lag: str, replica_fallback: str, **kw: Any
+    ) -> Any:
+        kw["replica"] = replica_config(replica_db, replica_max_lag, replica_fallback)
+        return fn(*args, **kw)
+
+    options = (
+        click.option("--replica-db", "replica_db", envvar="CARE_REPLICA_DB", help=REPLICA_HELP),
+        click.option(
+            "--replica-max-lag",
+            default="60s",
+            show_default=True,
+            help="the most the replica may be behind the primary (30s, 5min); beyond it, "
+            "--replica-fallback decides",
+        ),
+        click.option(
+            "--replica-fallback",
+            type=click.Choice(FALLBACKS),
+            default="primary",
+            show_default=True,
+            help="when the replica lags beyond the bound or cannot be reached: read from the "
+            "primary and say so, or stop with an error",
+        ),
+    )
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def replica(
+    primary: Engine, config: ReplicaConfig | None, *, say: bool = True
+) -> ReplicaReads | None:
+    """The replica reads of a command, checked once before anything runs, so a refusal
+    (SQLite, not a standby, or unfit under ``--replica-fallback stop``) comes first and alone.
+    ``say``: print a fallback to the primary on stderr (the daemon logs it instead)."""
+    if config is None:
+        return None
+    warn = (lambda m: click.echo(f"warning: {m}", err=True)) if say else None
+    reads = ReplicaReads(primary, config, on_fallback=warn)
+    try:
+        reads.source()
+    except Exception:
+        reads.dispose()
+        raise
+    return reads
 
 
 def settings() -> Settings:

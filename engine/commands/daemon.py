@@ -29,6 +29,7 @@ from engine.playbook.validation import Validator
 from engine.reports.status import gather, render_text
 from engine.store.db import require_tables
 from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES
+from engine.store.replica import ReplicaConfig
 
 
 def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -39,6 +40,7 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
 
 @click.command("daemon")
 @common.db_option
+@common.replica_options
 @click.option(
     "--grace",
     default="1h",
@@ -203,6 +205,7 @@ def daemon(
     rehearse_from: str | None,
     speed: float,
     rehearse_epoch: float | None,
+    replica: ReplicaConfig | None,
 ) -> None:
     """Run every enabled playbook on its schedule until SIGTERM/SIGINT (exit 0).
 
@@ -258,6 +261,9 @@ def daemon(
     store = common.store(settings, db_url)
     require_tables(store, CUSTOMER_TABLES + ENGINE_TABLES)
     setup_logging(log_format, logging.INFO)
+    # checked once now (a refusal stops the start), then before every run: a fallback to the
+    # primary is logged as replica.fallback
+    reads = common.replica(store, replica, say=False)
 
     closer = None
     hook: Dispatch | None = None
@@ -271,7 +277,13 @@ def daemon(
             return dispatcher.run_once(now).as_dict()
 
     runner = Daemon(
-        store, settings, dictionary, config=config, time_source=time_source, dispatch=hook
+        store,
+        settings,
+        dictionary,
+        config=config,
+        time_source=time_source,
+        dispatch=hook,
+        replica=reads,
     )
     server = None
     console = None
@@ -307,6 +319,8 @@ def daemon(
         runner.stop()
         if closer is not None:
             closer()
+        if reads is not None:
+            reads.dispose()
         store.dispose()
 
 

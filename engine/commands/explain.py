@@ -12,11 +12,13 @@ from engine.execution.explain import Explainer
 from engine.playbook.validation import Validator
 from engine.reports.explain import explanation_json, explanation_text
 from engine.store.introspect import require_deployment
+from engine.store.replica import ReplicaConfig
 
 
 @click.command()
 @click.argument("customer_id")
 @common.db_option
+@common.replica_options
 @click.option("--as-of", "as_of", default=None, help=common.AS_OF_HELP)
 @click.option("--playbook", "playbooks", multiple=True, help="playbook id (repeatable)")
 @click.option(
@@ -34,6 +36,7 @@ def explain(
     playbooks: tuple[str, ...],
     fmt: str,
     show_personal_data: bool,
+    replica: ReplicaConfig | None,
 ) -> None:
     """Trace one customer through every (or the chosen) playbook: each audience condition
     with the customer's value, each contact-policy gate, and the outcome. Writes nothing."""
@@ -43,13 +46,17 @@ def explain(
     validator = Validator(settings, dictionary)
     chosen = common.select_playbooks(validator.validate_paths([settings.playbooks_dir]), playbooks)
     store = common.store(settings, db_url)
+    reads = None
     try:
         require_deployment(store, dictionary)
-        explainer = Explainer(store, settings, dictionary, validator.renderer)
+        reads = common.replica(store, replica)
+        explainer = Explainer(store, settings, dictionary, validator.renderer, replica=reads)
         exp = explainer.explain(
             customer_id, chosen, moment, whole_day=whole_day, mask=not show_personal_data
         )
     finally:
+        if reads is not None:
+            reads.dispose()
         store.dispose()
     if fmt == "json":
         click.echo(json.dumps(explanation_json(exp, dictionary), ensure_ascii=False, indent=2))

@@ -22,6 +22,7 @@ from engine.reports.dryrun import estimate_lines, report_json, report_text
 from engine.reports.html import render_html
 from engine.reports.tabular import audience_facets, diff_against_last_run, report_csv
 from engine.store.introspect import require_deployment
+from engine.store.replica import ReplicaConfig
 
 
 def execute_selected(
@@ -33,6 +34,7 @@ def execute_selected(
     mask: bool,
     evaluator: str = "sql",
     grace: dt.timedelta | None = None,
+    replica: ReplicaConfig | None = None,
 ) -> Selected:
     settings = common.settings()
     moment, whole_day = common.parse_as_of(as_of, settings)
@@ -41,11 +43,13 @@ def execute_selected(
     found = validator.validate_paths([settings.playbooks_dir])
     playbooks = common.select_playbooks(found, wanted)
     store = common.store(settings, db_url)
+    reads = None
     try:
         # dry-run reads the ledger too: it shows who is already done or cooling down; the
         # customer side is whatever the data dictionary maps (the demo store or the bank's)
         require_deployment(store, dictionary)
-        executor = Executor(store, settings, dictionary, validator.renderer)
+        reads = common.replica(store, replica)
+        executor = Executor(store, settings, dictionary, validator.renderer, replica=reads)
         return decide(
             store,
             executor,
@@ -59,11 +63,14 @@ def execute_selected(
             grace=grace,
         )
     finally:
+        if reads is not None:
+            reads.dispose()
         store.dispose()
 
 
 @click.command("dry-run")
 @common.db_option
+@common.replica_options
 @click.option("--as-of", "as_of", default=None, help=common.AS_OF_HELP)
 @click.option("--playbook", "playbooks", multiple=True, help="playbook id (repeatable)")
 @click.option(
@@ -93,10 +100,17 @@ def dry_run(
     show_sql: bool,
     show_personal_data: bool,
     evaluator: str,
+    replica: ReplicaConfig | None,
 ) -> None:
     """Preview every action that would fire, and why others would not. Writes nothing."""
     selected = execute_selected(
-        db_url, as_of, playbooks, dry_run=True, mask=not show_personal_data, evaluator=evaluator
+        db_url,
+        as_of,
+        playbooks,
+        dry_run=True,
+        mask=not show_personal_data,
+        evaluator=evaluator,
+        replica=replica,
     )
     moment, outcomes, skipped = selected.moment, selected.outcomes, selected.skipped
     report = report_json(moment, outcomes, skipped)
@@ -169,6 +183,7 @@ def _diff_text(report: dict[str, Any]) -> str:
 
 @click.command()
 @common.db_option
+@common.replica_options
 @click.option("--as-of", "as_of", default=None, help=common.AS_OF_HELP)
 @click.option("--playbook", "playbooks", multiple=True, help="playbook id (repeatable)")
 @click.option(
@@ -189,6 +204,7 @@ def run(
     playbooks: tuple[str, ...],
     grace: str,
     slot: str | None,
+    replica: ReplicaConfig | None,
 ) -> None:
     """Execute once: write ledger, outbox and tasks. A rerun in the same window adds nothing.
     A slot older than --grace is skipped (slot_too_old) unless named with --slot."""
@@ -204,7 +220,7 @@ def run(
     except DurationError as exc:
         raise UsageError(f"--grace: {exc}", code="E0303") from exc
     selected = execute_selected(
-        db_url, slot or as_of, playbooks, dry_run=False, mask=False, grace=allowed
+        db_url, slot or as_of, playbooks, dry_run=False, mask=False, grace=allowed, replica=replica
     )
     for o in selected.outcomes:
         if o.error is not None:
@@ -223,6 +239,7 @@ def run(
         click.echo(
             f"{o.playbook.id}: run {o.run_id} window {o.window}: matched {o.matched_count}, "
             f"acted {o.acted} ({kinds})"
+            + (" [read from the replica]" if o.read_from == "replica" else "")
             + (f"; suppressed: {held}" if held else "")
             + (f"; no usable value: {issues}" if issues else "")
         )

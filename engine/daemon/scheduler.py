@@ -51,6 +51,7 @@ from engine.events.host import EventHost
 from engine.execution.executor import Executor
 from engine.policy.watch import PolicyWatch
 from engine.rendering.renderer import Renderer
+from engine.store.replica import ReplicaReads
 
 __all__ = ["Daemon", "DaemonConfig", "Dispatch", "Interrupted", "InterruptibleSink"]
 
@@ -67,6 +68,7 @@ class Daemon:
         config: DaemonConfig | None = None,
         time_source: TimeSource | None = None,
         dispatch: Dispatch | None = None,
+        replica: ReplicaReads | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -94,7 +96,9 @@ class Daemon:
         self.policy = PolicyWatch(settings.policy_path)
 
         def make_executor(renderer: Renderer) -> Executor:
-            return Executor(store, settings, dictionary, renderer, self.policy.current)
+            # scheduled runs read the bank's data from the replica, if any; event playbooks
+            # (EventHost) act on fresh events and read the primary
+            return Executor(store, settings, dictionary, renderer, self.policy.current, replica)
 
         def texts() -> MessageTexts | None:
             return self.policy.current.texts if self.policy.current is not None else None

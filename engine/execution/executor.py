@@ -5,14 +5,22 @@ batches; each batch gets the contact policy from a few set-based queries (window
 run cap, then per action: consent, address, open tasks, frequency caps, quiet hours, and last
 the holdout bucket for a customer with something left to do), its actions are rendered and
 handed to the sink. Held-out customers take a slot of the run cap, like the acted on.
+
+Two databases may serve a run (docs/scaling.md): the *bank's data* (the audience, tags,
+related rows, context selections, data-issue counts) is read through ``facts`` connections
+to a streaming replica when one is configured, and everything the policy must see current
+(ledger, cooldowns, frequency caps, open tasks, consent before a message is queued) through
+the ``gate`` connection to the primary, where the sink writes too. A preview's sink queues
+nothing, so its consent is read with the bank's data. Without a replica both are the primary,
+as before.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Generator, Mapping, Sequence
-from contextlib import closing
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -56,6 +64,7 @@ from engine.policy.batch import BatchGate
 from engine.policy.consent import consent_channels
 from engine.policy.gate import WECOM_KIND
 from engine.rendering.renderer import Renderer, template_context
+from engine.store.replica import ReplicaReads
 from engine.triggers.schedule import Schedule, first_slot_on, window_at
 
 BATCH_SIZE = 1000
@@ -100,6 +109,8 @@ class Outcome:
     estimated_days: tuple[dt.date, ...] = ()
     # policy held it for those days (calendar.on_estimated_day: hold): nothing was decided
     held_for_estimate: bool = False
+    # where the bank's data was read: "primary", or "replica" (see ReplicaReads)
+    read_from: str = "primary"
 
     @classmethod
     def failed(cls, playbook: Playbook, clock: Clock, error: str) -> Outcome:
@@ -150,8 +161,11 @@ class Executor:
         dictionary: DataDictionary,
         renderer: Renderer,
         policy: Policy | None = None,
+        replica: ReplicaReads | None = None,
     ) -> None:
         self.store = store
+        # bank-data reads go where this says, run by run; the gate and the sink stay on store
+        self.replica = replica
         self.settings = settings
         self.dictionary = dictionary
         self.renderer = renderer
@@ -164,6 +178,22 @@ class Executor:
     def calendar(self) -> WorkCalendar:
         """The deployment's holiday calendar (its files re-read when they change)."""
         return work_calendar(self.settings.calendar_dir)
+
+    def bank(self) -> Engine:
+        """Where the bank's data is read for the next run: the replica while it is fit (see
+        :class:`ReplicaReads`), else the primary; the policy gate always reads the primary."""
+        return self.replica.source() if self.replica is not None else self.store
+
+    @contextmanager
+    def connections(self, bank: Engine) -> Iterator[tuple[Connection, Connection, Connection]]:
+        """(reader, facts, gate): the audience's streaming connection and one for the rest of
+        the bank's data, both on ``bank``; the policy's on the primary. Without a replica
+        facts is the gate, one connection fewer, as before replicas."""
+        with ExitStack() as stack:
+            reader = stack.enter_context(bank.connect())
+            gate = stack.enter_context(self.store.connect())
+            facts = gate if bank is self.store else stack.enter_context(bank.connect())
+            yield reader, facts, gate
 
     def reads(self, playbook: Playbook) -> tuple[list[Field], list[Field]]:
         """(scalar fields, tag fields) a run of ``playbook`` reads: what its actions and their
@@ -216,6 +246,7 @@ class Executor:
         if windows is not None:
             customer_ids = list(windows)
             window = window or next(iter(windows.values()), None)
+        bank = self.bank()  # before the run is recorded: a replica refused is no run
         clock = clock.using(self.calendar())  # the deployment's calendar decides workdays
         query = self.audience_query(playbook, clock, customer_ids)
         scan = query
@@ -226,6 +257,7 @@ class Executor:
             window=window if window is not None else window_of(playbook, clock),
             as_of=clock.as_of,
             sql=str(query.compile(self.store, compile_kwargs={"literal_binds": False})),
+            read_from="primary" if bank is self.store else "replica",
         )
         now_utc = clock.utc_naive()
         info = RunInfo(
@@ -249,35 +281,40 @@ class Executor:
         try:
             # the reader may hold a server-side cursor: close it even when a batch fails
             with (
-                self.store.connect() as reader,
-                self.store.connect() as gate,
+                self.connections(bank) as (reader, facts, gate),
                 closing(self.batches(reader, scan, batch_size)) as batches,
             ):
                 outcome.data_issues = data_issues(
-                    gate, self.dictionary, clock, playbook.audience, customer_ids, shared
+                    facts, self.dictionary, clock, playbook.audience, customer_ids, shared
                 )
                 for batch in batches:
                     if evaluator == "python":  # the reference evaluator tests every field
                         rows = batch.dicts()
-                        self.attach_tags(gate, rows)
-                        kept = filter_batch(gate, self.dictionary, playbook.audience, clock, rows)
+                        self.attach_tags(facts, rows)
+                        kept = filter_batch(facts, self.dictionary, playbook.audience, clock, rows)
                         every = [*batch.keys, *(f.key for f in self.tag_fields)]
                         batch = Batch.of(kept, every)
                     elif not _cap_full(playbook, outcome):
-                        batch.tags = self.tags(gate, batch.ids, self.reads(playbook)[1])
+                        batch.tags = self.tags(facts, batch.ids, self.reads(playbook)[1])
                     planned = sink.planned
                     decisions = self._decide(
                         playbook,
                         clock,
                         gate,
+                        facts,
                         batch,
                         outcome,
                         sink.mask,
                         planned,
                         windows,
                         variables,
+                        # consent before a message is queued: on the primary, always
+                        consent_conn=gate if sink.queues else facts,
                     )
                     gate.rollback()  # end the read snapshot; the next batch sees new writes
+                    if facts is not gate:
+                        # a standby cancels queries whose snapshot holds back replay for long
+                        facts.rollback()
                     lost = sink.write(info, decisions)
                     self._count(outcome, decisions, lost, keep_details)
         except Exception as exc:
@@ -337,12 +374,15 @@ class Executor:
         playbook: Playbook,
         clock: Clock,
         conn: Connection,
+        facts: Connection,
         batch: Batch,
         outcome: Outcome,
         mask: bool,
         planned: Counter[tuple[str, str]] | None = None,
         windows: Mapping[str, str] | None = None,
         variables: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        consent_conn: Connection | None = None,
     ) -> list[Decision]:
         ids = batch.ids
         if windows is None:
@@ -378,6 +418,7 @@ class Executor:
             wants_wecom=any(a.kind == WECOM_KIND for a in playbook.actions),
             planned=planned,
             priority=playbook.priority,
+            consent_conn=consent_conn,
         )
         run = RunContext(
             settings=self.settings,
@@ -391,7 +432,7 @@ class Executor:
             workday_ends=self.policy.tasks.working_hours.end,
         )
         cap = playbook.limits.max_per_run
-        related = fetch_context(conn, playbook.context, self.dictionary, clock, ids)
+        related = fetch_context(facts, playbook.context, self.dictionary, clock, ids)
         decisions = []
         # slots of the run cap taken: by earlier batches, and by this one as it goes
         taken = outcome.acted + outcome.held_out

@@ -40,6 +40,7 @@ from engine.playbook.model import Playbook
 from engine.policy import MAX_PER_RUN, Policy
 from engine.policy.explain import FAIL, PASS, SKIP, Gate, customer_gates
 from engine.rendering.renderer import EventFields, Renderer
+from engine.store.replica import ReplicaReads
 from engine.triggers.event import EventTrigger
 from engine.triggers.event_model import sample_event
 from engine.triggers.schedule import Schedule
@@ -88,11 +89,12 @@ class Explainer:
         dictionary: DataDictionary,
         renderer: Renderer,
         policy: Policy | None = None,
+        replica: ReplicaReads | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.dictionary = dictionary
-        self.executor = Executor(store, settings, dictionary, renderer, policy)
+        self.executor = Executor(store, settings, dictionary, renderer, policy, replica)
 
     def explain(
         self,
@@ -111,7 +113,10 @@ class Explainer:
         for p in by_priority(playbooks):
             at = slot_on(p, moment.date(), tz) if whole_day and _scheduled(p) else moment
             plans.append((p, Clock.at(at, tz, calendar) if at is not None else None))
-        with self.store.connect() as conn:
+        # the customer's values and related rows as a run reads them (a replica, if any); the
+        # gates from the primary, as the run's policy reads them
+        bank = self.executor.bank()
+        with bank.connect() as conn:
             read = self._read(conn, customer_id, Clock.at(moment, tz, calendar))
             if read is None:
                 raise UnknownCustomer(
@@ -140,8 +145,8 @@ class Explainer:
             tally = previewed if _scheduled(p) else Counter()
             before = Counter(tally)
             self._decide(entry, customer_id, clock, tally, mask=mask, whole=whole)
-            with self.store.connect() as conn:
-                related = load_related(conn, self.dictionary, p.audience, [customer_id], clock)
+            with bank.connect() as facts, self.store.connect() as conn:
+                related = load_related(facts, self.dictionary, p.audience, [customer_id], clock)
                 entry.audience = trace(
                     p.audience, values, self.dictionary, clock, related[customer_id], shown
                 )

@@ -106,6 +106,13 @@ class Sink(Protocol):
         count; None when the store itself holds them."""
         ...
 
+    @property
+    def queues(self) -> bool:
+        """Whether what this sink takes is queued for delivery: then consent is read on the
+        primary, just before; a preview reads it with the rest of the bank's data (a
+        replica, if any)."""
+        ...
+
     def start(self, info: RunInfo) -> None:
         """A run of ``info.playbook_id`` begins; a recording sink records it (``info.run_id``)."""
         ...
@@ -135,6 +142,10 @@ class RecordingSink:
     @property
     def planned(self) -> Counter[tuple[str, str]] | None:
         return self.contacts
+
+    @property
+    def queues(self) -> bool:
+        return False  # a preview sends nothing
 
     def start(self, info: RunInfo) -> None:
         """A preview records no run."""
@@ -261,6 +272,10 @@ class StoreSink:
     @property
     def planned(self) -> Counter[tuple[str, str]] | None:
         return None  # what this sink takes is in the outbox, where the caps count it
+
+    @property
+    def queues(self) -> bool:
+        return True
 
     def start(self, info: RunInfo) -> None:
         """Open the run's ``runs`` row (status ``running``) and note its id in ``info``."""

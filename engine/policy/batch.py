@@ -75,10 +75,14 @@ class BatchGate:
         planned: Planned | None = None,
         priority: int = 50,
         wants_wecom: bool = False,
+        consent_conn: Connection | None = None,
     ) -> BatchGate:
+        """``consent_conn``: where consent is read, when not on ``conn`` (a preview reads it
+        from a replica; a run that queues messages always from the primary, ``conn``)."""
         now_utc = clock.utc_naive()
+        asked = consent_conn if consent_conn is not None else conn
         consent = {
-            ch: consenting(conn, ch, category, customer_ids, clock.now) for ch in consent_channels
+            ch: consenting(asked, ch, category, customer_ids, clock.now) for ch in consent_channels
         }
         contacts = {
             cap: marketing_contacts(conn, cap.channel, customer_ids, now_utc - cap.per)

@@ -225,6 +225,7 @@ class Executor:
             not_before_utc=now_utc,
             priority=playbook.priority,
             category=playbook.category,
+            version_hash=playbook.version_hash,
         )
         sink.start(info)
         outcome.run_id = info.run_id

@@ -18,6 +18,7 @@ from engine.commands import bench as bench_commands
 from engine.commands import console as console_commands
 from engine.commands import daemon as daemon_commands
 from engine.commands import events as event_commands
+from engine.commands import governance as governance_commands
 from engine.commands import history as history_commands
 from engine.commands import report as report_commands
 from engine.commands import store as store_commands
@@ -55,6 +56,7 @@ COMMANDS: tuple[click.Command, ...] = (
     console_commands.users,
     audit_commands.audit,
     history_commands.history_command,
+    governance_commands.playbook,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

@@ -140,6 +140,10 @@ class PlaybookFolder:
             tdigest.update(f"T {name}\0{text}\0".encode())
         whole.update(tdigest.digest())
         if self.gate is not None:
+            # a version covers the segments it names, so their edits count as well (without
+            # governance segments/ is read at validation only, as before)
+            for path in discover([self.settings.segments_dir]):
+                whole.update(f"S {path}\0{_digest(path)}".encode())
             whole.update(self.gate.stamp().encode())
         return Snapshot(whole.hexdigest(), templates, tdigest.hexdigest())
 

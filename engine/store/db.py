@@ -123,9 +123,13 @@ def is_demo_store(engine: Engine) -> bool:
 
 
 def create_engine_tables(engine: Engine) -> None:
-    """Create only the engine-owned tables (governance's too): for a store whose customer data
-    is the bank's."""
-    metadata.create_all(engine, tables=[*ENGINE_TABLES, *GOVERNANCE_TABLES])
+    """Create only the engine-owned tables: for a store whose customer data is the bank's."""
+    metadata.create_all(engine, tables=list(ENGINE_TABLES))
+
+
+def create_governance_tables(engine: Engine) -> None:
+    """Create the governance tables (versions, their events, the live pointers) if missing."""
+    metadata.create_all(engine, tables=list(GOVERNANCE_TABLES))
 
 
 def require_tables(engine: Engine, tables: Iterable[Table] = CUSTOMER_TABLES) -> None:

@@ -388,13 +388,14 @@ def _second_person(
 
 
 def history(store: Engine, playbook_id: str) -> list[dict[str, Any]]:
-    """Every version of the playbook with its events, oldest first (files left out)."""
+    """Every version of the playbook with its events, its estimate and the diff it was
+    submitted with, oldest first (the files by name only)."""
     records.ensure_tables(store)
     with store.connect() as conn:
         pointer = records.live(conn, playbook_id)
         out = []
         for v in records.versions(conn, playbook_id):
-            entry = {k: v[k] for k in v if k not in ("files", "diff")}
+            entry = {k: v[k] for k in v if k != "files"}  # the diff stays: what was reviewed
             entry["files"] = sorted(v["files"])
             entry["events"] = records.events(conn, v["id"])
             entry["is_live"] = pointer is not None and pointer.version_id == v["id"]

@@ -19,6 +19,7 @@ from engine.commands import calendar as calendar_commands
 from engine.commands import console as console_commands
 from engine.commands import daemon as daemon_commands
 from engine.commands import events as event_commands
+from engine.commands import governance as governance_commands
 from engine.commands import history as history_commands
 from engine.commands import report as report_commands
 from engine.commands import store as store_commands
@@ -57,6 +58,7 @@ COMMANDS: tuple[click.Command, ...] = (
     audit_commands.audit,
     history_commands.history_command,
     calendar_commands.calendar_command,
+    governance_commands.playbook,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

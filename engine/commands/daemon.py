@@ -25,6 +25,7 @@ from engine.daemon.scheduler import Daemon, DaemonConfig, Dispatch
 from engine.daemon.timesource import TimeSource
 from engine.delivery.dispatcher import Dispatcher
 from engine.events.server import TOKEN_ENV, EventServer
+from engine.governance.gate import open_gate
 from engine.playbook.validation import Validator
 from engine.reports.status import gather, render_text
 from engine.store.db import require_tables
@@ -335,8 +336,25 @@ def status(db_url: str | None, fmt: str) -> None:
     catalog = Validator(settings, dictionary).validate_paths([settings.playbooks_dir])
     store = common.store(settings, db_url)
     require_tables(store, ENGINE_TABLES)
-    doc = gather(store, catalog, dt.datetime.now(dt.UTC), settings.timezone, settings.calendar_dir)
-    store.dispose()
+    try:
+        doc = gather(
+            store, catalog, dt.datetime.now(dt.UTC), settings.timezone, settings.calendar_dir
+        )
+        # with governance on: the same gate as run and the daemon, on the folders as they are
+        gate = open_gate(store, settings)
+        if gate is not None:
+            doc["governance"] = [
+                {
+                    "playbook": w.playbook_id,
+                    "file": w.file,
+                    "reason": w.reason,
+                    "live_version": w.live_version,
+                    "words": w.words,
+                }
+                for w in gate.admit(catalog.playbooks).withheld
+            ]
+    finally:
+        store.dispose()
     if fmt == "json":
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
     else:

@@ -16,7 +16,8 @@ from engine.core.dictionary import load_dictionary
 from engine.core.durations import DurationError, parse_duration
 from engine.core.errors import UsageError
 from engine.execution.executor import Executor, Outcome
-from engine.execution.selection import Selected, decide
+from engine.execution.selection import Held, Selected, decide
+from engine.governance.gate import CHANGED, open_gate
 from engine.playbook.validation import Validator
 from engine.reports.dryrun import estimate_lines, report_json, report_text
 from engine.reports.html import render_html
@@ -49,8 +50,16 @@ def execute_selected(
         # customer side is whatever the data dictionary maps (the demo store or the bank's)
         require_deployment(store, dictionary)
         reads = common.replica(store, replica)
+        held: list[Held] = []
+        # with governance on, a run executes only live approved versions (a dry-run previews
+        # the folders as they are: that is what an editor checks before submitting)
+        gate = None if dry_run else open_gate(store, settings)
+        if gate is not None:
+            admission = gate.admit(playbooks)
+            playbooks = admission.admitted
+            held = [Held(w.playbook_id, w.words, w.reason == CHANGED) for w in admission.withheld]
         executor = Executor(store, settings, dictionary, validator.renderer, replica=reads)
-        return decide(
+        selected = decide(
             store,
             executor,
             playbooks,
@@ -62,6 +71,8 @@ def execute_selected(
             left_out=sorted({d.file for d in found.errors}),
             grace=grace,
         )
+        selected.held = held
+        return selected
     finally:
         if reads is not None:
             reads.dispose()
@@ -245,6 +256,8 @@ def run(
         )
     for p in selected.skipped:
         click.echo(f"{p.id}: not scheduled on this day")
+    for h in selected.held:
+        click.echo(f"{h.playbook_id}: {h.words}")
     for p, old in selected.too_old:
         shown = old.isoformat(timespec="minutes")
         if slot is not None:

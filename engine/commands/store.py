@@ -9,7 +9,13 @@ from sqlalchemy import Table, func, select
 
 from engine.commands import common
 from engine.demo.generator import generate
-from engine.store.db import create_all, create_engine_tables, mark_demo_store, require_tables
+from engine.store.db import (
+    create_all,
+    create_engine_tables,
+    create_governance_tables,
+    mark_demo_store,
+    require_tables,
+)
 from engine.store.models import ENGINE_TABLES, action_ledger, outbox, runs, tasks
 
 
@@ -39,6 +45,7 @@ def init_db(db_url: str | None, engine_only: bool) -> None:
     settings = common.settings()
     store = common.store(settings, db_url, create=True)
     (create_engine_tables if engine_only else create_all)(store)
+    create_governance_tables(store)  # a bank's store too: versions and approvals are ours
     store.dispose()
     click.echo("tables ready")
 

@@ -572,6 +572,126 @@ CATALOG: dict[str, tuple[str, str]] = {
         'write the allowed daytime window as HH:MM-HH:MM, e.g. "08:00-21:00"',
         '请写成 HH:MM-HH:MM 形式的白天时段,例如 "08:00-21:00"',
     ),
+    # --- governance 剧本版本与审批 (docs/governance.md, E0630–E0659) -----------------------------
+    "gov.no_file": (
+        "the governance file is missing; the playbook commands need it",
+        "缺少审批配置文件;剧本审批命令需要它",
+    ),
+    "gov.no_file.hint": (
+        "copy config/governance.yaml from the engine's repository (enabled: false keeps "
+        "today's behaviour for runs)",
+        "请从引擎仓库复制 config/governance.yaml(enabled: false 时运行方式不变)",
+    ),
+    "gov.unknown_playbook": ("no valid playbook with id '{id}'", "没有 id 为 '{id}' 的有效剧本"),
+    "gov.unknown_playbook.hint": ("known: {known}", "已有剧本:{known}"),
+    "gov.invalid": (
+        "the version does not validate: {problem}",
+        "该版本未通过校验:{problem}",
+    ),
+    "gov.invalid.hint": (
+        "fix the playbook and submit a new version; `validate` shows every error",
+        "请修改剧本后提交新版本;`validate` 可列出全部错误",
+    ),
+    "gov.unknown_version": ("there is no version {number}", "没有第 {number} 版"),
+    "gov.unknown_version.hint": (
+        "`playbook versions ID` lists the versions",
+        "`playbook versions ID` 可列出所有版本",
+    ),
+    "gov.wrong_state": (
+        "the version is {state}; this step needs one that is {expected}",
+        "该版本当前状态为 {state};此操作需要状态为 {expected} 的版本",
+    ),
+    "gov.wrong_state.hint": (
+        "`playbook versions ID` shows each version's state",
+        "`playbook versions ID` 可查看各版本状态",
+    ),
+    "gov.self_approval": (
+        "{author} wrote this version and may not approve it (maker-checker)",
+        "{author} 是该版本的作者,不能审批自己的版本(双人复核)",
+    ),
+    "gov.self_approval.hint": (
+        "another approver must review it",
+        "请由另一位审批人审核",
+    ),
+    "gov.not_allowed": (
+        "{name} (role {role}) may not approve or change {category} playbooks",
+        "{name}(角色 {role})无权审批或变更{category}类剧本",
+    ),
+    "gov.not_allowed.hint": (
+        "approvers are set per category in {source}; use --as with an approver's account",
+        "各类别的审批人在 {source} 中设置;请用 --as 指定有审批权的账号",
+    ),
+    "gov.already_approved": (
+        "{name} has already approved or asked for this",
+        "{name} 已经审批或申请过此操作",
+    ),
+    "gov.already_approved.hint": (
+        "a second, different person must confirm",
+        "需要另一位不同的人员确认",
+    ),
+    "gov.newer_live": (
+        "the live version is now {live}, not the one this version was reviewed against",
+        "当前上线版本已变为 {live},不是该版本审核时对照的版本",
+    ),
+    "gov.newer_live.hint": (
+        "submit the change again so it is reviewed against what runs now",
+        "请重新提交,使其与当前运行的版本对照审核",
+    ),
+    "gov.race_lost": (
+        "someone else changed this playbook at the same moment; nothing was changed",
+        "其他人同时变更了该剧本;本次未做任何修改",
+    ),
+    "gov.race_lost.hint": (
+        "`playbook versions ID` shows what is live now",
+        "`playbook versions ID` 可查看当前上线版本",
+    ),
+    "gov.unknown_account": (
+        "no enabled console account '{name}'",
+        "没有名为 '{name}' 的有效控制台账号",
+    ),
+    "gov.unknown_account.hint": ("`users list` shows the accounts", "`users list` 可列出账号"),
+    "gov.shared_template": (
+        "{path} is also used by the live version of {other}, with other text",
+        "{path} 也被 {other} 的上线版本使用,且内容不同",
+    ),
+    "gov.shared_template.hint": (
+        "give this playbook its own template, or change both through the workflow",
+        "请为该剧本使用单独的模板,或通过审批流程同时修改两者",
+    ),
+    "gov.write_failed": (
+        "the files could not be written: {problem}",
+        "无法写入文件:{problem}",
+    ),
+    "gov.write_failed.hint": (
+        "fix the folder's permissions or space, then run the same command again",
+        "请检查文件夹权限或磁盘空间,然后重新执行同一命令",
+    ),
+    "gov.duplicate": (
+        "these exact files are already a version ({state})",
+        "完全相同的文件已是一个版本(状态 {state})",
+    ),
+    "gov.duplicate.hint": (
+        "approve or reject that version instead",
+        "请审批或驳回该版本",
+    ),
+    "gov.comment_needed": ("a rejection needs a comment", "驳回需要填写意见"),
+    "gov.comment_needed.hint": (
+        "say what to change: --comment TEXT",
+        "请说明需要修改什么:--comment 意见",
+    ),
+    "gov.not_live": (
+        "the playbook has no live version in that state (paused: {paused})",
+        "该剧本没有处于该状态的上线版本(已暂停:{paused})",
+    ),
+    "gov.not_live.hint": (
+        "`playbook versions ID` shows what is live",
+        "`playbook versions ID` 可查看当前上线版本",
+    ),
+    "gov.no_change": (
+        "the files are the live version {number}; there is nothing to submit",
+        "文件与上线的第 {number} 版相同;没有可提交的变更",
+    ),
+    "gov.no_change.hint": ("edit the playbook first", "请先修改剧本"),
     # --- shared hints and words 通用提示与词语 -----------------------------------------------
     "config.top": ("top level", "顶层"),
     "config.type": ("expected {expected}, got {got}", "应为{expected},实际是 {got}"),

@@ -160,6 +160,12 @@ class Metrics:
             registry=r,
         )
         self.active = Gauge("care_playbooks_active", "Enabled playbooks scheduled", registry=r)
+        self.withheld = Gauge(
+            "care_playbooks_withheld",
+            "Playbooks governance keeps from running (changed_outside_workflow, paused, …)",
+            ["reason"],
+            registry=r,
+        )
         self.outbox_pending = Gauge(
             "care_outbox_pending", "Messages waiting to be sent", registry=r
         )

@@ -58,6 +58,11 @@ class Settings:
         return self.config_dir / "calendar"
 
     @property
+    def governance_path(self) -> Path:
+        """Versions and approval (compliance): on or off, approvers, thresholds."""
+        return self.config_dir / "governance.yaml"
+
+    @property
     def channels_path(self) -> Path:
         """Delivery channels (IT): gateway URLs, credentials by env var, retries, rates."""
         return self.config_dir / "channels.yaml"

@@ -10,6 +10,11 @@ snapshot of the templates read in the same pass, before anything replaces what i
 
 Each version renders with the template snapshot it was validated against, so a template edit
 that breaks validation cannot reach the messages of the version kept running.
+
+With governance on, the valid playbooks then pass the same gate as ``run``
+(:class:`engine.governance.gate.Gate`): one not approved, paused, or changed outside the
+workflow stops and is listed in ``withheld``; a publish, rollback or pause in the store is a
+change to reload like an edit of a file.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from engine.core.diagnostics import Diagnostic
 from engine.core.dictionary import DataDictionary
 from engine.core.settings import Settings
 from engine.execution.executor import Executor
+from engine.governance.gate import Gate, Withheld
 from engine.playbook.model import Playbook
 from engine.playbook.validation import Validator, discover
 from engine.rendering.renderer import Renderer
@@ -64,10 +70,11 @@ class Changes:
     replaced: list[Version] = field(default_factory=list)  # same playbook, new version
     stopped: list[tuple[str, str]] = field(default_factory=list)  # (playbook id, why)
     problems: list[Problem] = field(default_factory=list)
+    withheld: list[Withheld] = field(default_factory=list)  # governance kept them from running
 
     @property
     def any(self) -> bool:
-        return bool(self.started or self.replaced or self.stopped or self.problems)
+        return bool(self.started or self.replaced or self.stopped or self.problems or self.withheld)
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,8 @@ class PlaybookFolder:
         self.versions: dict[str, Version] = {}  # by file: the last good version of each
         self.problems: dict[str, Problem] = {}  # by file: current validation failures
         self.digest: str | None = None
+        self.gate: Gate | None = None  # set when governance is on
+        self.withheld: dict[str, Withheld] = {}  # by playbook id: what the gate kept back
 
     def active(self) -> dict[str, Version]:
         """Enabled playbooks by id: what the daemon schedules."""
@@ -136,6 +145,12 @@ class PlaybookFolder:
             templates[name] = text
             tdigest.update(f"T {name}\0{text}\0".encode())
         whole.update(tdigest.digest())
+        if self.gate is not None:
+            # a version covers the segments it names, so their edits count as well (without
+            # governance segments/ is read at validation only, as before)
+            for path in discover([self.settings.segments_dir]):
+                whole.update(f"S {path}\0{_digest(path)}".encode())
+            whole.update(self.gate.stamp().encode())
         return Snapshot(whole.hexdigest(), templates, tdigest.hexdigest())
 
     def _load(self, snapshot: Snapshot) -> Changes:
@@ -145,6 +160,11 @@ class PlaybookFolder:
         validator.renderer.env.loader = jinja2.DictLoader(snapshot.templates)
         catalog = validator.validate_paths([self.settings.playbooks_dir])
         good = {p.source: p for p in catalog.playbooks}
+        withheld: dict[str, Withheld] = {}
+        if self.gate is not None:
+            admission = self.gate.admit(list(good.values()), snapshot.templates.get)
+            good = {p.source: p for p in admission.admitted}
+            withheld = {w.playbook_id: w for w in admission.withheld}
         errors: dict[str, list[Diagnostic]] = {}
         for d in catalog.errors:
             errors.setdefault(d.file, []).append(d)
@@ -158,6 +178,7 @@ class PlaybookFolder:
             if (
                 old is not None
                 and old.playbook.content_hash == playbook.content_hash
+                and old.playbook.version_hash == playbook.version_hash
                 and old.templates_hash == snapshot.templates_digest
             ):
                 versions[file] = old
@@ -178,7 +199,8 @@ class PlaybookFolder:
                 by_id[versions[file].id] = file
 
         self.versions, self.problems, self.digest = versions, problems, snapshot.digest
-        return _diff(before, self.active(), list(problems.values()), self.versions)
+        self.withheld = withheld
+        return _diff(before, self.active(), list(problems.values()), self.versions, withheld)
 
 
 def _diff(
@@ -186,8 +208,9 @@ def _diff(
     after: dict[str, Version],
     problems: list[Problem],
     versions: dict[str, Version],
+    withheld: dict[str, Withheld],
 ) -> Changes:
-    changes = Changes(problems=problems)
+    changes = Changes(problems=problems, withheld=list(withheld.values()))
     for pid, version in after.items():
         old = before.get(pid)
         if old is None or old.playbook.trigger != version.playbook.trigger:
@@ -196,7 +219,10 @@ def _diff(
             changes.replaced.append(version)
     present = {v.id for v in versions.values()}
     for pid in before.keys() - after.keys():
-        changes.stopped.append((pid, "disabled" if pid in present else "deleted"))
+        if pid in withheld:
+            changes.stopped.append((pid, withheld[pid].reason))
+        else:
+            changes.stopped.append((pid, "disabled" if pid in present else "deleted"))
     return changes
 
 

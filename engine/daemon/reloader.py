@@ -22,6 +22,7 @@ from engine.daemon.folder import Changes, PlaybookFolder
 from engine.daemon.slots import SlotRunner
 from engine.daemon.timesource import SlotTrigger
 from engine.events.host import EventHost
+from engine.governance.gate import CHANGED, NOT_APPROVED, PAUSED
 from engine.playbook.model import cron_of
 from engine.policy.watch import PolicyWatch
 from engine.store import claims
@@ -99,6 +100,19 @@ class Reloader:
                     playbook=problem.kept.id,
                     content_hash=problem.kept.playbook.content_hash[:12],
                 )
+        for held in changes.withheld:
+            event(
+                ctx.log,
+                "playbook.withheld",
+                logging.WARNING if held.reason == CHANGED else logging.INFO,
+                playbook=held.playbook_id,
+                file=held.file,
+                reason=held.reason,
+                live_version=held.live_version,
+            )
+        for reason in (CHANGED, NOT_APPROVED, PAUSED):
+            n = sum(1 for h in changes.withheld if h.reason == reason)
+            ctx.metrics.withheld.labels(reason=reason).set(n)
         self._reschedule(changes)
         if self.events is not None:
             self.events.offer([(v.playbook, v.executor) for v in self.folder.active().values()])
@@ -204,6 +218,15 @@ class Reloader:
                 }
                 for pid, v in sorted(self.slots.active.items())
             },
+            "withheld": [
+                {
+                    "playbook": w.playbook_id,
+                    "file": w.file,
+                    "reason": w.reason,
+                    "live_version": w.live_version,
+                }
+                for w in sorted(self.folder.withheld.values(), key=lambda w: w.playbook_id)
+            ],
             "reload_errors": [
                 {
                     "file": d.file,

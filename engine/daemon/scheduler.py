@@ -49,6 +49,7 @@ from engine.daemon.slots import Interrupted, InterruptibleSink, SlotRunner
 from engine.daemon.timesource import TimeSource
 from engine.events.host import EventHost
 from engine.execution.executor import Executor
+from engine.governance.gate import open_gate
 from engine.policy.watch import PolicyWatch
 from engine.rendering.renderer import Renderer
 from engine.store.replica import ReplicaReads
@@ -145,6 +146,9 @@ class Daemon:
         # a broken deployment file (the contact policy) stops the start with one clear error,
         # instead of every reload failing quietly later
         self.policy.load()
+        # and so does a broken config/governance.yaml; with governance on, only live approved
+        # versions are loaded (engine/governance/gate.py, the same check as `run`)
+        self.folder.gate = open_gate(self.store, self.settings)
         self.folder.make_executor(Renderer(self.settings.templates_dir, self.dictionary))
         self.housekeeping.register()
         self.reload(initial=True)

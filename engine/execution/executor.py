@@ -270,6 +270,7 @@ class Executor:
             not_before_utc=now_utc,
             priority=playbook.priority,
             category=playbook.category,
+            version_hash=playbook.version_hash,
         )
         outcome.estimated_days = estimated_days_in(playbook.audience, clock)
         sink.start(info)

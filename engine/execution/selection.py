@@ -22,6 +22,16 @@ from engine.playbook.model import Playbook, cron_of
 from engine.triggers.schedule import Schedule, latest_slot
 
 
+@dataclass(frozen=True)
+class Held:
+    """A playbook a gate kept from running (governance: not approved, paused, or changed
+    outside the workflow); ``problem`` when it is a fault to report, not a normal state."""
+
+    playbook_id: str
+    words: str
+    problem: bool
+
+
 @dataclass
 class Selected:
     """What one dry-run or run did: the moment, each playbook's outcome (a failed one carries
@@ -33,6 +43,8 @@ class Selected:
     left_out: list[str] = field(default_factory=list)
     # scheduled playbooks whose latest slot was older than the grace: (playbook, that slot)
     too_old: list[tuple[Playbook, dt.datetime]] = field(default_factory=list)
+    # kept from running by governance (engine/governance/gate.py), each with its reason
+    held: list[Held] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -43,6 +55,12 @@ class Selected:
         problems = []
         if self.left_out:
             problems.append(f"{len(self.left_out)} invalid file(s) left out")
+        changed = [h.playbook_id for h in self.held if h.problem]
+        if changed:
+            problems.append(
+                f"{len(changed)} playbook(s) changed outside the workflow and not run: "
+                + ", ".join(changed)
+            )
         if self.failed:
             problems.append(
                 f"{len(self.failed)} playbook(s) failed: "

@@ -80,6 +80,7 @@ class RunInfo:
     not_before_utc: dt.datetime
     priority: int = 50
     category: str = "marketing"
+    version_hash: str | None = None  # the governed version that runs (None: governance off)
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,8 @@ class StoreSink:
                     matched=0,
                     acted=0,
                     suppressed={},
+                    # only when governed: a store made before the column existed still runs
+                    **({"version_hash": info.version_hash} if info.version_hash else {}),
                 )
                 .returning(runs.c.id)
             ).scalar_one()

@@ -49,6 +49,9 @@ class Playbook:
     goal: Goal | None = None  # what success means per customer, for the effect report
     # related rows the templates may name (``context:``), read per batch
     context: tuple[Selection, ...] = ()
+    # with governance on: the hash of the live approved version this file was found to be
+    # (engine/governance/gate.py), recorded with every run; None with governance off
+    version_hash: str | None = None
 
 
 def cron_of(playbook: Playbook) -> str | None:

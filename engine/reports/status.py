@@ -310,6 +310,17 @@ def render_text(doc: Mapping[str, Any]) -> str:
             lines.append(
                 f"  {e['file']}:{e['line']}:{e['col']}: [{e['code']}] {e['message']}{kept}"
             )
+    held = doc.get("governance") or []
+    if held:
+        changed = sum(1 for h in held if h["reason"] == "changed_outside_workflow")
+        lines += [
+            "",
+            f"Not run by governance: {len(held)} ({changed} changed outside the workflow; "
+            "`playbook diff ID` shows how, `playbook submit ID` or `playbook publish ID N` "
+            "puts it right)",
+        ]
+        for h in held:
+            lines.append(f"  {h['playbook']} ({h['file']}): {h['words']}")
     for p in doc["policy_errors"]:
         lines += [
             "",

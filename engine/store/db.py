@@ -14,7 +14,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from engine.core.errors import StoreError, UsageError, first_line
-from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES, metadata, simulations
+from engine.store.models import (
+    CUSTOMER_TABLES,
+    ENGINE_TABLES,
+    GOVERNANCE_TABLES,
+    metadata,
+    simulations,
+)
 
 _POSTGRES_ALIASES = {"postgresql", "postgres", "postgresql+psycopg2"}
 
@@ -119,6 +125,11 @@ def is_demo_store(engine: Engine) -> bool:
 def create_engine_tables(engine: Engine) -> None:
     """Create only the engine-owned tables: for a store whose customer data is the bank's."""
     metadata.create_all(engine, tables=list(ENGINE_TABLES))
+
+
+def create_governance_tables(engine: Engine) -> None:
+    """Create the governance tables (versions, their events, the live pointers) if missing."""
+    metadata.create_all(engine, tables=list(GOVERNANCE_TABLES))
 
 
 def require_tables(engine: Engine, tables: Iterable[Table] = CUSTOMER_TABLES) -> None:

@@ -209,6 +209,10 @@ runs = Table(
     Column("acted", Integer, nullable=False, default=0),
     Column("suppressed", JSON, nullable=False, default=dict),  # reason -> count
     Column("error", Text),
+    # governance (issue 18): the playbook version (playbook_versions.hash) that produced the
+    # run; empty with governance off. Ledger rows, outbox messages and tasks name it through
+    # their run. Nullable so a store without governance works as before.
+    Column("version_hash", String(64)),
     Index("ix_runs_playbook", "playbook_id", "started_at"),
 )
 
@@ -537,3 +541,70 @@ audit_head = Table(
 )
 
 CONSOLE_TABLES = (console_accounts, audit_log, audit_head)
+
+
+# --- governance: playbook versions, their life cycle and the live pointer ------------------------
+# (issue 18, docs/governance.md) One block, so a migration can be written for exactly these
+# tables (and runs.version_hash above). Not in ENGINE_TABLES: a store that never used
+# governance needs none of them; `init-db` and the `playbook` commands create them.
+
+playbook_versions = Table(
+    "playbook_versions",
+    metadata,
+    # Every version ever proposed, immutable in its content: the playbook file, every template
+    # it uses and every segment it names, as {relative path: text}, hashed together. Only
+    # `state` and the review fields below change, each change an event and an audit entry.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("playbook_id", String(64), nullable=False),
+    Column("number", Integer, nullable=False),  # 1, 2, 3 … per playbook
+    Column("hash", String(64), nullable=False),  # sha256 over the files (governance/files.py)
+    Column("files", JSON, nullable=False),  # {"playbooks/x.yaml": text, "templates/…": text}
+    Column("category", String(12), nullable=False),  # marketing / service, at submission
+    Column("author", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),  # UTC
+    # draft / submitted / approved / live / paused / retired / rejected
+    Column("state", String(12), nullable=False),
+    Column("submitted_at", DateTime),  # UTC
+    Column("estimate", JSON),  # the audience estimate at submission
+    Column("base_version_id", Integer),  # the live version when submitted (the diff's left)
+    Column("diff", Text),  # unified diff against that version, at submission
+    Column("approvals_needed", Integer, nullable=False, default=1),
+    Column("comment", Text),  # the reason of a rejection
+    UniqueConstraint("playbook_id", "number", name="uq_playbook_versions_number"),
+    Index("ix_playbook_versions_hash", "playbook_id", "hash"),
+)
+
+version_events = Table(
+    "version_events",
+    metadata,
+    # Every step of every version: submitted, approved (one row per approver), rejected,
+    # published, paused, resumed, rolled back, and the first half of a two-person action
+    # (pause/rollback requested). Approvals are counted from here.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version_id", Integer, ForeignKey("playbook_versions.id"), nullable=False),
+    Column("playbook_id", String(64), nullable=False),
+    Column("action", String(24), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),  # UTC
+    Column("comment", Text),
+    # the live generation a two-person request was made against: a later change voids it
+    Column("generation", Integer),
+    Index("ix_version_events_version", "version_id", "action"),
+)
+
+playbook_live = Table(
+    "playbook_live",
+    metadata,
+    # One row per governed playbook: which version runs, whether it is paused, and a
+    # generation bumped by every change. Publish, rollback and pause are compare-and-set
+    # updates on this row (WHERE generation = what the actor saw), so two racing approvers
+    # end with exactly one live version.
+    Column("playbook_id", String(64), primary_key=True),
+    Column("version_id", Integer, ForeignKey("playbook_versions.id")),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("generation", Integer, nullable=False, default=0),
+    Column("updated_at", DateTime, nullable=False),  # UTC
+    Column("updated_by", String(64), nullable=False),
+)
+
+GOVERNANCE_TABLES = (playbook_versions, version_events, playbook_live)

@@ -22,6 +22,7 @@ NAV: tuple[tuple[str, str, tuple[Permission, ...]], ...] = (
     ("/tasks", "任务 Tasks", (Permission.TASKS_OWN, Permission.TASKS_BRANCH)),
     ("/preview", "预览 Preview", (Permission.REPORTS_VIEW,)),
     ("/report", "效果 Effect", (Permission.REPORTS_VIEW,)),
+    ("/versions", "审批 Approvals", (Permission.VERSIONS_VIEW,)),
     ("/operations", "运行 Operations", (Permission.OPERATIONS_VIEW,)),
     ("/audit", "审计 Audit log", (Permission.AUDIT_VIEW,)),
     ("/history", "客户历史 History", (Permission.HISTORY_VIEW,)),

@@ -174,6 +174,10 @@ class Workbench:
                 return self.shown_path(path)
         return None
 
+    def saved_id(self, name: str) -> str | None:
+        """The ``id:`` of the saved playbook file ``name`` (what a submission stores)."""
+        return self._id_of(self.playbook_path(name))
+
     def _id_of(self, path: Path) -> str | None:
         """The ``id:`` of a playbook file, remembered until the file changes: the editor asks
         after every pause in typing, and reading every other file each time cost 100 ms."""

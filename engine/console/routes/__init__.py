@@ -12,6 +12,7 @@ from engine.console.routes import (
     tasks,
     texts,
     users,
+    versions,
 )
 
 ROUTES: list[RouteSpec] = [
@@ -23,4 +24,5 @@ ROUTES: list[RouteSpec] = [
     *operations.ROUTES,
     *users.ROUTES,
     *audit.ROUTES,
+    *versions.ROUTES,
 ]

@@ -142,6 +142,14 @@ def editor(request: Request, console: Console, viewer: Viewer | None, body: Body
         can_preview=viewer.can(P.PLAYBOOKS_PREVIEW),
         day=day_or_tomorrow(None, console.settings).isoformat(),
         templates=_templates_in(text, bench.template_files()),
+        # with a governance file, a saved playbook goes to the approvers from here
+        submit_id=(
+            bench.saved_id(file_name)
+            if file_name
+            and viewer.can(P.VERSIONS_SUBMIT)
+            and console.settings.governance_path.exists()
+            else None
+        ),
     )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from engine.core.errors import StoreError, UsageError, first_line
+from engine.store import schema
 from engine.store.models import (
     CUSTOMER_TABLES,
     ENGINE_TABLES,
@@ -134,6 +135,7 @@ def create_governance_tables(engine: Engine) -> None:
 
 def require_tables(engine: Engine, tables: Iterable[Table] = CUSTOMER_TABLES) -> None:
     """Raise one clear error naming every table the store lacks."""
+    tables = list(tables)
     present = set(inspect(engine).get_table_names())
     missing = [t.name for t in tables if t.name not in present]
     if missing:
@@ -144,3 +146,5 @@ def require_tables(engine: Engine, tables: Iterable[Table] = CUSTOMER_TABLES) ->
             "own tables to a bank's store with `python runner.py init-db --engine-only`, "
             "or point --db at a store that has them",
         )
+    if any(t in ENGINE_TABLES for t in tables):
+        schema.require_current(engine)  # an upgrade pending, or a newer engine's store

@@ -321,6 +321,7 @@ suppressions = Table(
     Column("created_at", DateTime, nullable=False),
     Index("ix_suppressions_run", "run_id"),
     Index("ix_suppressions_playbook", "playbook_id", "window"),
+    Index("ix_suppressions_customer", "customer_id"),  # the contact history reads by customer
 )
 
 engine_tags = Table(

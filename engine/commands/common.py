@@ -22,6 +22,7 @@ from engine.core.i18n import choose_lang
 from engine.core.settings import Settings
 from engine.playbook.model import Playbook
 from engine.playbook.validation import Catalog, Validator
+from engine.store import audit
 from engine.store.db import open_store
 from engine.store.replica import FALLBACKS, ReplicaConfig, ReplicaReads, replica_config
 
@@ -161,3 +162,19 @@ def os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def record_unmasking(store: Engine, subject: str, **detail: Any) -> None:
+    """Personal data shown or exported unmasked from the command line: one audit entry,
+    written before the data is shown (PIPL: who saw whose data, and when)."""
+    customer_id = detail.pop("customer_id", None)
+    audit.ensure_tables(store)  # the audit log's tables are created on first use
+    with store.begin() as conn:
+        audit.record(
+            conn,
+            actor=f"cli:{os_user()}",
+            action="personal_data.show",
+            subject=subject,
+            customer_id=customer_id,
+            detail=detail or None,
+        )

@@ -112,6 +112,8 @@ def outbox_command(
         query = query.where(o.playbook_id == playbook)
     with store.connect() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
+    if show_personal_data and rows:
+        common.record_unmasking(store, "outbox", messages=len(rows), format=fmt)
     store.dispose()
     for r in rows:
         if not show_personal_data:
@@ -214,6 +216,8 @@ def tasks_command(
     rows = list_tasks(store, query, _moment(as_of))
     if not show_personal_data:
         mask_personal(store, rows)
+    elif rows:
+        common.record_unmasking(store, "tasks", tasks=len(rows), format=fmt)
     store.dispose()
     if fmt == "json":
         click.echo(

@@ -49,6 +49,8 @@ def explain(
     reads = None
     try:
         require_deployment(store, dictionary)
+        if show_personal_data:  # recorded before anything is shown
+            common.record_unmasking(store, "explain", customer_id=customer_id)
         reads = common.replica(store, replica)
         explainer = Explainer(store, settings, dictionary, validator.renderer, replica=reads)
         exp = explainer.explain(

@@ -9,7 +9,6 @@ import click
 
 from engine.commands import common
 from engine.reports.history import history, history_text
-from engine.store import audit
 from engine.store.db import require_tables
 from engine.store.models import ENGINE_TABLES
 
@@ -33,15 +32,7 @@ def history_command(
     try:
         require_tables(store, ENGINE_TABLES)
         if show_personal_data:  # an export of personal data: recorded before it is shown
-            audit.ensure_tables(store)
-            with store.begin() as conn:
-                audit.record(
-                    conn,
-                    actor=f"cli:{common.os_user()}",
-                    action="personal_data.show",
-                    subject="history",
-                    customer_id=customer_id,
-                )
+            common.record_unmasking(store, "history", customer_id=customer_id)
         found = history(store, customer_id, settings.timezone, mask=not show_personal_data)
     finally:
         store.dispose()

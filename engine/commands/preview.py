@@ -49,6 +49,8 @@ def execute_selected(
         # dry-run reads the ledger too: it shows who is already done or cooling down; the
         # customer side is whatever the data dictionary maps (the demo store or the bank's)
         require_deployment(store, dictionary)
+        if dry_run and not mask:  # a preview with names and phones: recorded before shown
+            common.record_unmasking(store, "dry-run", playbooks=[p.id for p in playbooks])
         reads = common.replica(store, replica)
         held: list[Held] = []
         # with governance on, a run executes only live approved versions (a dry-run previews

@@ -10,10 +10,20 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, inspect, select
 
 from engine.core.masking import mask_email, mask_name, mask_phone
-from engine.store.models import action_ledger, audit_log, customers, outbox, suppressions, tasks
+from engine.store.models import (
+    action_ledger,
+    audit_log,
+    customers,
+    outbox,
+    playbook_versions,
+    runs,
+    suppressions,
+    tasks,
+    version_events,
+)
 
 
 @dataclass
@@ -49,6 +59,7 @@ def history(store: Engine, customer_id: str, tz: dt.tzinfo, *, mask: bool = True
             select(audit_log).where(audit_log.c.customer_id == customer_id)
         ).mappings()
         seen = [dict(r) for r in looked]
+        approved = _approvals(conn, {int(r["run_id"]) for r in ledger.values()})
     found = History(customer_id, person is not None, mask)
     hide = _masker(person) if mask else (lambda text: text)
 
@@ -63,7 +74,8 @@ def history(store: Engine, customer_id: str, tz: dt.tzinfo, *, mask: bool = True
         if row["held_out"]:
             found.entries.append(
                 {"at": when(row["created_at"]), "kind": "held_out", "playbook": row["playbook_id"],
-                 "window": row["window"], "version": row["content_hash"][:12]}
+                 "window": row["window"], "version": row["content_hash"][:12],
+                 **approved.get(row["run_id"], {})}
             )  # fmt: skip
     for m in messages:
         origin = ledger.get(m["ledger_id"], {})
@@ -74,6 +86,7 @@ def history(store: Engine, customer_id: str, tz: dt.tzinfo, *, mask: bool = True
                 "playbook": m["playbook_id"],
                 "window": origin.get("window"),
                 "version": str(origin.get("content_hash", ""))[:12],
+                **approved.get(int(origin.get("run_id") or 0), {}),
                 "recipient": _recipient(m["channel"], m["recipient"]) if mask else m["recipient"],
                 "subject": hide(m["subject"]),
                 "text": hide(m["body"]),
@@ -92,6 +105,7 @@ def history(store: Engine, customer_id: str, tz: dt.tzinfo, *, mask: bool = True
                 "playbook": t["playbook_id"],
                 "window": origin.get("window"),
                 "version": str(origin.get("content_hash", ""))[:12],
+                **approved.get(int(origin.get("run_id") or 0), {}),
                 "task": t["kind"],
                 "text": hide(t["title"]),
                 "assignee": t["assignee_id"] or t["queue"],
@@ -114,6 +128,45 @@ def history(store: Engine, customer_id: str, tz: dt.tzinfo, *, mask: bool = True
         )  # fmt: skip
     found.entries.sort(key=lambda e: (e["at"] or "", e["kind"]))
     return found
+
+
+def _approvals(conn: Connection, run_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """run id → the governed version that decided it: its number and who approved it (empty
+    for runs made without governance, or a store that never used it)."""
+    if not run_ids or not inspect(conn).has_table(playbook_versions.name):
+        return {}
+    hashes = dict(
+        conn.execute(
+            select(runs.c.id, runs.c.version_hash).where(
+                runs.c.id.in_(run_ids), runs.c.version_hash.is_not(None)
+            )
+        ).all()
+    )
+    if not hashes:
+        return {}
+    v = playbook_versions.c
+    found = conn.execute(
+        select(v.id, v.playbook_id, v.number, v.hash).where(v.hash.in_(set(hashes.values())))
+    ).all()
+    by_hash = {row.hash: row for row in found}
+    events = conn.execute(
+        select(version_events.c.version_id, version_events.c.actor).where(
+            version_events.c.version_id.in_([row.id for row in found]),
+            version_events.c.action == "approved",
+        )
+    ).all()
+    approvers: dict[int, list[str]] = {}
+    for version_id, actor in events:
+        approvers.setdefault(version_id, []).append(actor)
+    out: dict[int, dict[str, Any]] = {}
+    for run_id, digest in hashes.items():
+        row = by_hash.get(digest)
+        if row is not None:
+            out[run_id] = {
+                "version_number": row.number,
+                "approved_by": sorted(set(approvers.get(row.id, []))),
+            }
+    return out
 
 
 def _masker(person: Any) -> Any:
@@ -158,7 +211,11 @@ def history_text(found: History) -> str:
         if e["kind"] == "looked_at":
             lines.append(f"{head} {e['actor']} {e['action']} {e['subject']}")
             continue
-        where = f"{e['playbook']} @{e['window']} (version {e.get('version') or '—'})"
+        where = f"{e['playbook']} @{e['window']} (version {e.get('version') or '—'}"
+        if e.get("version_number") is not None:
+            who = ", ".join(e.get("approved_by") or []) or "—"
+            where += f", v{e['version_number']} approved by {who}"
+        where += ")"
         if e["kind"] == "suppressed":
             lines.append(f"{head} {where}: {e['action']} held back: {e['reason']}")
         elif e["kind"] == "held_out":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
-from support import AS_OF_DATE, REPO, assert_no_traceback, cli
+from support import AS_OF_DATE, REPO, SETTINGS, assert_no_traceback, cli
 
 from engine.console import accounts
 from engine.console.roles import ROLES
@@ -28,6 +28,7 @@ from engine.execution.executor import Executor
 from engine.governance import config as gov_config
 from engine.governance import records
 from engine.governance.gate import Gate
+from engine.reports.history import history, history_text
 from engine.store import audit
 from engine.store.db import open_store
 from engine.store.models import action_ledger, playbook_live, playbook_versions, runs
@@ -191,6 +192,15 @@ def test_an_editors_change_runs_only_after_a_different_person_approves_it(bank: 
     assert audit.verify(bank.store).intact
     # the version stored the estimate and the approvers can see it
     assert v1["estimate"]["audience"] > 0 and v1["approvals_needed"] == 1  # type: ignore[index]
+    # a customer's contact history names the version that decided each action, and who
+    # approved it
+    with bank.store.connect() as conn:
+        someone = conn.execute(select(action_ledger.c.customer_id).limit(1)).scalar_one()
+    found = history(bank.store, someone, SETTINGS.timezone)
+    decided = [e for e in found.entries if e["kind"] in ("sms", "task", "held_out")]
+    assert decided and all(e["version_number"] == 1 for e in decided)
+    assert all(e["approved_by"] == ["amy"] for e in decided)
+    assert "v1 approved by amy" in history_text(found)
 
 
 def test_above_the_threshold_it_takes_two_approvers(tmp_path: Path, db_url: str) -> None:

@@ -35,6 +35,7 @@ def cli() -> None:
 COMMANDS: tuple[click.Command, ...] = (
     store_commands.demo_data,
     store_commands.init_db,
+    store_commands.purge_command,
     store_commands.stats,
     authoring.validate,
     authoring.schema,

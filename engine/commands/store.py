@@ -8,6 +8,7 @@ import click
 from sqlalchemy import Table, func, select
 
 from engine.commands import common
+from engine.core.clock import utc_naive
 from engine.demo.generator import generate
 from engine.store import schema
 from engine.store.db import (
@@ -18,6 +19,7 @@ from engine.store.db import (
     require_tables,
 )
 from engine.store.models import ENGINE_TABLES, action_ledger, outbox, runs, tasks
+from engine.store.retention import load_retention, purge
 
 
 @click.command("demo-data")
@@ -93,3 +95,22 @@ def stats(db_url: str | None, fmt: str) -> None:
             f"runs {data['runs']}, ledger {data['ledger']}, outbox pending {o['pending']} "
             f"sent {o['sent']} failed {o['failed']}, tasks open {t['open']} done {t['done']}"
         )
+
+
+@click.command("purge")
+@common.db_option
+@click.option("--as-of", "as_of", default=None, help="purge as if it were then (default now)")
+@click.option("--dry-run", is_flag=True, help="count what would be blanked; change nothing")
+def purge_command(db_url: str | None, as_of: str | None, dry_run: bool) -> None:
+    """Blank personal content older than config/retention.yaml allows (message texts and
+    addresses, closed tasks' texts, event fields), keeping the facts; one audit entry."""
+    settings = common.settings()
+    rules = load_retention(settings.retention_path)
+    moment, _ = common.parse_as_of(as_of, settings)
+    store = common.store(settings, db_url)
+    try:
+        require_tables(store, ENGINE_TABLES)
+        done = purge(store, rules, utc_naive(moment), f"cli:{common.os_user()}", dry_run=dry_run)
+    finally:
+        store.dispose()
+    click.echo(("would blank " if dry_run else "blanked ") + str(done))

@@ -63,6 +63,11 @@ class Settings:
         return self.config_dir / "governance.yaml"
 
     @property
+    def retention_path(self) -> Path:
+        """How long personal content is kept (compliance; docs/retention.md)."""
+        return self.config_dir / "retention.yaml"
+
+    @property
     def channels_path(self) -> Path:
         """Delivery channels (IT): gateway URLs, credentials by env var, retries, rates."""
         return self.config_dir / "channels.yaml"

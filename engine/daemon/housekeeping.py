@@ -22,6 +22,7 @@ from engine.delivery.tasklist import escalate_overdue
 from engine.policy.watch import PolicyWatch
 from engine.store import claims
 from engine.store.models import daemons, outbox, tasks
+from engine.store.retention import load_retention, purge
 
 
 class Housekeeping:
@@ -117,6 +118,23 @@ class Housekeeping:
         if created:
             event(ctx.log, "tasks.escalated", created=created)
         return created
+
+    def retain(self) -> None:
+        """Blank personal content past config/retention.yaml's periods (hourly; several
+        daemons may do it at once: a blanked row no longer matches). A broken file is
+        logged and retried, and nothing is purged meanwhile."""
+        ctx = self.ctx
+        if ctx.stopping.is_set():
+            return
+        try:
+            rules = load_retention(ctx.settings.retention_path)
+            done = purge(ctx.store, rules, utc_now(), f"daemon:{ctx.owner}")
+        except Exception as exc:
+            event(ctx.log, "retention.error", logging.ERROR, error=error_text(exc))
+            return
+        if done.messages or done.tasks or done.events:
+            event(ctx.log, "retention.purged", messages=done.messages, tasks=done.tasks,
+                  events=done.events)  # fmt: skip
 
     def dispatch_once(self) -> None:
         """Dispatcher rounds until nothing is due (or the daemon stops); failures are logged

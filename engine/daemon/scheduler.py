@@ -54,6 +54,8 @@ from engine.policy.watch import PolicyWatch
 from engine.rendering.renderer import Renderer
 from engine.store.replica import ReplicaReads
 
+RETENTION_EVERY = 3600  # seconds between retention purges (config/retention.yaml)
+
 __all__ = ["Daemon", "DaemonConfig", "Dispatch", "Interrupted", "InterruptibleSink"]
 
 
@@ -160,6 +162,7 @@ class Daemon:
         add(jobs.heartbeat, "interval", seconds=cfg.heartbeat_every, id="heartbeat")
         add(jobs.publish_metrics, "interval", seconds=cfg.metrics_interval, id="metrics")
         add(jobs.escalate, "interval", seconds=cfg.escalate_interval, id="escalate")
+        add(jobs.retain, "interval", seconds=RETENTION_EVERY, id="retention")
         if self.events is not None:
             add(
                 self.events.cycle,

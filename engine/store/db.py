@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from engine.core.errors import StoreError, UsageError, first_line
+from engine.store.keyhash import register_sqlite
 from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES, metadata, simulations
 
 _POSTGRES_ALIASES = {"postgresql", "postgres", "postgresql+psycopg2"}
@@ -94,6 +95,8 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    # the partition hash PostgreSQL computes from md5 (engine/store/keyhash.py)
+    register_sqlite(dbapi_connection)
 
 
 def create_all(engine: Engine) -> None:

@@ -24,6 +24,7 @@ from engine.playbook.model import Playbook
 from engine.playbook.validation import Catalog, Validator
 from engine.store import audit
 from engine.store.db import open_store
+from engine.store.partitions import parse_partition
 from engine.store.replica import FALLBACKS, ReplicaConfig, ReplicaReads, replica_config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -78,6 +79,25 @@ def replica_options(fn: F) -> F:
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper  # type: ignore[return-value]
+
+
+PARTITION_HELP = (
+    "k/K: act only on partition k of K of the customers (a hash of the customer key, or of "
+    "the dictionary's partition_column); K daemons with 1/K … K/K share every playbook"
+)
+
+
+def partition_option(fn: F) -> F:
+    """``--partition k/K``, handed to the command as ``partition: Partition | None``
+    (validated here, at the edge: E1040)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, partition_spec: str | None, **kw: Any) -> Any:
+        kw["partition"] = parse_partition(partition_spec)
+        return fn(*args, **kw)
+
+    option = click.option("--partition", "partition_spec", default=None, help=PARTITION_HELP)
+    return option(wrapper)  # type: ignore[return-value]
 
 
 def replica(

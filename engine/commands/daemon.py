@@ -17,6 +17,7 @@ import click
 from engine.commands import common
 from engine.commands.console import make_console
 from engine.console.server import ConsoleServer
+from engine.core.clock import utc_now
 from engine.core.dictionary import load_dictionary
 from engine.core.durations import DurationError, parse_duration
 from engine.core.errors import EngineError, UsageError
@@ -30,6 +31,7 @@ from engine.playbook.validation import Validator
 from engine.reports.status import gather, render_text
 from engine.store.db import require_tables
 from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES
+from engine.store.partitions import Partition, check_partition_column, claim_scheme
 from engine.store.replica import ReplicaConfig
 
 
@@ -42,6 +44,7 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
 @click.command("daemon")
 @common.db_option
 @common.replica_options
+@common.partition_option
 @click.option(
     "--grace",
     default="1h",
@@ -207,6 +210,7 @@ def daemon(
     speed: float,
     rehearse_epoch: float | None,
     replica: ReplicaConfig | None,
+    partition: Partition | None,
 ) -> None:
     """Run every enabled playbook on its schedule until SIGTERM/SIGINT (exit 0).
 
@@ -249,6 +253,7 @@ def daemon(
         metrics_port=metrics_port,
         events=host_events,
         event_interval=event_every,
+        partition=partition,
     )
     token = os.environ.get(TOKEN_ENV, "").strip()
     if events_port is not None and (not host_events or len(token) < 16):
@@ -261,6 +266,8 @@ def daemon(
     dictionary = load_dictionary(settings.dictionary_path)
     store = common.store(settings, db_url)
     require_tables(store, CUSTOMER_TABLES + ENGINE_TABLES)
+    if partition is not None:
+        check_partition_column(store, dictionary)
     setup_logging(log_format, logging.INFO)
     # checked once now (a refusal stops the start), then before every run: a fallback to the
     # primary is logged as replica.fallback
@@ -288,6 +295,8 @@ def daemon(
     )
     server = None
     console = None
+    # the first partitioned daemon records K; another K, or none, is refused (E1041, E1042)
+    claim_scheme(store, partition, owner=runner.owner, now=utc_now(), record=True)
     runner.start()  # playbooks loaded before the endpoint takes its first event
     try:
         if console_port is not None:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from engine.commands import common
-from engine.core.clock import Clock
+from engine.core.clock import Clock, utc_now
 from engine.core.dictionary import load_dictionary
 from engine.core.durations import DurationError, parse_duration
 from engine.core.errors import UsageError
@@ -23,6 +23,7 @@ from engine.reports.dryrun import estimate_lines, report_json, report_text
 from engine.reports.html import render_html
 from engine.reports.tabular import audience_facets, diff_against_last_run, report_csv
 from engine.store.introspect import require_deployment
+from engine.store.partitions import Partition, check_partition_column, claim_scheme
 from engine.store.replica import ReplicaConfig
 
 
@@ -36,6 +37,7 @@ def execute_selected(
     evaluator: str = "sql",
     grace: dt.timedelta | None = None,
     replica: ReplicaConfig | None = None,
+    partition: Partition | None = None,
 ) -> Selected:
     settings = common.settings()
     moment, whole_day = common.parse_as_of(as_of, settings)
@@ -51,6 +53,10 @@ def execute_selected(
         require_deployment(store, dictionary)
         if dry_run and not mask:  # a preview with names and phones: recorded before shown
             common.record_unmasking(store, "dry-run", playbooks=[p.id for p in playbooks])
+        if partition is not None:
+            check_partition_column(store, dictionary)
+            # another K than the daemons' would split customers two ways (E1041)
+            claim_scheme(store, partition, owner="run", now=utc_now(), record=False)
         reads = common.replica(store, replica)
         held: list[Held] = []
         # with governance on, a run executes only live approved versions (a dry-run previews
@@ -72,6 +78,7 @@ def execute_selected(
             evaluator=evaluator,
             left_out=sorted({d.file for d in found.errors}),
             grace=grace,
+            partition=partition,
         )
         selected.held = held
         return selected
@@ -197,6 +204,7 @@ def _diff_text(report: dict[str, Any]) -> str:
 @click.command()
 @common.db_option
 @common.replica_options
+@common.partition_option
 @click.option("--as-of", "as_of", default=None, help=common.AS_OF_HELP)
 @click.option("--playbook", "playbooks", multiple=True, help="playbook id (repeatable)")
 @click.option(
@@ -218,9 +226,11 @@ def run(
     grace: str,
     slot: str | None,
     replica: ReplicaConfig | None,
+    partition: Partition | None,
 ) -> None:
     """Execute once: write ledger, outbox and tasks. A rerun in the same window adds nothing.
-    A slot older than --grace is skipped (slot_too_old) unless named with --slot."""
+    A slot older than --grace is skipped (slot_too_old) unless named with --slot.
+    With --partition k/K, only that share of the customers and of each max_per_run."""
     if slot is not None and (as_of is not None or not playbooks):
         raise UsageError(
             "--slot names one slot of the playbooks given with --playbook, instead of --as-of",
@@ -233,7 +243,14 @@ def run(
     except DurationError as exc:
         raise UsageError(f"--grace: {exc}", code="E0303") from exc
     selected = execute_selected(
-        db_url, slot or as_of, playbooks, dry_run=False, mask=False, grace=allowed, replica=replica
+        db_url,
+        slot or as_of,
+        playbooks,
+        dry_run=False,
+        mask=False,
+        grace=allowed,
+        replica=replica,
+        partition=partition,
     )
     for o in selected.outcomes:
         if o.error is not None:
@@ -253,6 +270,7 @@ def run(
             f"{o.playbook.id}: run {o.run_id} window {o.window}: matched {o.matched_count}, "
             f"acted {o.acted} ({kinds})"
             + (" [read from the replica]" if o.read_from == "replica" else "")
+            + (f" [partition {o.partition.label}]" if o.partition is not None else "")
             + (f"; suppressed: {held}" if held else "")
             + (f"; no usable value: {issues}" if issues else "")
         )

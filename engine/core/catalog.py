@@ -828,4 +828,51 @@ CATALOG: dict[str, tuple[str, str]] = {
     "event.integer": ("a number", "数字"),
     "event.string": ("text", "文字"),
     "event.enum": ("a code", "代码"),
+    # --- partitioned daemons (engine/store/partitions.py) 分区守护进程 -----------------------
+    "E1040.format": (
+        "--partition {value!r} is not k/K (two whole numbers, e.g. 2/4)",
+        "--partition {value!r} 不是 k/K 的形式(两个整数,例如 2/4)",
+    ),
+    "E1040.range": (
+        "--partition {value!r}: k must be between 1 and K, and K between 1 and {most} "
+        "(got k={k}, K={count})",
+        "--partition {value!r}:k 应在 1 到 K 之间,K 应在 1 到 {most} 之间(k={k},K={count})",
+    ),
+    "E1040.hint": (
+        "start K daemons with --partition 1/K … K/K, the same K for all",
+        "启动 K 个守护进程,分别用 --partition 1/K … K/K,K 须相同",
+    ),
+    "E1041": (
+        "--partition {given} does not fit this database: its daemons split customers into "
+        "{count} partitions",
+        "--partition {given} 与本库不符:本库的守护进程把客户分为 {count} 个分区",
+    ),
+    "E1041.hint": (
+        "use --partition k/{count}; to change the number, stop every daemon and empty the "
+        "partition_scheme table",
+        "请用 --partition k/{count};如要改分区数,先停止所有守护进程并清空 partition_scheme 表",
+    ),
+    "E1042": (
+        "this database is run by partitioned daemons ({count} partitions): a daemon without "
+        "--partition would act on every partition's customers",
+        "本库由分区守护进程运行(共 {count} 个分区):不带 --partition 的守护进程会处理所有分区的客户",
+    ),
+    "E1042.hint": (
+        "start it with --partition k/{count}, or stop every daemon and empty the "
+        "partition_scheme table to run unpartitioned",
+        "请加 --partition k/{count};如要不分区运行,先停止所有守护进程并清空 partition_scheme 表",
+    ),
+    "E1043": (
+        "partition_column '{column}' is not a column of the customer table '{table}'",
+        "partition_column '{column}' 不是客户表 '{table}' 的列",
+    ),
+    "E1043.hint": (
+        "name a column of the customer table (e.g. branch_id), or remove partition_column "
+        "to partition by the customer key",
+        "请写客户表中的列(例如 branch_id),或删去 partition_column,按客户编号分区",
+    ),
+    "E1043.summary": (
+        "the data dictionary's partition_column does not fit the database",
+        "数据字典中的 partition_column 与数据库不符",
+    ),
 }

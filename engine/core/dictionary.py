@@ -107,6 +107,9 @@ class DataDictionary:
     related: Mapping[str, RelatedTable] = field(default_factory=dict)
     changes: Mapping[str, ChangeSeries] = field(default_factory=dict)
     source: Path | None = None
+    # the customer-table column partitioned daemons hash (engine/store/partitions.py); None:
+    # the key. Checked against the database when a daemon or run is partitioned (E1043)
+    partition_column: str | None = None
 
     def __contains__(self, key: object) -> bool:
         return key in self.fields
@@ -239,7 +242,12 @@ def load_dictionary(path: Path) -> DataDictionary:
         related=related,
         changes=changes,
         source=path,
+        partition_column=_optional_name(raw.get("partition_column")),
     )
+
+
+def _optional_name(value: Any) -> str | None:
+    return None if value is None or str(value).strip() == "" else str(value).strip()
 
 
 def _check_calendar_fields(path: Path, fields: Mapping[str, Field]) -> None:

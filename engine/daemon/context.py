@@ -21,6 +21,7 @@ from engine.core.dictionary import DataDictionary
 from engine.core.observability import Metrics
 from engine.core.settings import Settings
 from engine.daemon.timesource import TimeSource
+from engine.store.partitions import Partition
 
 Dispatch = Callable[[dt.datetime], Mapping[str, int]]
 """One dispatcher round at a (wall-clock) moment: claim a batch of due outbox rows, deliver
@@ -48,6 +49,8 @@ class DaemonConfig:
     metrics_port: int | None = None
     events: bool = True  # host the event playbooks (engine/events/host.py)
     event_interval: float = 1.0  # seconds between reads of newly stored events
+    # --partition k/K: this daemon's share of the customers (docs/scaling.md); None: all
+    partition: Partition | None = None
 
     @property
     def heartbeat_every(self) -> float:

@@ -18,6 +18,7 @@ from engine.core.calendarfile import work_calendar
 from engine.core.clock import utc_now
 from engine.core.observability import DEAD_LETTER_STATUSES, error_text, event
 from engine.daemon.context import Context, Dispatch
+from engine.daemon.partitions import partition_state
 from engine.delivery.tasklist import escalate_overdue
 from engine.policy.watch import PolicyWatch
 from engine.store import claims
@@ -44,7 +45,8 @@ class Housekeeping:
                     pid=os.getpid(),
                     started_at=now,
                     heartbeat_at=now,
-                    state={},
+                    # before the first reload: other daemons read which partition it serves
+                    state=partition_state(self.ctx),
                 )
             )
 

@@ -19,6 +19,7 @@ from engine.core.clock import utc_naive, utc_now
 from engine.core.observability import error_text, event
 from engine.daemon.context import Context
 from engine.daemon.folder import Changes, PlaybookFolder
+from engine.daemon.partitions import partition_state
 from engine.daemon.slots import SlotRunner
 from engine.daemon.timesource import SlotTrigger
 from engine.events.host import EventHost
@@ -246,6 +247,7 @@ class Reloader:
             "dispatcher": self.dispatcher,
             "events": self.events.state() if self.events is not None else None,
             "policy_error": self.policy.problem.as_dict() if self.policy.problem else None,
+            **partition_state(ctx),
         }
         try:
             with ctx.store.begin() as conn:

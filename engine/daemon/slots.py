@@ -12,6 +12,9 @@ surviving:
   useful and reports the rest; APScheduler's own grace is unlimited and only wakes us.
 - **Crash safety.** A killed daemon's claim lapses with its lease and is resumed by whichever
   daemon comes next; the ledger makes the resumed run do only what is left.
+- **Partitions.** A daemon started with ``--partition k/K`` claims each slot per partition:
+  its own k first, then any partition no live daemon owns (:mod:`engine.daemon.partitions`),
+  and runs it over that partition's customers with its share of ``max_per_run``.
 - **Graceful stop.** Once the daemon is stopping, :class:`InterruptibleSink` lets the batch
   being written commit and refuses the next one; the claim is marked ``interrupted`` and
   resumed at once by the next daemon.
@@ -35,10 +38,12 @@ from engine.core.errors import EngineError
 from engine.core.observability import error_text, event
 from engine.daemon.context import Context
 from engine.daemon.folder import Version
+from engine.daemon.partitions import served
 from engine.execution.sinks import Decision, RunInfo, StoreSink
 from engine.playbook.model import cron_of
 from engine.store import claims
 from engine.store.models import runs
+from engine.store.partitions import Partition
 from engine.triggers.schedule import slot_key, slots_between
 
 _KEPT_PASSES = 4  # slots whose shared data-issue counts a daemon keeps
@@ -51,9 +56,22 @@ class Interrupted(EngineError):
 class InterruptibleSink(StoreSink):
     """The store sink, refusing to start a new batch once the daemon is stopping."""
 
-    def __init__(self, engine: Engine, stopping: threading.Event) -> None:
+    def __init__(
+        self, engine: Engine, stopping: threading.Event, claim_id: int | None = None
+    ) -> None:
         super().__init__(engine)
         self.stopping = stopping
+        self.claim_id = claim_id
+        self.run_id: int | None = None  # the runs row this attempt opened
+
+    def start(self, info: RunInfo) -> None:
+        super().start(info)
+        self.run_id = info.run_id
+        if self.claim_id is not None and info.run_id is not None:
+            # the claim names its run at once: a takeover closes that run and no other
+            # partition's run of the same window (claims.close_abandoned_runs)
+            with self.engine.begin() as conn:
+                claims.note_run(conn, self.claim_id, info.run_id)
 
     def write(self, info: RunInfo, decisions: Sequence[Decision]) -> set[str]:
         if self.stopping.is_set():
@@ -138,7 +156,14 @@ class SlotRunner:
                     return
 
     def _step(self, playbook_id: str) -> bool:
-        """Claim and run one due slot of a playbook; False when there is nothing to do."""
+        """Claim and run one due slot of a playbook, in the first partition this daemon
+        serves that has one (unpartitioned: partition 0); False when there is nothing to do."""
+        with self.ctx.store.connect() as conn:
+            parts = served(conn, self.ctx, utc_now())
+        return any(self._step_in(playbook_id, part) for part in parts)
+
+    def _step_in(self, playbook_id: str, part: int) -> bool:
+        """Claim and run one due slot of a playbook in one partition."""
         with self._guard:
             version = self._active.get(playbook_id)
         if version is None:
@@ -152,7 +177,7 @@ class SlotRunner:
         chash = version.playbook.content_hash
         with ctx.store.begin() as conn:
             for claim in claims.resumable(
-                conn, playbook_id, wall, cfg.max_attempts, wall - cfg.retry_delay
+                conn, playbook_id, wall, cfg.max_attempts, wall - cfg.retry_delay, part
             ):
                 slot = dt.datetime.fromisoformat(claim.slot)
                 if local_now - slot > cfg.grace:
@@ -176,17 +201,18 @@ class SlotRunner:
                     previous_owner=claim.owner,
                     previous_status=claim.status,
                     attempt=claim.attempts + 1,
+                    **self._part_field(part),
                 )
                 target = (claim.id, slot)
                 break
             else:
-                if claims.held_elsewhere(conn, playbook_id, ctx.owner, wall):
+                if claims.held_elsewhere(conn, playbook_id, ctx.owner, wall, part):
                     return False
                 since = claims.enabled_since(conn, playbook_id)
                 if since is None:  # disabled by another daemon's reload a moment ago
                     return False
                 start = local_naive(since.replace(tzinfo=dt.UTC), ctx.tz)
-                last = claims.last_slot(conn, playbook_id)
+                last = claims.last_slot(conn, playbook_id, part)
                 if last is not None:
                     start = max(start, dt.datetime.fromisoformat(last))
                 due = list(slots_between(cron, start, local_now))
@@ -201,6 +227,7 @@ class SlotRunner:
                         owner=ctx.owner,
                         now=wall,
                         reason=self._late(late[-1]),
+                        partition=part,
                     )
                     if n:
                         self._missed(playbook_id, [k for k, _ in keys])
@@ -217,12 +244,23 @@ class SlotRunner:
                     content_hash=chash,
                     now=wall,
                     lease=cfg.lease,
+                    partition=part,
                 )
                 if claim_id is None:
                     return False  # another daemon won this slot and carries on from it
                 target = (claim_id, slot)
-        self._execute(version, *target)
+        self._execute(version, *target, part)
         return True
+
+    def _partition(self, part: int) -> Partition | None:
+        """Partition ``part`` of this daemon's scheme; None for 0 (unpartitioned)."""
+        mine = self.ctx.config.partition
+        return Partition(part, mine.count) if part and mine is not None else None
+
+    def _part_field(self, part: int) -> dict[str, Any]:
+        """The log field naming a partition, only for partitioned daemons."""
+        partition = self._partition(part)
+        return {"partition": partition.label} if partition is not None else {}
 
     def _utc(self, slot: dt.datetime) -> dt.datetime:
         return utc_naive(slot.replace(tzinfo=self.ctx.tz))
@@ -243,7 +281,7 @@ class SlotRunner:
             last=slots[-1],
         )
 
-    def _execute(self, version: Version, claim_id: int, slot: dt.datetime) -> None:
+    def _execute(self, version: Version, claim_id: int, slot: dt.datetime, part: int) -> None:
         ctx = self.ctx
         metrics = ctx.metrics
         playbook = version.playbook
@@ -257,14 +295,17 @@ class SlotRunner:
             slot=key,
             lag_seconds=round(lag, 3),
             owner=ctx.owner,
+            **self._part_field(part),
         )
-        sink = InterruptibleSink(ctx.store, ctx.stopping)
+        sink = InterruptibleSink(ctx.store, ctx.stopping, claim_id)
         started = time.monotonic()
         run_id: int | None = None
         error: str | None = None
         try:
             clock = Clock.at(at, ctx.tz)
-            outcome = version.executor.execute(playbook, clock, sink, shared=self._shared(key))
+            outcome = version.executor.execute(
+                playbook, clock, sink, shared=self._shared(key), partition=self._partition(part)
+            )
             run_id, status = outcome.run_id, claims.DONE
         except Interrupted as exc:
             status, error = claims.INTERRUPTED, exc.message
@@ -272,7 +313,8 @@ class SlotRunner:
             status, error = claims.FAILED, error_text(exc)
         duration_ms = int((time.monotonic() - started) * 1000)
         if run_id is None:
-            run_id = self._last_run(playbook.id, key)
+            # this attempt's own run: other partitions' runs share the window
+            run_id = sink.run_id if sink.run_id is not None else self._last_run(playbook.id, key)
         with ctx.store.begin() as conn:
             kept = claims.finish(
                 conn,
@@ -288,6 +330,7 @@ class SlotRunner:
         metrics.runs.labels(playbook.id, status).inc()
         metrics.lag.labels(playbook.id).set(lag)
         fields: dict[str, Any] = {"playbook": playbook.id, "slot": key, "status": status}
+        fields.update(self._part_field(part))
         fields.update(run_id=run_id, duration_ms=duration_ms)
         if status == claims.DONE and outcome.estimated_days:
             decision = "held" if outcome.held_for_estimate else "ran"

@@ -64,6 +64,7 @@ from engine.policy.batch import BatchGate
 from engine.policy.consent import consent_channels
 from engine.policy.gate import WECOM_KIND
 from engine.rendering.renderer import Renderer, template_context
+from engine.store.partitions import Partition
 from engine.store.replica import ReplicaReads
 from engine.triggers.schedule import Schedule, first_slot_on, window_at
 
@@ -111,6 +112,10 @@ class Outcome:
     held_for_estimate: bool = False
     # where the bank's data was read: "primary", or "replica" (see ReplicaReads)
     read_from: str = "primary"
+    # --partition k/K: this run saw only that share of the customers (engine/store/partitions)
+    partition: Partition | None = None
+    # limits.max_per_run for this run: the playbook's, or the partition's share of it
+    cap: int | None = None
 
     @classmethod
     def failed(cls, playbook: Playbook, clock: Clock, error: str) -> Outcome:
@@ -211,13 +216,20 @@ class Executor:
         return known[1], known[2]
 
     def audience_query(
-        self, playbook: Playbook, clock: Clock, customer_ids: Sequence[str] | None = None
+        self,
+        playbook: Playbook,
+        clock: Clock,
+        customer_ids: Sequence[str] | None = None,
+        partition: Partition | None = None,
     ) -> Select[*tuple[Any, ...]]:
-        """The audience with the fields a run reads (see :meth:`reads`)."""
+        """The audience with the fields a run reads (see :meth:`reads`); with a partition,
+        only its customers: one more WHERE term, so nothing downstream knows."""
         compiler = SqlCompiler(self.dictionary, clock)
         query = compiler.audience(playbook.audience, self.reads(playbook)[0])
         if customer_ids is not None:  # an event matched these customers: only they qualify
             query = query.where(compiler.key_in(customer_ids))
+        if partition is not None:
+            query = query.where(partition.where(self.dictionary))
         return query
 
     def execute(
@@ -234,6 +246,7 @@ class Executor:
         windows: Mapping[str, str] | None = None,
         variables: Mapping[str, Mapping[str, Any]] | None = None,
         shared: SharedIssues | None = None,
+        partition: Partition | None = None,
     ) -> Outcome:
         """``evaluator="python"`` scans every customer in batches and decides the audience
         with the reference evaluator instead of SQL, to compare the two (slow; reports the
@@ -242,23 +255,30 @@ class Executor:
         ``windows`` gives each customer their own ledger window and restricts the audience to
         them: one run acts on a whole batch of event matches, each exactly once.
         ``variables``: per customer, more template variables (``event`` of a match).
-        ``shared``: the data-issue counts of a pass over several playbooks (:meth:`one_pass`)."""
+        ``shared``: the data-issue counts of a pass over several playbooks (:meth:`one_pass`).
+        ``partition``: decide only that share of the customers, with its share of
+        ``max_per_run`` (:meth:`Partition.share`), so K partitions add up to one run."""
         if windows is not None:
             customer_ids = list(windows)
             window = window or next(iter(windows.values()), None)
         bank = self.bank()  # before the run is recorded: a replica refused is no run
         clock = clock.using(self.calendar())  # the deployment's calendar decides workdays
-        query = self.audience_query(playbook, clock, customer_ids)
+        query = self.audience_query(playbook, clock, customer_ids, partition)
         scan = query
         if evaluator == "python":
             scan = SqlCompiler(self.dictionary, clock).audience(EVERYONE, self.scalar_fields)
+            if partition is not None:
+                scan = scan.where(partition.where(self.dictionary))
         outcome = Outcome(
             playbook=playbook,
             window=window if window is not None else window_of(playbook, clock),
             as_of=clock.as_of,
             sql=str(query.compile(self.store, compile_kwargs={"literal_binds": False})),
             read_from="primary" if bank is self.store else "replica",
+            partition=partition,
         )
+        cap = playbook.limits.max_per_run
+        outcome.cap = partition.share(cap) if partition is not None else cap
         now_utc = clock.utc_naive()
         info = RunInfo(
             playbook_id=playbook.id,
@@ -295,7 +315,7 @@ class Executor:
                         kept = filter_batch(facts, self.dictionary, playbook.audience, clock, rows)
                         every = [*batch.keys, *(f.key for f in self.tag_fields)]
                         batch = Batch.of(kept, every)
-                    elif not _cap_full(playbook, outcome):
+                    elif not _cap_full(outcome):
                         batch.tags = self.tags(facts, batch.ids, self.reads(playbook)[1])
                     planned = sink.planned
                     decisions = self._decide(
@@ -394,7 +414,7 @@ class Executor:
         if playbook.limits.once_per_customer:
             since = clock.utc_naive() - playbook.limits.once_per_customer
             cooling = in_cooldown(conn, playbook.id, ids, since)
-        if _cap_full(playbook, outcome):
+        if _cap_full(outcome):
             # nobody in this batch can be acted on: the reasons need no policy, no texts
             decisions = [
                 Decision(cid, (), ((None, ALREADY_DONE if cid in done else COOLDOWN),))
@@ -432,7 +452,7 @@ class Executor:
             priority=playbook.priority,
             workday_ends=self.policy.tasks.working_hours.end,
         )
-        cap = playbook.limits.max_per_run
+        cap = outcome.cap
         related = fetch_context(facts, playbook.context, self.dictionary, clock, ids)
         decisions = []
         # slots of the run cap taken: by earlier batches, and by this one as it goes
@@ -596,8 +616,9 @@ class Executor:
         )
 
 
-def _cap_full(playbook: Playbook, outcome: Outcome) -> bool:
-    """Whether earlier batches took every slot of ``max_per_run``: the rest of the audience
-    is only counted (already done, cooling down, or over the cap), never gated or rendered."""
-    cap = playbook.limits.max_per_run
+def _cap_full(outcome: Outcome) -> bool:
+    """Whether earlier batches took every slot of ``max_per_run`` (this run's: a partition's
+    share): the rest of the audience is only counted (already done, cooling down, or over the
+    cap), never gated or rendered."""
+    cap = outcome.cap
     return cap is not None and outcome.acted + outcome.held_out >= cap

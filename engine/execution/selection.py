@@ -19,6 +19,7 @@ from engine.core.errors import EngineError, describe_failure
 from engine.execution.executor import Executor, Outcome, by_priority, slot_on
 from engine.execution.sinks import RecordingSink, Sink, StoreSink
 from engine.playbook.model import Playbook, cron_of
+from engine.store.partitions import Partition
 from engine.triggers.schedule import Schedule, latest_slot
 
 
@@ -86,13 +87,16 @@ def decide(
     evaluator: str = "sql",
     left_out: Sequence[str] = (),
     grace: dt.timedelta | None = None,
+    partition: Partition | None = None,
 ) -> Selected:
     """Decide the scheduled ``playbooks`` at ``moment`` (each at its own slot that day when
     ``whole_day``), previewing (``dry_run``) or writing ledger, outbox and tasks.
 
     ``grace``: a playbook whose latest slot is older than this at ``moment`` is not run but
     listed in ``too_old`` (the daemon's misfire rule: a one-off run must not act on a
-    quarterly slot weeks late)."""
+    quarterly slot weeks late).
+
+    ``partition``: decide only that share of the customers (``run --partition k/K``)."""
     tz = executor.settings.timezone
     # event playbooks act when events arrive: `events dry-run FILE` previews them
     scheduled = [p for p in playbooks if isinstance(p.trigger, Schedule)]
@@ -114,7 +118,13 @@ def decide(
         sink: Sink = RecordingSink(mask=mask, contacts=previewed) if dry_run else StoreSink(store)
         try:
             outcome = executor.execute(
-                playbook, clock, sink, keep_details=dry_run, evaluator=evaluator, shared=shared
+                playbook,
+                clock,
+                sink,
+                keep_details=dry_run,
+                evaluator=evaluator,
+                shared=shared,
+                partition=partition,
             )
         except Exception as exc:  # a fault boundary: one playbook's failure is its own
             # recorded `failed` in runs by the sink; the other playbooks are decided as if

@@ -7,6 +7,11 @@ and once the lease lapses another daemon (or the restarted one) takes the claim 
 compare-and-set update and finishes the slot. Finishing twice is harmless: the action ledger
 is unique per (playbook, customer, window), so a resumed run only does what is left.
 
+**Partitions.** Daemons started with ``--partition k/K`` claim each slot once per partition
+(``partition_no`` = k; 0 for an unpartitioned daemon): every function here takes the
+partition, and a partition's slots run one after another like a playbook's, independent of
+the other partitions' (see :mod:`engine.daemon.slots` for who claims which partition).
+
 Every function takes a connection inside the caller's transaction and the wall-clock ``now``
 (naive UTC), so the rules here are plain SQL that tests can drive step by step.
 """
@@ -41,6 +46,11 @@ class Claim:
     owner: str | None
     lease_until: dt.datetime | None
     attempts: int
+    partition: int = 0  # k of --partition k/K; 0: unpartitioned
+    run_id: int | None = None  # the attempt's ``runs`` row, noted as it starts (note_run)
+
+
+_UNIQUE = ["playbook_id", "slot", "partition_no"]  # uq_run_claims_slot
 
 
 def _insert(conn: Connection) -> Any:
@@ -57,6 +67,8 @@ def _claim(row: Any) -> Claim:
         owner=row.owner,
         lease_until=row.lease_until,
         attempts=row.attempts,
+        partition=row.partition_no,
+        run_id=row.run_id,
     )
 
 
@@ -70,8 +82,10 @@ def try_claim(
     content_hash: str,
     now: dt.datetime,
     lease: dt.timedelta,
+    partition: int = 0,
 ) -> int | None:
-    """Claim a slot nobody has claimed; the claim's id, or None when another daemon has it."""
+    """Claim a slot (of one partition) nobody has claimed; the claim's id, or None when
+    another daemon has it."""
     claim_id = conn.execute(
         _insert(conn)(run_claims)
         .values(
@@ -84,8 +98,9 @@ def try_claim(
             attempts=1,
             content_hash=content_hash,
             claimed_at=now,
+            partition_no=partition,
         )
-        .on_conflict_do_nothing(index_elements=["playbook_id", "slot"])
+        .on_conflict_do_nothing(index_elements=_UNIQUE)
         .returning(run_claims.c.id)
     ).scalar()
     return None if claim_id is None else int(claim_id)
@@ -111,12 +126,14 @@ def resumable(
     now: dt.datetime,
     max_attempts: int,
     retry_before: dt.datetime,
+    partition: int = 0,
 ) -> list[Claim]:
-    """Claims of a playbook that should be (re)run, oldest slot first."""
+    """Claims of a playbook (and partition) that should be (re)run, oldest slot first."""
     rows = conn.execute(
         select(run_claims)
         .where(
             run_claims.c.playbook_id == playbook_id,
+            run_claims.c.partition_no == partition,
             _resumable(now, max_attempts, retry_before),
         )
         .order_by(run_claims.c.slot)
@@ -166,14 +183,18 @@ ABANDONED = "abandoned: the process running it stopped before it finished (its l
 def close_abandoned_runs(conn: Connection, claim: Claim, now: dt.datetime) -> int:
     """Mark the ``runs`` rows a dead daemon left ``running`` for this claim's slot as failed,
     so no run stays "running" for ever; what it wrote stays (the ledger keeps it exactly
-    once), the new attempt records a run of its own."""
+    once), the new attempt records a run of its own. A partition's claim closes only the run
+    it noted (:func:`note_run`): the other partitions' runs of the slot share its window and
+    may be running right now."""
+    if claim.partition:
+        if claim.run_id is None:
+            return 0  # killed before its run started: nothing left running
+        which = runs.c.id == claim.run_id
+    else:
+        which = and_(runs.c.playbook_id == claim.playbook_id, runs.c.window == claim.slot)
     result = conn.execute(
         update(runs)
-        .where(
-            runs.c.playbook_id == claim.playbook_id,
-            runs.c.window == claim.slot,
-            runs.c.status == "running",
-        )
+        .where(which, runs.c.status == "running")
         .values(status="failed", finished_at=now, error=ABANDONED)
     )
     return int(result.rowcount)
@@ -196,8 +217,16 @@ def give_up(conn: Connection, claim: Claim, now: dt.datetime, reason: str) -> bo
     return given_up
 
 
-def held_elsewhere(conn: Connection, playbook_id: str, owner: str, now: dt.datetime) -> bool:
-    """Whether another live daemon is running a slot of this playbook right now.
+def note_run(conn: Connection, claim_id: int, run_id: int) -> None:
+    """Name the ``runs`` row an attempt opened, as it opens it: a takeover then closes that
+    run alone (:func:`close_abandoned_runs`)."""
+    conn.execute(update(run_claims).where(run_claims.c.id == claim_id).values(run_id=run_id))
+
+
+def held_elsewhere(
+    conn: Connection, playbook_id: str, owner: str, now: dt.datetime, partition: int = 0
+) -> bool:
+    """Whether another live daemon is running a slot of this playbook (and partition) now.
 
     Slots of one playbook run one after another, oldest first: cooldowns read what earlier
     slots wrote, so a daemon that finds a colleague busy with a playbook leaves it to them.
@@ -206,6 +235,7 @@ def held_elsewhere(conn: Connection, playbook_id: str, owner: str, now: dt.datet
         select(run_claims.c.id)
         .where(
             run_claims.c.playbook_id == playbook_id,
+            run_claims.c.partition_no == partition,
             run_claims.c.status == RUNNING,
             run_claims.c.owner != owner,
             run_claims.c.lease_until >= now,
@@ -267,8 +297,10 @@ def record_missed(
     owner: str,
     now: dt.datetime,
     reason: str,
+    partition: int = 0,
 ) -> int:
-    """Record slots that will not run as 'missed' rows; how many were new."""
+    """Record slots (of one partition) that will not run as 'missed' rows; how many were
+    new."""
     if not slots:
         return 0
     rows = [
@@ -284,12 +316,13 @@ def record_missed(
             "claimed_at": now,
             "finished_at": now,
             "error": reason,
+            "partition_no": partition,
         }
         for key, due_at in slots
     ]
     stmt = (
         _insert(conn)(run_claims)
-        .on_conflict_do_nothing(index_elements=["playbook_id", "slot"])
+        .on_conflict_do_nothing(index_elements=_UNIQUE)
         .returning(run_claims.c.id)  # rowcount of a multi-row insert is -1 on psycopg
     )
     inserted = 0
@@ -298,10 +331,13 @@ def record_missed(
     return inserted
 
 
-def last_slot(conn: Connection, playbook_id: str) -> str | None:
-    """The latest slot of a playbook anyone has claimed or recorded: the catch-up watermark."""
+def last_slot(conn: Connection, playbook_id: str, partition: int = 0) -> str | None:
+    """The latest slot of a playbook (and partition) anyone has claimed or recorded: the
+    catch-up watermark."""
     value = conn.execute(
-        select(func.max(run_claims.c.slot)).where(run_claims.c.playbook_id == playbook_id)
+        select(func.max(run_claims.c.slot)).where(
+            run_claims.c.playbook_id == playbook_id, run_claims.c.partition_no == partition
+        )
     ).scalar()
     return None if value is None else str(value)
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 
 from engine.core.errors import StoreError, UsageError, first_line
 from engine.store import schema
+from engine.store.keyhash import register_sqlite
 from engine.store.models import (
     CUSTOMER_TABLES,
     ENGINE_TABLES,
@@ -101,6 +102,8 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    # the partition hash PostgreSQL computes from md5 (engine/store/keyhash.py)
+    register_sqlite(dbapi_connection)
 
 
 def create_all(engine: Engine) -> None:
@@ -134,10 +137,20 @@ def create_governance_tables(engine: Engine) -> None:
 
 
 def require_tables(engine: Engine, tables: Iterable[Table] = CUSTOMER_TABLES) -> None:
-    """Raise one clear error naming every table the store lacks."""
+    """Raise one clear error naming every table the store lacks; a store made by an earlier
+    release, or upgraded by a later one, is told the command that fixes it instead."""
     tables = list(tables)
+    ours = any(t in ENGINE_TABLES for t in tables)
+    if ours:
+        schema.require_current(engine)  # an upgrade pending, or a newer engine's store
     present = set(inspect(engine).get_table_names())
     missing = [t.name for t in tables if t.name not in present]
+    if missing and ours and "runs" in present:
+        raise StoreError(
+            f"the store was made by an earlier release: it has no table(s) {', '.join(missing)}",
+            code="E0511",
+            hint="upgrade it in place, data kept: `python runner.py init-db` (with the same --db)",
+        )
     if missing:
         raise StoreError(
             f"the store has no table(s) {', '.join(missing)}",
@@ -146,5 +159,3 @@ def require_tables(engine: Engine, tables: Iterable[Table] = CUSTOMER_TABLES) ->
             "own tables to a bank's store with `python runner.py init-db --engine-only`, "
             "or point --db at a store that has them",
         )
-    if any(t in ENGINE_TABLES for t in tables):
-        schema.require_current(engine)  # an upgrade pending, or a newer engine's store

@@ -3,7 +3,7 @@
 The customer tables (branches … consents) are the bank's data: the engine only reads them,
 through the data dictionary. The demo generator and the importers fill them. The engine-owned
 tables (runs, action_ledger, outbox, tasks, suppressions, engine_tags, and the scheduler's
-run_claims, schedule_state and daemons) are the only ones the engine writes.
+run_claims, schedule_state, daemons and partition_scheme) are the only ones the engine writes.
 
 Conventions:
 - Customer-side timestamps are naive local times in the bank's time zone (config.timezone),
@@ -376,7 +376,11 @@ run_claims = Table(
     Column("duration_ms", Integer),
     Column("lag_ms", Integer),  # how late after the slot the execution started
     Column("error", Text),
-    UniqueConstraint("playbook_id", "slot", name="uq_run_claims_slot"),
+    # Partitioned daemons (`--partition k/K`, engine/store/partitions.py) claim each slot once
+    # per partition: k of K, or 0 for an unpartitioned daemon (every row before partitions).
+    # The unique key gained this column; nothing else about claims changed.
+    Column("partition_no", Integer, nullable=False, default=0, server_default=text("0")),
+    UniqueConstraint("playbook_id", "slot", "partition_no", name="uq_run_claims_slot"),
     Index("ix_run_claims_status", "status", "lease_until"),
 )
 
@@ -404,7 +408,18 @@ daemons = Table(
     Column("state", JSON, nullable=False, default=dict),  # loaded versions, reload errors
 )
 
-SCHEDULER_TABLES = (run_claims, schedule_state, daemons)
+partition_scheme = Table(
+    "partition_scheme",
+    metadata,
+    # At most one row (id 1): the K partitioned daemons split customers by, set by the first
+    # `daemon --partition k/K`; a daemon with another K, or none, is refused on this database.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("partitions", Integer, nullable=False),
+    Column("set_by", String(120), nullable=False),  # the daemon that recorded it
+    Column("set_at", DateTime, nullable=False),  # UTC
+)
+
+SCHEDULER_TABLES = (run_claims, schedule_state, daemons, partition_scheme)
 
 events = Table(
     "events",

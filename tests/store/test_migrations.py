@@ -98,6 +98,8 @@ def _table_of(diff: Any) -> str | None:
 
 def test_a_release_2026_11_store_upgrades_in_place(old_store: Engine, db_url: str) -> None:
     assert schema.revision(old_store) is None
+    refused = cli("stats", "--db", db_url)  # not yet upgraded: told the one command
+    assert refused.returncode == 1 and "E0511" in refused.stderr and "init-db" in refused.stderr
     upgraded = cli("init-db", "--engine-only", "--db", db_url)
     assert_no_traceback(upgraded)
     assert upgraded.returncode == 0, upgraded.stderr

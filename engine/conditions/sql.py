@@ -281,7 +281,7 @@ class SqlCompiler:
     def stored(self, f: Field) -> ColumnElement[Any]:
         """The well-formed stored value, bounds not applied (to count implausible rows)."""
         raw = self.raw_field(f)
-        return checked(raw, f.type) if f.stored else raw
+        return checked(raw, f.type) if f.is_stored else raw
 
     def raw_field(self, f: Field) -> ColumnElement[Any]:
         """The stored value as it is, malformed or not (to count malformed rows)."""

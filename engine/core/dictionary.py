@@ -109,7 +109,7 @@ class Field:
     valid: Validity | None = None
 
     @property
-    def stored(self) -> bool:
+    def is_stored(self) -> bool:
         """A value kept in a column (of the customer's table or a looked-up one), so read
         checked for its type; a ``sql:`` value is computed and taken as it comes."""
         return self.column is not None or self.lookup is not None

@@ -171,7 +171,9 @@ class Explainer:
         query = compiler.audience(EVERYONE, self.executor.scalar_fields)
         # the stored values too, as text, to tell a malformed value from an empty one, and
         # well formed, to tell an implausible one
-        checked = [f for f in self.executor.scalar_fields if f.stored and f.type in CHECKED_TYPES]
+        checked = [
+            f for f in self.executor.scalar_fields if f.is_stored and f.type in CHECKED_TYPES
+        ]
         query = query.add_columns(
             *(cast(compiler.raw_field(f), String()).label(f"_raw_{f.key}") for f in checked),
             *(compiler.stored(f).label(f"_stored_{f.key}") for f in checked if f.valid),

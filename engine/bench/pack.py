@@ -26,7 +26,7 @@ _FROM = re.compile(r"\bFROM\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 
 def tables_read(lab: Lab) -> list[str]:
     """Every table a run of the pack reads: the customer table, the tables behind the fields
-    every audience row carries (tags, SQL expressions), the related records and histories
+    every audience row carries (tags, lookups, SQL expressions), the related records and histories
     the audiences name, and the policy's tables (consent, ledger, outbox, tasks)."""
     d = lab.dictionary
     names = {d.customer_table}
@@ -35,6 +35,8 @@ def tables_read(lab: Lab) -> list[str]:
             names.add(f.tags.table)
         if f.sql is not None:
             names.update(_FROM.findall(f.sql))
+        if f.lookup is not None:
+            names.add(f.lookup.table)
     for p in (*lab.scheduled, *lab.event_driven):
         related, changes = used(p.audience)
         names.update(d.related[r].table for r in related)

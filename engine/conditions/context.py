@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, String, func, literal_column, select, table
+from sqlalchemy import Connection, String, func, literal_column, select
 
 from engine.conditions.ast import EVERYONE, Condition
 from engine.conditions.parse import ConditionParser
@@ -149,14 +149,13 @@ def fetch(
         )
         ordering += [c for k, c in columns.items() if k != s.order]  # ties: a stable order
         number = func.row_number().over(partition_by=link, order_by=ordering)
-        inner = (
+        inner = sub.joined(
             select(
                 link.label("_owner"), number.label("_n"), *(c.label(k) for k, c in columns.items())
             )
-            .select_from(table(rel.table))
+            .select_from(sub.customers)
             .where(link.in_(list(customer_ids)), sub.where(s.where))
-            .subquery()
-        )
+        ).subquery()
         query = (
             select(inner).where(inner.c["_n"] <= s.limit).order_by(inner.c["_owner"], inner.c["_n"])
         )

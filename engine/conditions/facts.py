@@ -56,8 +56,9 @@ def load_related(
         link: ColumnElement[Any] = literal_column(f"{rel.table}.{rel.link}")
         # bounds are the evaluator's to apply, against the clock it is given
         columns = [sub.stored(f).label(key) for key, f in rel.columns.items()]
-        query = select(link.label("_owner"), *columns).select_from(table(rel.table))
-        for row in conn.execute(query.where(untyped_in(link, ids))).mappings():
+        query = select(link.label("_owner"), *columns).select_from(sub.customers)
+        query = sub.joined(query.where(untyped_in(link, ids)))
+        for row in conn.execute(query).mappings():
             values = dict(row)
             # ids are text here; a bank's key column may be an integer (Berka's client_id)
             out[str(values.pop("_owner"))].setdefault(name, []).append(values)

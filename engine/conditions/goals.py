@@ -169,17 +169,25 @@ def _dictionary_has(kind: str, d: DataDictionary, at: Path, report: Report) -> b
 # --- the goal as SQL, for one cohort (one recorded moment) --------------------------------
 
 
-def met(goal: Goal, d: DataDictionary, start: dt.datetime, tz: Any) -> ColumnElement[bool]:
+def met(
+    goal: Goal,
+    d: DataDictionary,
+    start: dt.datetime,
+    tz: Any,
+    compiler: SqlCompiler | None = None,
+) -> ColumnElement[bool]:
     """The goal as a predicate over the customer table, for customers recorded at ``start``
     (naive local time); the window is ``start`` (exclusive) to ``start + within`` (inclusive).
 
     Date columns (a product's purchase day, AUM snapshots) count whole days: from the action's
-    day to the end's day, both included.
+    day to the end's day, both included. ``compiler``: the one whose :meth:`SqlCompiler.joined`
+    finishes the caller's statement, so a lookup field the goal reads is joined there.
     """
     end = start + goal.within
+    clock = Clock.at(end, tz)
+    compiler = SqlCompiler(d, clock) if compiler is None else compiler.at(clock)
     if goal.kind == "condition":
-        return SqlCompiler(d, Clock.at(end, tz)).where(goal.condition)
-    compiler = SqlCompiler(d, Clock.at(end, tz))
+        return compiler.where(goal.condition)
     if goal.kind == "aum_recovered":
         return _aum_sql(compiler, d, start.date(), end.date(), goal.percent)
     return compiler.where(goal_condition(goal, d, start))

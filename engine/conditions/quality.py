@@ -109,7 +109,7 @@ def _count(
         columns.append(func.sum(bad, type_=Integer()))
         outside = case((stored.is_not(None) & read.is_(None), 1), else_=0)
         columns.append(func.sum(outside, type_=Integer()))
-    query = select(*columns).select_from(compiler.customers)
+    query = compiler.joined(select(*columns).select_from(compiler.customers))
     if customer_ids is not None:
         query = query.where(compiler.key_in(customer_ids))
     row = conn.execute(query).one()

@@ -4,14 +4,17 @@ Field names come only from the data dictionary; every value is a bound parameter
 compiles to a strictly true/false predicate (see :mod:`engine.conditions.ast` on empty
 fields), so ``not`` needs no three-valued care. Related records become correlated
 ``EXISTS`` / scalar subqueries and calendar facts about the run date become ``true()`` or
-``false()``, so an audience is always one query.
+``false()``, so an audience is always one query. A lookup field (a column of another table
+by key) is read through that table's LEFT JOIN, which :meth:`SqlCompiler.joined` adds once
+to a finished statement for every lookup it reads, however deep.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
     Boolean,
@@ -42,8 +45,9 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import TableClause
+from sqlalchemy.sql.expression import Alias, FromClause, Join, TableClause
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import NullType, TypeEngine
 
@@ -64,7 +68,9 @@ from engine.conditions.bounds import calendar_holds, change_cutoff, relative_ran
 from engine.conditions.validity import bounded
 from engine.core import calendar as cal
 from engine.core.clock import Clock
-from engine.core.dictionary import DataDictionary, Field, sql_parameters
+from engine.core.dictionary import DataDictionary, Field, Lookup, sql_parameters
+
+Ts = TypeVarTuple("Ts")
 
 _SQL_TYPES: dict[str, TypeEngine[Any]] = {
     "string": String(),
@@ -224,6 +230,35 @@ class SqlCompiler:
         self.clock = clock
         self.customers: TableClause = table(dictionary.customer_table, column(dictionary.key))
         self.key = literal_column(f"{dictionary.customer_table}.{dictionary.key}", String())
+        self._lookups = _lookup_aliases(dictionary)
+
+    def at(self, clock: Clock) -> SqlCompiler:
+        """This compiler for another moment, sharing its lookup joins: predicates compiled
+        for several moments (a goal per cohort) go into one statement over one join."""
+        other = copy.copy(self)
+        other.clock = clock
+        return other
+
+    def lookup(self, lookup: Lookup) -> FromClause:
+        """The aliased table a lookup reads, the same object for every field of that table
+        and key, so they share one join."""
+        return self._lookups[lookup.alias][0]
+
+    def joined(self, query: Select[*Ts], base: FromClause | None = None) -> Select[*Ts]:
+        """``query`` with a LEFT JOIN from ``base`` (the customer table) for every lookup it
+        reads anywhere, subqueries included (they correlate to the join), and not joined yet.
+        LEFT, so a customer whose key is empty or names no row stays, with an empty value.
+        Call it on the finished statement: any field read afterwards is not joined."""
+        wanted = {
+            id(read)
+            for el in visitors.iterate(query)
+            if isinstance(read := getattr(el, "table", None), Alias)
+        }
+        done = {id(a) for f in query.get_final_froms() for a in _joined_aliases(f)}
+        for alias, on in self._lookups.values():
+            if id(alias) in wanted and id(alias) not in done:
+                query = query.outerjoin_from(self.customers if base is None else base, alias, on)
+        return query
 
     def key_in(self, ids: Sequence[str]) -> ColumnElement[bool]:
         """The customers with these ids. The engine's ids are text and a bank's key column
@@ -246,13 +281,15 @@ class SqlCompiler:
     def stored(self, f: Field) -> ColumnElement[Any]:
         """The well-formed stored value, bounds not applied (to count implausible rows)."""
         raw = self.raw_field(f)
-        return checked(raw, f.type) if f.column is not None else raw
+        return checked(raw, f.type) if f.is_stored else raw
 
     def raw_field(self, f: Field) -> ColumnElement[Any]:
         """The stored value as it is, malformed or not (to count malformed rows)."""
         sql_type = _SQL_TYPES[f.type]
         if f.column is not None:
             return literal_column(f"{self.dictionary.customer_table}.{f.column}", sql_type)
+        if f.lookup is not None:
+            return type_coerce(self.lookup(f.lookup).c[f.lookup.column], sql_type)
         assert f.sql is not None
         return self.expression(f.sql, sql_type)
 
@@ -446,7 +483,7 @@ class SqlCompiler:
     def related(self, r: Related) -> ColumnElement[bool]:
         rel = self.dictionary.related[r.name]
         sub = SqlCompiler(rel.scope, self.clock)
-        rows = table(rel.table)
+        rows = sub.customers
         link = literal_column(f"{rel.table}.{rel.link}", String())
         match = and_(link == self.key, sub.where(r.where))
         if r.aggregate == "exists":
@@ -454,10 +491,11 @@ class SqlCompiler:
             # the related table's own index (holdings maturing this week) instead of
             # probing it once per customer; the same customers as EXISTS, links never NULL
             named = select(link).select_from(rows).where(link.is_not(None), sub.where(r.where))
-            return self.key.in_(named)
+            return self.key.in_(sub.joined(named))
         if r.aggregate == "none":
             # NOT EXISTS, not NOT IN: PostgreSQL plans NOT IN over a subquery badly
-            return not_(exists(select(literal_column("1")).select_from(rows).where(match)))
+            one: ColumnElement[Any] = literal_column("1")
+            return not_(exists(sub.joined(select(one).select_from(rows).where(match))))
         assert r.compare is not None
         if r.aggregate == "count":
             value: ColumnElement[Any] = func.count()
@@ -472,7 +510,7 @@ class SqlCompiler:
             else:
                 value = (func.min if r.aggregate == "min" else func.max)(col)
                 value = value.cast(_SQL_TYPES[f.type]) if f.type in ("number", "money") else value
-        scalar = select(value).select_from(rows).where(match).scalar_subquery()
+        scalar = sub.joined(select(value).select_from(rows).where(match)).scalar_subquery()
         typed = scalar.cast(_SQL_TYPES[kind]) if kind in ("integer",) else scalar
         return self.compare(typed, kind, r.compare.op, r.compare.value)
 
@@ -536,12 +574,39 @@ class SqlCompiler:
         """One SELECT: the customer key plus the requested scalar fields, filtered."""
         columns = [self.key.label("_key")]
         columns += [self.field(f).label(f.key) for f in fields if f.type != "tags"]
-        return (
+        query = (
             select(*columns)
             .select_from(self.customers)
             .where(self.where(condition))
             .order_by(self.key)
         )
+        return self.joined(query)
+
+
+def _lookup_aliases(
+    dictionary: DataDictionary,
+) -> dict[str, tuple[FromClause, ColumnElement[bool]]]:
+    """Per lookup table and key: the aliased table (with every column a field reads from
+    it) and the join condition, in the dictionary's order so the SQL is stable."""
+    read: dict[str, list[Lookup]] = {}
+    for f in dictionary.fields.values():
+        if f.lookup is not None:
+            read.setdefault(f.lookup.alias, []).append(f.lookup)
+    out: dict[str, tuple[FromClause, ColumnElement[bool]]] = {}
+    for name, lookups in read.items():
+        first = lookups[0]
+        names = dict.fromkeys([first.key, *(x.column for x in lookups)])
+        alias = table(first.table, *(column(n) for n in names)).alias(name)
+        by: ColumnElement[Any] = literal_column(f"{dictionary.customer_table}.{first.by}")
+        out[name] = (alias, alias.c[first.key] == by)
+    return out
+
+
+def _joined_aliases(from_: FromClause) -> list[FromClause]:
+    """The tables a FROM item already joins (its right-hand sides, nested joins too)."""
+    if not isinstance(from_, Join):
+        return []
+    return [*_joined_aliases(from_.left), from_.right, *_joined_aliases(from_.right)]
 
 
 def _compared(c: Change, now: ColumnElement[Any], then: ColumnElement[Any]) -> ColumnElement[bool]:

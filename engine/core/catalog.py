@@ -692,6 +692,30 @@ CATALOG: dict[str, tuple[str, str]] = {
         "文件与上线的第 {number} 版相同;没有可提交的变更",
     ),
     "gov.no_change.hint": ("edit the playbook first", "请先修改剧本"),
+    "E0530": (
+        "{field}: 'lookup' has no part '{part}'; it is {{table, key, by, column}}",
+        "{field}:'lookup' 没有 '{part}' 这一项;它由 {{table, key, by, column}} 组成",
+    ),
+    "E0530.hint": ("did you mean '{near}'?", "是不是想写 '{near}'?"),
+    "E0531": (
+        "{field}: 'lookup' needs {missing}",
+        "{field}:'lookup' 缺少 {missing}",
+    ),
+    "E0531.hint": (
+        "write lookup: {{table: branches, key: id, by: branch_id, column: name}} (branches.name "
+        "where branches.id = the customer's branch_id)",
+        "写法:lookup: {{table: branches, key: id, by: branch_id, column: name}}"
+        "(取 branches.id 等于客户 branch_id 的那一行的 branches.name)",
+    ),
+    "E0532": (
+        "{field}: lookup {part} {value!r} is not a plain table or column name",
+        "{field}:lookup 的 {part} {value!r} 不是一个简单的表名或列名",
+    ),
+    "E0532.hint": (
+        "letters, digits and _ only, not starting with a digit; a computed value stays an "
+        "'sql' field",
+        "只能用字母、数字和下划线,且不以数字开头;需要计算的值请继续写成 'sql' 字段",
+    ),
     # --- shared hints and words 通用提示与词语 -----------------------------------------------
     "config.top": ("top level", "顶层"),
     "config.type": ("expected {expected}, got {got}", "应为{expected},实际是 {got}"),

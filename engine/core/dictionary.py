@@ -49,6 +49,30 @@ class TagSource:
     column: str
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """A column of another table found by key: ``table.column`` of the row whose
+    ``table.key`` equals the customer's ``by`` column (``branches.name`` where ``branches.id
+    = customers.branch_id``). Compiled to one LEFT JOIN per query, shared by every field of
+    the same table and key, so the planner joins once instead of probing once per row;
+    ``key`` must be unique in ``table`` (check-mapping refuses it otherwise, E0533), or a
+    customer would be counted once per match."""
+
+    table: str
+    key: str
+    by: str
+    column: str
+
+    @property
+    def alias(self) -> str:
+        """The join's name in SQL: one per table and key, whatever column is read."""
+        key = "" if self.key == "id" else f"_{self.key}"
+        return f"{self.table}{key}_by_{self.by}"
+
+
+LOOKUP_PARTS = ("table", "key", "by", "column")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
 TODAY = "today"
 
 
@@ -76,12 +100,19 @@ class Field:
     column: str | None = None
     sql: str | None = None
     tags: TagSource | None = None
+    lookup: Lookup | None = None
     values: Mapping[str, str] = field(default_factory=dict)
     pii: str | None = None
     # for a date field: the enum field saying which calendar the customer keeps it by
     # (solar / lunar), used by ``anniversary: {calendar: customer}``
     calendar_field: str | None = None
     valid: Validity | None = None
+
+    @property
+    def is_stored(self) -> bool:
+        """A value kept in a column (of the customer's table or a looked-up one), so read
+        checked for its type; a ``sql:`` value is computed and taken as it comes."""
+        return self.column is not None or self.lookup is not None
 
     @property
     def is_numeric(self) -> bool:
@@ -329,10 +360,12 @@ def _parse_field(path: Path, key: str, spec: Any, section: str = "fields") -> Fi
             code="E0205",
             where=where,
         )
-    sources = [s for s in ("column", "sql", "tags") if spec.get(s)]
+    sources = [s for s in ("column", "sql", "tags", "lookup") if spec.get(s)]
     if len(sources) != 1:
         raise DictionaryError(
-            "a field needs exactly one of 'column', 'sql' or 'tags'", code="E0206", where=where
+            "a field needs exactly one of 'column', 'sql', 'lookup' or 'tags'",
+            code="E0206",
+            where=where,
         )
     if (ftype == "tags") != (sources[0] == "tags"):
         raise DictionaryError(
@@ -347,6 +380,9 @@ def _parse_field(path: Path, key: str, spec: Any, section: str = "fields") -> Fi
             raise DictionaryError(
                 "'tags' needs table, key and column", code="E0208", where=where
             ) from exc
+    lookup = None
+    if spec.get("lookup"):
+        lookup = _parse_lookup(path, (*section.split("."), key, "lookup"), spec["lookup"])
     values = spec.get("values") or {}
     if ftype == "enum" and not values:
         raise DictionaryError("an enum field needs 'values'", code="E0209", where=where)
@@ -368,6 +404,7 @@ def _parse_field(path: Path, key: str, spec: Any, section: str = "fields") -> Fi
         column=spec.get("column"),
         sql=spec.get("sql"),
         tags=tags,
+        lookup=lookup,
         values={str(k): str(v) for k, v in values.items()},
         pii=pii,
         calendar_field=spec.get("calendar_field"),
@@ -399,7 +436,7 @@ def _parse_validity(raw: Any, ftype: str, spec: Mapping[str, Any], where: str) -
             code="E0216",
             where=f"{where}.valid",
         )
-    if not spec.get("column"):
+    if not spec.get("column") and not spec.get("lookup"):
         raise DictionaryError(
             "'valid' bounds apply to stored columns; a 'sql' field computes its value, so put "
             "the bound into the expression",
@@ -447,6 +484,43 @@ def _parse_validity(raw: Any, ftype: str, spec: Mapping[str, Any], where: str) -
     return Validity(not_before=before if isinstance(before, dt.date) else None, not_after=after)
 
 
+def _parse_lookup(path: Path, at: tuple[str, ...], raw: Any) -> Lookup:
+    """``lookup: {table, key, by, column}``, every part a plain SQL name (they are written
+    into the query as they are); each mistake at its own line and column."""
+    lang = choose_lang()
+    field = ".".join(at[:-1])
+    if isinstance(raw, dict):
+        for part in raw:
+            if part not in LOOKUP_PARTS:
+                close = difflib.get_close_matches(str(part), LOOKUP_PARTS, n=1)
+                raise DictionaryError(
+                    str(localize(t("E0530", field=field, part=part), lang)),
+                    code="E0530",
+                    where=_located(path, (*at, str(part)), str(part), key=True),
+                    hint=localize(t("E0530.hint", near=close[0] if close else "column"), lang),
+                )
+        missing = [p for p in LOOKUP_PARTS if raw.get(p) in (None, "")]
+    else:
+        missing = list(LOOKUP_PARTS)
+    if missing:
+        raise DictionaryError(
+            str(localize(t("E0531", field=field, missing=", ".join(missing)), lang)),
+            code="E0531",
+            where=_located(path, at, "lookup", key=True),
+            hint=localize(t("E0531.hint"), lang),
+        )
+    for part in LOOKUP_PARTS:
+        value = raw[part]
+        if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+            raise DictionaryError(
+                str(localize(t("E0532", field=field, part=part, value=value), lang)),
+                code="E0532",
+                where=_located(path, (*at, part), str(value)),
+                hint=localize(t("E0532.hint"), lang),
+            )
+    return Lookup(table=raw["table"], key=raw["key"], by=raw["by"], column=raw["column"])
+
+
 def _check_sql_parameters(path: Path, at: tuple[str, ...], sql: str) -> None:
     """A ``:name`` the engine does not bind would fail every run at the database, far from
     the dictionary line that wrote it: refuse it at load, at its line and column."""
@@ -463,11 +537,11 @@ def _check_sql_parameters(path: Path, at: tuple[str, ...], sql: str) -> None:
     )
 
 
-def _located(path: Path, at: tuple[str, ...], needle: str) -> str:
+def _located(path: Path, at: tuple[str, ...], needle: str, *, key: bool = False) -> str:
     """``file:line:col`` of ``needle`` inside the value at ``at`` (of the value itself when the
-    text cannot be found there, e.g. a folded string)."""
+    text cannot be found there, e.g. a folded string); ``key``: in the key at ``at``."""
     doc = load_file(path)
-    mark = doc.mark(at)
+    mark = doc.mark(at, key=key)
     lines = doc.text.splitlines()
     line, col = mark.line, mark.col
     for number in range(mark.line, min(mark.line + 20, len(lines)) + 1):

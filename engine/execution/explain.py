@@ -177,15 +177,14 @@ class Explainer:
         # the stored values too, as text, to tell a malformed value from an empty one, and
         # well formed, to tell an implausible one
         checked = [
-            f
-            for f in self.executor.scalar_fields
-            if f.column is not None and f.type in CHECKED_TYPES
+            f for f in self.executor.scalar_fields if f.is_stored and f.type in CHECKED_TYPES
         ]
         query = query.add_columns(
             *(cast(compiler.raw_field(f), String()).label(f"_raw_{f.key}") for f in checked),
             *(compiler.stored(f).label(f"_stored_{f.key}") for f in checked if f.valid),
         )
-        row = conn.execute(query.where(compiler.key_in([customer_id]))).mappings().first()
+        query = compiler.joined(query.where(compiler.key_in([customer_id])))
+        row = conn.execute(query).mappings().first()
         if row is None:
             return None
         values = {k: v for k, v in row.items() if not k.startswith("_")}

@@ -38,7 +38,8 @@ from sqlalchemy import (
 from sqlalchemy.sql import Subquery
 
 from engine.conditions.goals import met
-from engine.core.clock import utc_naive, utc_to_local
+from engine.conditions.sql import SqlCompiler
+from engine.core.clock import Clock, utc_naive, utc_to_local
 from engine.core.dictionary import DataDictionary
 from engine.core.durations import format_duration
 from engine.playbook.model import Playbook
@@ -201,6 +202,7 @@ def _goal(
     now = as_of.astimezone(tz).replace(tzinfo=None)
     counts = {True: [0, 0, 0], False: [0, 0, 0]}  # held_out -> [n, met, pending]
     customers = table(d.customer_table)
+    compiler = SqlCompiler(d, Clock.at(now, tz))  # one set of lookup joins for every cohort
     key = literal_column(f"{d.customer_table}.{d.key}", String())
     ended: set[dt.datetime] = set()
     for moment, held, n in cohorts:
@@ -211,8 +213,8 @@ def _goal(
             ended.add(moment)
     for moment in sorted(ended):
         start = utc_to_local(moment, tz)
-        hit = met(goal, d, start, tz)
-        query = (
+        hit = met(goal, d, start, tz, compiler)
+        query = compiler.joined(
             select(
                 first.c.held_out,
                 func.count(),
@@ -220,7 +222,8 @@ def _goal(
             )
             .select_from(customers.join(first, first.c.customer_id == key))
             .where(first.c.created_at == moment)
-            .group_by(first.c.held_out)
+            .group_by(first.c.held_out),
+            customers,
         )
         for held, n, hits in conn.execute(query):
             counts[bool(held)][0] += int(n)

@@ -62,7 +62,7 @@ def audience_facets(
     with store.connect() as conn:
         for start in range(0, len(ids), CHUNK):
             chunk = list(ids[start : start + CHUNK])
-            query = (
+            query = compiler.joined(
                 select(*columns, func.count())
                 .select_from(compiler.customers)
                 .where(compiler.key_in(chunk))
@@ -89,7 +89,7 @@ def field_values(
     with store.connect() as conn:
         for start in range(0, len(ids), CHUNK):
             chunk = list(ids[start : start + CHUNK])
-            query = (
+            query = compiler.joined(
                 select(compiler.key, column)
                 .select_from(compiler.customers)
                 .where(compiler.key_in(chunk))

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    ColumnElement,
     Connection,
     Date,
     DateTime,
@@ -29,8 +30,8 @@ from sqlalchemy import (
     Numeric,
     String,
     inspect,
+    literal_column,
     select,
-    text,
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
 from sqlalchemy.types import TypeEngine
@@ -81,6 +82,17 @@ def table_columns(conn: Connection, name: str) -> dict[str, TypeEngine[Any]] | N
     if not inspector.has_table(name):
         return None
     return {str(c["name"]): c["type"] for c in inspector.get_columns(name)}
+
+
+def unique_key(conn: Connection, name: str, column: str) -> bool:
+    """Whether ``column`` alone is the table's primary key or has a unique constraint or
+    index: what the database itself guarantees, not what today's rows happen to show."""
+    inspector = inspect(conn)
+    if inspector.get_pk_constraint(name).get("constrained_columns") == [column]:
+        return True
+    uniques = [u.get("column_names") for u in inspector.get_unique_constraints(name)]
+    indexes = [i.get("column_names") for i in inspector.get_indexes(name) if i.get("unique")]
+    return [column] in uniques or [column] in indexes
 
 
 def missing_tables(conn: Connection, names: Iterable[str]) -> list[str]:
@@ -168,6 +180,8 @@ class DictionaryCheck:
                 self._sql(conn, d, f, inner)
             elif f.tags is not None:
                 self._tags(conn, f, inner)
+            elif f.lookup is not None:
+                self._lookup(conn, d, f, columns, inner)
         return True
 
     def _history(self, conn: Connection, name: str, series: ChangeSeries) -> None:
@@ -241,14 +255,19 @@ class DictionaryCheck:
     ) -> None:
         """Read the field over the first rows: the SQL must run and give the promised type."""
         customer = d.customer_table
-        expr = SqlCompiler(d, self.clock).field(f).label("v")
+        compiler = SqlCompiler(d, self.clock)
+        expr = compiler.field(f).label("v")
         # the expression sees the first rows under the table's own name, so its correlated
-        # subqueries work unchanged and a big table is not scanned whole
-        first = text(
-            f"(SELECT * FROM {customer} ORDER BY {d.key} LIMIT {SAMPLE_ROWS}) AS {customer}"
+        # subqueries and lookup joins work unchanged and a big table is not scanned whole
+        key: ColumnElement[Any] = literal_column(f"{customer}.{d.key}")
+        first = (
+            (select(literal_column("*")).select_from(compiler.customers).order_by(key))
+            .limit(SAMPLE_ROWS)
+            .subquery(customer)
         )
         try:
-            values = [row[0] for row in conn.execute(select(expr).select_from(first))]
+            query = compiler.joined(select(expr).select_from(first), first)
+            values = [row[0] for row in conn.execute(query)]
         except (DBAPIError, StatementError, ValueError, TypeError) as exc:
             conn.rollback()  # PostgreSQL: a failed statement spoils the transaction
             self.report(
@@ -305,6 +324,54 @@ class DictionaryCheck:
                     _did_you_mean(part, columns),
                 )
 
+    def _lookup(
+        self,
+        conn: Connection,
+        d: DataDictionary,
+        f: Field,
+        columns: dict[str, TypeEngine[Any]],
+        inner: tuple[str, ...],
+    ) -> None:
+        """The lookup's table and columns exist, and its key is unique there: a key two rows
+        share would count a customer once per row and give a field two values (E0533)."""
+        lookup = f.lookup
+        assert lookup is not None
+        where = [*inner, f.key, "lookup"]
+        if lookup.by not in columns:
+            self.report(
+                "E1062",
+                f"{self._label(f)}: '{d.customer_table}' has no column '{lookup.by}'",
+                [*where, "by"],
+                _did_you_mean(lookup.by, columns),
+            )
+            return
+        theirs = table_columns(conn, lookup.table)
+        if theirs is None:
+            message = f"{self._label(f)}: lookup table '{lookup.table}' does not exist"
+            self.report("E1061", message, [*where, "table"], None)
+            return
+        for part in ("key", "column"):
+            name = getattr(lookup, part)
+            if name not in theirs:
+                self.report(
+                    "E1062",
+                    f"{self._label(f)}: '{lookup.table}' has no column '{name}'",
+                    [*where, part],
+                    _did_you_mean(name, theirs),
+                )
+                return
+        if not unique_key(conn, lookup.table, lookup.key):
+            self.report(
+                "E0533",
+                f"{self._label(f)}: '{lookup.table}.{lookup.key}' is not unique (no primary key "
+                "or unique constraint or index on it alone), so a customer could match two rows",
+                [*where, "key"],
+                "declare the column the table's primary key or give it a unique index; a "
+                "value that needs a choice among rows (MIN, the latest) stays an 'sql' field",
+            )
+            return
+        self._sample(conn, d, f, inner, where)
+
     def _engine_tables(self, conn: Connection) -> None:
         needed = [consents.name, *(t.name for t in ENGINE_TABLES)]
         missing = missing_tables(conn, needed)
@@ -351,10 +418,9 @@ def require_deployment(engine: Engine, dictionary: DataDictionary) -> None:
             "run `python runner.py init-db --engine-only` and `python runner.py check-mapping`",
         )
     compiler = SqlCompiler(dictionary, Clock(dt.datetime(2000, 1, 1, tzinfo=dt.UTC)))
-    customer = dictionary.customer_table
-    probe = (
+    probe = compiler.joined(
         select(*(compiler.field(f).label(f.key) for f in dictionary if f.tags is None))
-        .select_from(text(customer))
+        .select_from(compiler.customers)
         .limit(0)
     )
     try:

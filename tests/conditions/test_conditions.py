@@ -67,7 +67,7 @@ def stored_values(clock: Clock) -> Select[Any]:
     property tests move the clock after reading, and the evaluator applies the bounds
     against the clock it is given, as SQL does."""
     compiler = SqlCompiler(DICTIONARY, clock)
-    return (
+    return compiler.joined(
         select(compiler.key.label("_key"), *(compiler.stored(f).label(f.key) for f in SCALARS))
         .select_from(compiler.customers)
         .order_by(compiler.key)

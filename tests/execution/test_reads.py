@@ -550,7 +550,7 @@ def planted(request: Any, tmp_path_factory: Any) -> Iterator[PlantedStore]:
                     malformed.setdefault(f.key, set()).add(cid)
     clock = Clock.at(dt.datetime.combine(ANCHOR, dt.time(9)), TZ)
     compiler = SqlCompiler(DICTIONARY, clock)
-    query = (
+    query = compiler.joined(
         select(compiler.key.label("_key"), *(compiler.stored(f).label(f.key) for f in SCALARS))
         .select_from(compiler.customers)
         .order_by(compiler.key)

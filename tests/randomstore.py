@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from engine.core import calendar as cal
+from engine.store import schema
 from engine.store.models import (
     CUSTOMER_TABLES,
     aum_snapshots,
@@ -160,6 +161,7 @@ def build(engine: Engine, seed: int, anchor: dt.date) -> None:
     data = rows(seed, anchor)
     with engine.begin() as conn:
         metadata.create_all(conn)  # engine tables too: the dictionary may read them (tags)
+        schema.stamp_head(conn)  # made from the models: current, as create_all's stores are
         for t in (branches, managers, customers, customer_tags, holdings, transactions,
                   aum_snapshots, contacts, complaints):  # fmt: skip
             if data[t.name]:

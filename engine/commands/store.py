@@ -10,7 +10,6 @@ from sqlalchemy import Table, func, select
 from engine.commands import common
 from engine.core.clock import utc_naive
 from engine.demo.generator import generate
-from engine.store import schema
 from engine.store.db import (
     create_all,
     create_engine_tables,
@@ -35,7 +34,6 @@ def demo_data(db_url: str | None, customers: int, seed: int, as_of: str | None) 
     store = common.store(settings, db_url, create=True)
     counts = generate(store, customers=customers, seed=seed, as_of=moment.date(), progress=True)
     mark_demo_store(store)  # demo-outcomes may simulate into this store, and no other
-    schema.stamp_head(store)  # its tables were made from this release's models
     store.dispose()
     summary = ", ".join(f"{table} {n:,}" for table, n in counts.items())
     click.echo(f"demo store ready ({db_url or settings.default_db_url}): {summary}")
@@ -49,12 +47,10 @@ def init_db(db_url: str | None, engine_only: bool) -> None:
     settings = common.settings()
     store = common.store(settings, db_url, create=True)
     try:
-        done = schema.upgrade(store)  # a store made by an earlier release: upgraded in place
-        (create_engine_tables if engine_only else create_all)(store)
+        # a store made by an earlier release is upgraded in place, an empty one created at
+        # the newest revision, a current one left as it is; anything else refused
+        done = (create_engine_tables if engine_only else create_all)(store)
         create_governance_tables(store)  # a bank's store too: versions and approvals are ours
-        if done is None:
-            schema.stamp_head(store)
-            done = f"tables created (revision {schema.head()})"
     finally:
         store.dispose()
     click.echo(done)

@@ -526,6 +526,28 @@ CATALOG: dict[str, tuple[str, str]] = {
         "{day} is a day of {name}: it cannot also be a make-up workday",
         "{day} 属于 {name} 假期,不能同时是调休上班日",
     ),
+    # --- upgrading a store 升级数据库 ---------------------------------------------------------
+    "E0512": (
+        "the store has engine tables but is neither empty nor made by release 2026-11, so "
+        "init-db does not know which schema it has and changed nothing: {problems}",
+        "数据库中已有引擎表,但既不是空库,也不是 2026-11 版本建立的库,init-db 无法判断其结构,"
+        "未做任何修改:{problems}",
+    ),
+    "E0512.absent": (
+        "table(s) {absent} missing beside {there}",
+        "有 {there},却缺少表 {absent}",
+    ),
+    "E0512.lacking": ("{table} lacks column(s) {columns}", "表 {table} 缺少列 {columns}"),
+    "E0512.extra": (
+        "{table} has column(s) {columns} the engine never made",
+        "表 {table} 有引擎从未建立的列 {columns}",
+    ),
+    "E0512.hint": (
+        "check --db names the engine's store; a table of the bank's with an engine table's name "
+        "must be renamed, and a store of a release before 2026-11 upgraded by 2026-11 first",
+        "请确认 --db 指向引擎的数据库;银行自己的表若与引擎表同名须改名;"
+        "2026-11 之前版本的库须先用 2026-11 版本升级",
+    ),
     # --- the data dictionary 数据字典 --------------------------------------------------------
     "E0520": (
         "{field}: the SQL names the parameter ':{param}', which the engine does not bind; "

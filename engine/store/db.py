@@ -106,9 +106,10 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     register_sqlite(dbapi_connection)
 
 
-def create_all(engine: Engine) -> None:
-    """Create every table that does not exist yet (customer and engine tables)."""
-    metadata.create_all(engine)
+def create_all(engine: Engine) -> str:
+    """Create every table that does not exist yet (customer and engine tables), upgrading the
+    engine's first if the store has older ones; says what was done, in one line."""
+    return _create(engine, list(metadata.sorted_tables))
 
 
 def drop_all(engine: Engine) -> None:
@@ -126,9 +127,22 @@ def is_demo_store(engine: Engine) -> bool:
     return inspect(engine).has_table(simulations.name)
 
 
-def create_engine_tables(engine: Engine) -> None:
+def create_engine_tables(engine: Engine) -> str:
     """Create only the engine-owned tables: for a store whose customer data is the bank's."""
-    metadata.create_all(engine, tables=list(ENGINE_TABLES))
+    return _create(engine, list(ENGINE_TABLES))
+
+
+def _create(engine: Engine, tables: list[Table]) -> str:
+    # Tables created from the models are at the newest revision, and stamped so: a store is
+    # never left with engine tables and no revision, which commands read as an earlier
+    # release's. An existing store is upgraded first (or refused), so the tables created
+    # next are the only ones it lacks.
+    done = schema.upgrade(engine)
+    metadata.create_all(engine, tables=tables)
+    if done is not None:
+        return done
+    schema.stamp_head(engine)
+    return f"tables created (revision {schema.head()})"
 
 
 def create_governance_tables(engine: Engine) -> None:

@@ -16,16 +16,21 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select, text
 from support import REPO, assert_no_traceback, cli
 
+from engine.core.errors import StoreError
+from engine.demo.generator import generate
 from engine.store import schema
-from engine.store.db import open_store
+from engine.store.db import create_all, create_engine_tables, open_store, require_tables
+from engine.store.migrations import baseline
 from engine.store.models import (
     CONSOLE_TABLES,
     ENGINE_TABLES,
     GOVERNANCE_TABLES,
     action_ledger,
     metadata,
+    outbox,
     runs,
     suppressions,
+    tasks,
 )
 
 OURS = {t.name for t in (*ENGINE_TABLES, *CONSOLE_TABLES, *GOVERNANCE_TABLES)}
@@ -62,6 +67,24 @@ def old_store(db_url: str) -> Iterator[Engine]:
             text(
                 'INSERT INTO suppressions (run_id, playbook_id, customer_id, "window", reason,'
                 " created_at) VALUES (1, 'p', 'C2', '2026-11-30T09:00', 'cooldown', :t)"
+            ),
+            {"t": NOW},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO outbox (ledger_id, action_index, playbook_id, customer_id, channel,"
+                " recipient, body, status, attempts, created_at, not_before, idempotency_key,"
+                " purpose, priority) VALUES (1, 0, 'p', 'C1', 'sms', '13800000000', 'hello',"
+                " 'sent', 1, :t, :t, 'k1', 'service', 50)"
+            ),
+            {"t": NOW},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO tasks (ledger_id, action_index, playbook_id, customer_id,"
+                " assignee_role, kind, reason, title, priority, due_at, status, created_at,"
+                " escalation_level) VALUES (1, 1, 'p', 'C1', 'manager', 'call', 'p', 'Call',"
+                " 'normal', :t, 'open', :t, 0)"
             ),
             {"t": NOW},
         )
@@ -109,6 +132,8 @@ def test_a_release_2026_11_store_upgrades_in_place(old_store: Engine, db_url: st
         assert conn.execute(select(runs.c.version_hash, runs.c.matched)).all() == [(None, 2)]
         assert conn.execute(select(action_ledger.c.customer_id)).scalars().all() == ["C1"]
         assert conn.execute(select(suppressions.c.customer_id)).scalars().all() == ["C2"]
+        assert conn.execute(select(outbox.c.body, outbox.c.status)).all() == [("hello", "sent")]
+        assert conn.execute(select(tasks.c.title, tasks.c.status)).all() == [("Call", "open")]
     found = inspect(old_store)
     assert "ix_suppressions_customer" in {i["name"] for i in found.get_indexes("suppressions")}
     assert {t.name for t in GOVERNANCE_TABLES} <= set(found.get_table_names())
@@ -152,3 +177,63 @@ def test_a_store_newer_than_the_engine_is_refused(db_url: str) -> None:
         refused = cli(*command, "--db", db_url)
         assert refused.returncode == 1 and "E0510" in refused.stderr, refused.stderr
         assert_no_traceback(refused)
+
+
+OURS_2026_11 = (*baseline.ENGINE, *baseline.ON_FIRST_USE)
+
+
+def test_the_baseline_columns_are_release_2026_11s(old_store: Engine) -> None:
+    """What init-db compares an unversioned store with is what that release's DDL made."""
+    found = inspect(old_store)
+    made = {name: tuple(c["name"] for c in found.get_columns(name)) for name in OURS_2026_11}
+    assert made == baseline.ENGINE | baseline.ON_FIRST_USE
+
+
+@pytest.mark.parametrize(
+    ("damage", "where", "said"),
+    [
+        # a bank's own table that happens to share an engine table's name
+        ("ALTER TABLE runs ADD COLUMN branch_code VARCHAR(8)", "table runs", "branch_code"),
+        # half a store: one table of the release missing
+        ("DROP TABLE tasks", "table tasks", "missing beside"),
+    ],
+    ids=["foreign-column", "half-made"],
+)
+def test_a_store_that_is_neither_empty_nor_release_2026_11_is_refused_untouched(
+    old_store: Engine, db_url: str, damage: str, where: str, said: str
+) -> None:
+    with old_store.begin() as conn:
+        conn.exec_driver_sql(damage)
+    before = set(inspect(old_store).get_table_names())
+    refused = cli("init-db", "--db", db_url)
+    assert_no_traceback(refused)
+    assert refused.returncode == 1, refused.stdout
+    assert f"{where}: error[E0512]" in refused.stderr and said in refused.stderr
+    assert set(inspect(old_store).get_table_names()) == before  # nothing written
+    assert schema.revision(old_store) is None
+
+
+def test_stores_made_from_the_models_are_current(db_url: str) -> None:
+    """create_all, create_engine_tables and the demo generator stamp what they make, so the
+    commands' revision check reads their stores as current, not as an earlier release's."""
+    engine = open_store(db_url)
+    try:
+        create_engine_tables(engine)
+        assert schema.revision(engine) == schema.head()
+        require_tables(engine, ENGINE_TABLES)
+        assert (
+            create_all(engine)
+            == f"the store's engine tables are current (revision {schema.head()})"
+        )
+        generate(engine, customers=5, seed=3, as_of=NOW.date())
+        assert schema.revision(engine) == schema.head()
+        require_tables(engine, ENGINE_TABLES)
+        assert _differences(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_an_unstamped_store_is_refused_in_process(old_store: Engine) -> None:
+    with pytest.raises(StoreError) as caught:
+        require_tables(old_store, ENGINE_TABLES)
+    assert caught.value.code == "E0511" and "runner.py init-db" in str(caught.value.hint)

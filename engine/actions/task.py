@@ -8,7 +8,6 @@ no second one is created (the contact policy checks, a partial unique index guar
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -128,12 +127,8 @@ class Task:
         }
 
     def parse(self, raw: Mapping[str, Any], path: Path, ctx: ParseContext) -> TaskAction | None:
-        ok = True
-        try:
-            due_in = parse_deadline(raw.get("due_in", "3d"))
-        except DurationError as exc:
-            ctx.report("PB0110", exc.message, (*path, "due_in"), None, False)
-            ok, due_in = False, Deadline(span=dt.timedelta(days=3))
+        due_in = parse_due(raw, path, ctx, "3d")
+        ok = due_in is not None
         title, _ = check_template(ctx, (*path, "title"), source=str(raw["title"]), budget=TITLE)
         if "queue" in raw and "assignee" in raw:
             ctx.report(
@@ -145,14 +140,7 @@ class Task:
             )
             ok = False
         assignee = QUEUE if "queue" in raw else str(raw.get("assignee", "manager"))
-        if assignee != QUEUE and assignee not in ctx.dictionary.assignees:
-            ctx.report(
-                "PB0141",
-                t("PB0141", role=assignee),
-                (*path, "assignee"),
-                t("PB0141.hint", role=assignee),
-                False,
-            )
+        if assignee != QUEUE and not known_assignee(assignee, path, ctx):
             ok = False
         body = None
         if "template" in raw:
@@ -160,7 +148,7 @@ class Task:
                 ctx, (*path, "template"), name=str(raw["template"]), budget=BODY
             )
             ok = ok and body is not None
-        if not ok or title is None:
+        if not ok or title is None or due_in is None:
             return None
         return TaskAction(
             assignee=assignee,
@@ -191,7 +179,6 @@ class Task:
         body = None
         if action.body is not None:
             body = within(run.renderer.render(action.body, subject.context), BODY, action.body)
-        due_local = action.due_in.due(run.clock.now, run.clock.calendar, run.workday_ends)
         return Effect(
             kind=self.key,
             action_index=index,
@@ -207,10 +194,41 @@ class Task:
                 "title": title,
                 "body": body,
                 "priority": action.priority,
-                "due_at": local_to_utc(due_local, run.settings.timezone),
-                "due_local": due_local.replace(tzinfo=run.settings.timezone).isoformat(
-                    timespec="minutes"
-                ),
+                **due_fields(action.due_in, run),
             },
             consent_channel=None,
         )
+
+
+# --- shared with the wecom action, which is a task too ---------------------------------------
+
+
+def parse_due(
+    raw: Mapping[str, Any], path: Path, ctx: ParseContext, default: str
+) -> Deadline | None:
+    """``due_in`` (calendar time or workdays), or None after reporting PB0110 at its line."""
+    try:
+        return parse_deadline(raw.get("due_in", default))
+    except DurationError as exc:
+        ctx.report("PB0110", exc.message, (*path, "due_in"), None, False)
+        return None
+
+
+def known_assignee(role: str, path: Path, ctx: ParseContext) -> bool:
+    """Whether the data dictionary says who holds ``role`` for a customer (else PB0141)."""
+    if role in ctx.dictionary.assignees:
+        return True
+    ctx.report(
+        "PB0141", t("PB0141", role=role), (*path, "assignee"), t("PB0141.hint", role=role), False
+    )
+    return False
+
+
+def due_fields(due_in: Deadline, run: RunContext) -> dict[str, Any]:
+    """A task row's due time: naive UTC for the store, local with its offset for people."""
+    due_local = due_in.due(run.clock.now, run.clock.calendar, run.workday_ends)
+    tz = run.settings.timezone
+    return {
+        "due_at": local_to_utc(due_local, tz),
+        "due_local": due_local.replace(tzinfo=tz).isoformat(timespec="minutes"),
+    }

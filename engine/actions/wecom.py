@@ -13,7 +13,6 @@ refuses mass messages inside WeCom itself, and the manager reads each text befor
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -29,13 +28,17 @@ from engine.actions.base import (
     Subject,
     register,
 )
-from engine.actions.task import PRIORITIES, REASON_PATTERN, ROLES
+from engine.actions.task import (
+    PRIORITIES,
+    REASON_PATTERN,
+    ROLES,
+    due_fields,
+    known_assignee,
+    parse_due,
+)
 from engine.actions.templates import TITLE, check_template, within
-from engine.core.clock import local_to_utc
-from engine.core.deadlines import Deadline, parse_deadline
+from engine.core.deadlines import Deadline
 from engine.core.dictionary import DataDictionary
-from engine.core.durations import DurationError
-from engine.core.i18n import t
 
 KIND = "wecom"  # the task's kind: what the limits count and the console shows as a message
 # WeCom takes text messages up to 4,000 bytes; Chinese is 3 bytes a character in UTF-8
@@ -109,26 +112,15 @@ class Wecom:
         }
 
     def parse(self, raw: Mapping[str, Any], path: Path, ctx: ParseContext) -> WecomAction | None:
-        ok = True
-        try:
-            due_in = parse_deadline(raw.get("due_in", "1d"))
-        except DurationError as exc:
-            ctx.report("PB0110", exc.message, (*path, "due_in"), None, False)
-            ok, due_in = False, Deadline(span=dt.timedelta(days=1))
+        due_in = parse_due(raw, path, ctx, "1d")
+        ok = due_in is not None
         title, _ = check_template(ctx, (*path, "title"), source=str(raw["title"]), budget=TITLE)
         name = str(raw["template"])
         body, _ = check_template(ctx, (*path, "template"), name=name, budget=MESSAGE)
         assignee = str(raw.get("assignee", "manager"))
-        if assignee not in ctx.dictionary.assignees:
-            ctx.report(
-                "PB0141",
-                t("PB0141", role=assignee),
-                (*path, "assignee"),
-                t("PB0141.hint", role=assignee),
-                False,
-            )
+        if not known_assignee(assignee, path, ctx):
             ok = False
-        if not ok or title is None or body is None:
+        if not ok or title is None or body is None or due_in is None:
             return None
         return WecomAction(
             assignee=assignee,
@@ -155,7 +147,6 @@ class Wecom:
         text = within(
             run.renderer.render(action.template, subject.context).strip(), MESSAGE, action.template
         )
-        due_local = action.due_in.due(run.clock.now, run.clock.calendar, run.workday_ends)
         return Effect(
             kind=self.key,
             action_index=index,
@@ -171,10 +162,7 @@ class Wecom:
                 "title": title,
                 "body": text,
                 "priority": action.priority,
-                "due_at": local_to_utc(due_local, run.settings.timezone),
-                "due_local": due_local.replace(tzinfo=run.settings.timezone).isoformat(
-                    timespec="minutes"
-                ),
+                **due_fields(action.due_in, run),
             },
             consent_channel=None,
         )

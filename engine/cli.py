@@ -58,6 +58,7 @@ COMMANDS: tuple[click.Command, ...] = (
     console_commands.users,
     audit_commands.audit,
     history_commands.history_command,
+    history_commands.held_command,
     calendar_commands.calendar_command,
     governance_commands.playbook,
 )

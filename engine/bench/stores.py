@@ -16,6 +16,7 @@ from sqlalchemy import Engine, inspect, text
 from engine.core.errors import StoreError
 from engine.demo.generator import generate
 from engine.store.models import CUSTOMER_TABLES, ENGINE_TABLES, metadata
+from engine.store.schema import upgrade
 
 MARKER = "bench_demo"
 SEED = 7
@@ -44,6 +45,7 @@ def ensure(store: Engine, customers: int, as_of: dt.date, *, given: bool = False
             hint="point --db at an empty database (the bench fills it) or leave --db out",
         )
     if found == (customers, as_of.isoformat()):
+        upgrade(store)  # engine tables added since the store was built (Alembic revisions)
         for table in CUSTOMER_TABLES:  # indexes added to the models since the store was built
             for index in table.indexes:
                 index.create(store, checkfirst=True)

@@ -1,4 +1,5 @@
-"""``history CUSTOMER_ID``: every decision the engine took about one customer."""
+"""``history CUSTOMER_ID``: every decision the engine took about one customer; ``held RUN``:
+whom one run held back, and why."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import json
 import click
 
 from engine.commands import common
-from engine.reports.history import history, history_text
+from engine.core.errors import EngineError
+from engine.reports.history import history, history_text, run_holds_of, run_holds_text
 from engine.store.db import require_tables
 from engine.store.models import ENGINE_TABLES
 
@@ -40,3 +42,30 @@ def history_command(
         click.echo(json.dumps(dataclasses.asdict(found), ensure_ascii=False, indent=2))
     else:
         click.echo(history_text(found), nl=False)
+
+
+@click.command("held")
+@click.argument("run_id", type=int)
+@common.db_option
+@click.option("--reason", help="only this reason, e.g. max_per_run or no_consent_sms")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def held_command(run_id: int, db_url: str | None, reason: str | None, fmt: str) -> None:
+    """The customers one run held back, by reason (ids only: no personal data). A run's
+    own limit (max_per_run) is stored as compact lists; this lists them on demand."""
+    settings = common.settings()
+    store = common.store(settings, db_url)
+    try:
+        require_tables(store, ENGINE_TABLES)
+        found = run_holds_of(store, run_id, reason)
+    finally:
+        store.dispose()
+    if found is None:
+        raise EngineError(
+            f"there is no run {run_id} in this store",
+            code="E0314",
+            hint="`runner.py run` prints each run's id; check --db",
+        )
+    if fmt == "json":
+        click.echo(json.dumps(dataclasses.asdict(found), ensure_ascii=False, indent=2))
+    else:
+        click.echo(run_holds_text(found), nl=False)

@@ -4,7 +4,9 @@ differs.
 :class:`RecordingSink` keeps a preview in memory. :class:`StoreSink` writes the ledger row
 and its outbox, task and tag rows for each customer, and the run's suppressions, in one
 transaction per batch; the ledger's unique key (playbook, customer, window) makes a rerun, a
-crash-restart or a second daemon a no-op for customers already done.
+crash-restart or a second daemon a no-op for customers already done. Customers held back by the
+run's own limit are listed compactly (:mod:`engine.store.holds`), written as their lists fill
+and when the run finishes.
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.actions.base import Effect
 from engine.core.clock import utc_now
-from engine.policy.gate import DISPLACED, WECOM_KIND, frequency_cap
+from engine.policy.gate import DISPLACED, MAX_PER_RUN, WECOM_KIND, frequency_cap
+from engine.store import holds
 from engine.store.models import (
     action_ledger,
     engine_tags,
     outbox,
     run_data_issues,
+    run_holds,
     runs,
     suppressions,
     tasks,
@@ -49,6 +53,8 @@ from engine.store.models import (
 
 # Reasons not stored per customer: they repeat on every rerun (the count is in runs).
 NOT_STORED = frozenset({"already_done"})
+# Reasons of the run's own, not the customer's: listed compactly per run (run_holds).
+COMPACT = frozenset({MAX_PER_RUN})
 
 
 def idempotency_key(playbook_id: str, customer_id: str, window: str, action_index: int) -> str:
@@ -200,6 +206,15 @@ class _Bulk:
         self.head = (
             f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
         )
+        # PostgreSQL: a whole batch as one array per column, so the statement is the same
+        # text for every batch (the driver parses and caches it once, the server plans it once)
+        self.arrays = None
+        if postgres:
+            types = [table.c[c].type.compile(dialect=dialect) for c in self.columns]
+            self.arrays = (
+                f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+                f"SELECT * FROM unnest({', '.join(f'%s::{t}[]' for t in types)})"
+            )
 
     def values(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         got = self._get(row)
@@ -219,8 +234,16 @@ class _Bulk:
     def insert_returning(
         self, conn: Connection, rows: Sequence[Mapping[str, Any]], conflict: str, returning: str
     ) -> list[tuple[Any, ...]]:
-        """Multi-row ``VALUES`` with ``RETURNING``, in chunks under the parameter limits."""
+        """Multi-row ``VALUES`` with ``RETURNING``, in chunks under the parameter limits; on
+        PostgreSQL one ``unnest`` of column arrays (a ``VALUES`` list of thousands of
+        placeholders is a new statement text per batch size, parsed by the driver each time).
+        Rows go in in the given order either way."""
         found: list[tuple[Any, ...]] = []
+        if self.arrays is not None and rows:
+            columns = list(zip(*(self.values(r) for r in rows), strict=True))
+            sql = self.arrays + f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {returning}"
+            found.extend(tuple(r) for r in conn.exec_driver_sql(sql, tuple(map(list, columns))))
+            return found
         step = max(1, 30_000 // len(self.columns))
         for start in range(0, len(rows), step):
             chunk = rows[start : start + step]
@@ -269,6 +292,8 @@ class StoreSink:
         self._held_rows = _Bulk(engine, suppressions, HELD_COLUMNS)
         quote = engine.dialect.identifier_preparer.quote
         self._conflict = ", ".join(quote(c) for c in ("playbook_id", "customer_id", "window"))
+        # run id -> (window, reason, bucket) -> customers held back, not yet written
+        self._holding: dict[int, dict[tuple[str, str, int], list[str]]] = {}
 
     @property
     def planned(self) -> Counter[tuple[str, str]] | None:
@@ -301,8 +326,11 @@ class StoreSink:
         info.run_id = int(run_id)
 
     def finish(self, info: RunInfo, totals: RunTotals, *, error: str | None) -> None:
-        """Close the ``runs`` row with its counts and data issues, ``done`` or ``failed``."""
+        """Close the ``runs`` row with its counts and data issues, ``done`` or ``failed``, and
+        write the rest of its compact holds in the same transaction."""
         with self.engine.begin() as conn:
+            if info.run_id is not None:
+                self._write_holds(conn, info, self._holding.pop(info.run_id, {}), full_only=False)
             conn.execute(
                 update(runs)
                 .where(runs.c.id == info.run_id)
@@ -350,25 +378,69 @@ class StoreSink:
             self._tags(
                 conn, info, [e for _, e in won_effects if e.target not in ("outbox", "tasks")]
             )
-            rows = [
-                {
-                    "run_id": info.run_id,
-                    "playbook_id": info.playbook_id,
-                    "customer_id": d.customer_id,
-                    "window": _window(d, info),
-                    "action": kind,
-                    "reason": reason,
-                    "created_at": info.now_utc,
-                }
-                for d in held
-                if d.customer_id not in lost
-                for kind, reason in d.suppressed
-                if reason not in NOT_STORED
-            ]
-            if rows and info.run_id is not None:
-                # a capped audience holds most of its customers back: the driver path too
-                self._held_rows.insert_many(conn, rows)
+            if info.run_id is not None:
+                self._held(conn, info, [d for d in held if d.customer_id not in lost])
         return lost
+
+    def _held(self, conn: Connection, info: RunInfo, held: Sequence[Decision]) -> None:
+        """A row each for reasons about the customer; the run's own limit into the run's
+        compact lists, the full ones written now (in the batch's transaction)."""
+        assert info.run_id is not None
+        lists = self._holding.setdefault(info.run_id, {})
+        rows = []
+        for d in held:
+            window = _window(d, info)
+            for kind, reason in d.suppressed:
+                if reason in NOT_STORED:
+                    continue
+                if reason in COMPACT and kind is None and holds.compactable(d.customer_id):
+                    key = (window, reason, holds.bucket(d.customer_id))
+                    lists.setdefault(key, []).append(d.customer_id)
+                    continue
+                rows.append(
+                    {
+                        "run_id": info.run_id,
+                        "playbook_id": info.playbook_id,
+                        "customer_id": d.customer_id,
+                        "window": window,
+                        "action": kind,
+                        "reason": reason,
+                        "created_at": info.now_utc,
+                    }
+                )
+        self._held_rows.insert_many(conn, rows)
+        self._write_holds(conn, info, lists, full_only=True)
+
+    def _write_holds(
+        self,
+        conn: Connection,
+        info: RunInfo,
+        lists: dict[tuple[str, str, int], list[str]],
+        *,
+        full_only: bool,
+    ) -> None:
+        """Write the run's lists that reached :data:`holds.HOLD_CHUNK` (all of them when the
+        run finishes) as ``run_holds`` rows, and forget them."""
+        rows = []
+        for key in [k for k, ids in lists.items() if not full_only or len(ids) >= holds.HOLD_CHUNK]:
+            window, reason, bucket = key
+            ids = lists.pop(key)
+            for start in range(0, len(ids), holds.HOLD_CHUNK):
+                chunk = ids[start : start + holds.HOLD_CHUNK]
+                rows.append(
+                    {
+                        "run_id": info.run_id,
+                        "playbook_id": info.playbook_id,
+                        "window": window,
+                        "reason": reason,
+                        "bucket": bucket,
+                        "held": len(chunk),
+                        "customers": holds.encode(chunk),
+                        "created_at": info.now_utc,
+                    }
+                )
+        if rows:
+            conn.execute(run_holds.insert(), rows)
 
     def _ledger(
         self, conn: Any, info: RunInfo, acting: Sequence[Decision]

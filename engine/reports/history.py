@@ -13,12 +13,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, inspect, select
 
 from engine.core.masking import mask_email, mask_name, mask_phone
+from engine.store import holds
 from engine.store.models import (
     action_ledger,
     audit_log,
     customers,
     outbox,
     playbook_versions,
+    run_holds,
     runs,
     suppressions,
     tasks,
@@ -55,6 +57,21 @@ def history(store: Engine, customer_id: str, tz: dt.tzinfo, *, mask: bool = True
             select(suppressions).where(suppressions.c.customer_id == customer_id)
         ).mappings()
         held_back = [dict(r) for r in held]
+        listed = conn.execute(
+            select(
+                run_holds.c.playbook_id,
+                run_holds.c.window,
+                run_holds.c.reason,
+                run_holds.c.created_at,
+                run_holds.c.customers,
+            ).where(holds.lists(customer_id))
+        ).mappings()
+        # the search is a LIKE (case-blind in SQLite): the exact id decides
+        held_back += [
+            {**dict(r), "action": None}
+            for r in listed
+            if customer_id in holds.decode(r["customers"])
+        ]
         looked = conn.execute(
             select(audit_log).where(audit_log.c.customer_id == customer_id)
         ).mappings()
@@ -231,4 +248,67 @@ def history_text(found: History) -> str:
             lines.append(f"{head} {where}: → {e['recipient']} [{e['status']}{sent}] {e['text']}")
     if not found.entries:
         lines.append("no decisions recorded for this customer")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class RunHolds:
+    """The customers one run held back, per reason: ``runs.suppressed`` counts them, this
+    lists them (the compact lists and the per-customer rows alike)."""
+
+    run_id: int
+    playbook_id: str
+    window: str
+    counted: dict[str, int]  # reason -> customers, as the run counted them
+    listed: dict[str, list[str]]  # reason -> customer ids, sorted
+
+
+def run_holds_of(store: Engine, run_id: int, reason: str | None = None) -> RunHolds | None:
+    """None when there is no such run."""
+    with store.connect() as conn:
+        run = conn.execute(
+            select(runs.c.playbook_id, runs.c.window, runs.c.suppressed).where(runs.c.id == run_id)
+        ).first()
+        if run is None:
+            return None
+        rows = select(suppressions.c.reason, suppressions.c.customer_id).where(
+            suppressions.c.run_id == run_id
+        )
+        lists = select(run_holds.c.reason, run_holds.c.customers).where(
+            run_holds.c.run_id == run_id
+        )
+        if reason is not None:
+            rows = rows.where(suppressions.c.reason == reason)
+            lists = lists.where(run_holds.c.reason == reason)
+        listed: dict[str, set[str]] = {}
+        for why, cid in conn.execute(rows):
+            listed.setdefault(why, set()).add(cid)
+        for why, text in conn.execute(lists):
+            listed.setdefault(why, set()).update(holds.decode(text))
+    counted = {k: int(v) for k, v in dict(run.suppressed or {}).items()}
+    if reason is not None:
+        counted = {k: v for k, v in counted.items() if k == reason}
+    return RunHolds(
+        run_id,
+        run.playbook_id,
+        run.window,
+        counted,
+        {k: sorted(v) for k, v in sorted(listed.items())},
+    )
+
+
+def run_holds_text(found: RunHolds) -> str:
+    lines = [f"run {found.run_id} · {found.playbook_id} · window {found.window}"]
+    for why in sorted(set(found.counted) | set(found.listed)):
+        ids = found.listed.get(why, [])
+        count = found.counted.get(why)
+        note = (
+            "counted, not listed (it repeats on every rerun)"
+            if not ids and count
+            else f"{len(ids):,} listed"
+        )
+        lines.append(f"{why}: {count if count is not None else len(ids):,} customers, {note}")
+        lines.extend(f"  {cid}" for cid in ids)
+    if len(lines) == 1:
+        lines.append("nobody was held back")
     return "\n".join(lines) + "\n"

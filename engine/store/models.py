@@ -324,6 +324,27 @@ suppressions = Table(
     Index("ix_suppressions_customer", "customer_id"),  # the contact history reads by customer
 )
 
+run_holds = Table(
+    "run_holds",
+    metadata,
+    # Customers a run held back for a reason of the run's own, not the customer's (today
+    # max_per_run: everyone matched beyond the run's limit). A capped cadence holds back most
+    # of its audience, the same people every day, so a row per customer was most of what a
+    # real run wrote; here one row lists up to HOLD_CHUNK customers of one bucket (a stable
+    # hash of the id), so the contact history of one customer reads one bucket's rows.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("playbook_id", String(64), nullable=False),
+    Column("window", String(40), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("bucket", Integer, nullable=False),
+    Column("held", Integer, nullable=False),  # customers listed in this row
+    Column("customers", Text, nullable=False),  # "\nid\nid\n", sorted, newline-framed
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_run_holds_run", "run_id"),
+    Index("ix_run_holds_bucket", "bucket"),
+)
+
 engine_tags = Table(
     "engine_tags",
     metadata,
@@ -504,6 +525,7 @@ ENGINE_TABLES = (
     outbox,
     tasks,
     suppressions,
+    run_holds,
     run_data_issues,
     engine_tags,
     *SCHEDULER_TABLES,

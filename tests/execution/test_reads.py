@@ -50,8 +50,9 @@ from engine.playbook.model import Playbook
 from engine.playbook.validation import Validator
 from engine.rendering.reads import source_reads
 from engine.rendering.renderer import CUSTOMER_READERS, FILTERS
+from engine.reports.history import run_holds_of
 from engine.store.db import open_store
-from engine.store.models import suppressions
+from engine.store.models import run_holds, suppressions
 from engine.triggers.schedule import Schedule
 
 DICTIONARY = dictionary()
@@ -419,16 +420,12 @@ def preview(executor: Executor, playbook: Playbook, clock: Clock, batch_size: in
 
 
 def stored_reasons(store: Engine, run_id: int | None) -> dict[str, list[str]]:
-    with store.connect() as conn:
-        rows = conn.execute(
-            select(suppressions.c.reason, suppressions.c.customer_id).where(
-                suppressions.c.run_id == run_id, suppressions.c.action.is_(None)
-            )
-        ).all()
-    out: dict[str, list[str]] = {}
-    for reason, cid in rows:
-        out.setdefault(reason, []).append(cid)
-    return out
+    """What the store lists as held back by the run, per reason: per-customer rows and the
+    compact lists of the run's own limit alike."""
+    assert run_id is not None
+    found = run_holds_of(store, run_id)
+    assert found is not None
+    return found.listed
 
 
 def test_the_cap_holds_across_small_batches_and_every_capped_customer_is_recorded(
@@ -475,6 +472,11 @@ def test_the_cap_holds_across_small_batches_and_every_capped_customer_is_recorde
         assert "already_done" not in stored  # counted in the run, never stored
     with demo_store.connect() as conn:
         total = conn.execute(
+            select(func.sum(run_holds.c.held)).where(
+                run_holds.c.playbook_id == playbook.id, run_holds.c.reason == "max_per_run"
+            )
+        ).scalar_one()
+        per_customer = conn.execute(
             select(func.count())
             .select_from(suppressions)
             .where(
@@ -482,6 +484,7 @@ def test_the_cap_holds_across_small_batches_and_every_capped_customer_is_recorde
             )
         ).scalar_one()
     assert total == sum(everyone - 2 - done - cooling for _, done, cooling in steps)
+    assert per_customer == 0
 
 
 # --- d, continued: the prefilter under not:, over malformed values ----------------------------

@@ -13,7 +13,14 @@ from support import AS_OF_DATE, cli
 
 from engine.store import audit
 from engine.store.db import open_store
-from engine.store.models import action_ledger, customers, outbox, suppressions, tasks
+from engine.store.models import (
+    action_ledger,
+    customers,
+    outbox,
+    run_holds,
+    suppressions,
+    tasks,
+)
 
 pytestmark = pytest.mark.parametrize("demo_url", ["sqlite"], indirect=True)
 
@@ -41,6 +48,9 @@ def busiest(store: Engine) -> str:
             )
             for customer_id, n in rows:
                 counts[customer_id] = counts.get(customer_id, 0) + n * (3 if table is tasks else 1)
+        for text in conn.execute(select(run_holds.c.customers)).scalars():
+            for customer_id in text.split():
+                counts[customer_id] = counts.get(customer_id, 0) + 1
     return max(sorted(counts), key=lambda c: counts[c])
 
 
@@ -66,6 +76,11 @@ def test_history_lists_every_decision_with_its_version_masked(ran: Engine, demo_
             .select_from(suppressions)
             .where(suppressions.c.customer_id == customer_id)
         ).scalar_one()
+        # and every compact list naming the customer, read whole (not by bucket)
+        n_held += sum(
+            customer_id in text.split("\n")
+            for text in conn.execute(select(run_holds.c.customers)).scalars()
+        )
         person = conn.execute(select(customers).where(customers.c.id == customer_id)).one()
     kinds = [e["kind"] for e in found["entries"]]
     assert n_messages + n_tasks > 0 and len(kinds) >= 3, kinds

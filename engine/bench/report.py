@@ -223,6 +223,7 @@ PARTITION_HEADERS = (
     "speedup vs K=1",
     "CPU of each process, s",
     "sum of process CPU, s",
+    "peak MB of a process",
     "server CPU, s",
     "same work",
 )
@@ -241,6 +242,7 @@ def partition_table(result: dict[str, Any]) -> list[tuple[str, ...]]:
                 f"{e['speedup']:.2f}×",
                 " / ".join(f"{p['cpu']['median_s']:.1f}" for p in e["processes"]),
                 _t(e["process_cpu"]),
+                f"{max(p['peak_rss_mb'] for p in e['processes'])}",
                 _t(server) if server else "not measured (server not on this machine)",
                 "✓"
                 if e["same_work"]

@@ -48,7 +48,8 @@ from engine.store.models import action_ledger, outbox, partition_scheme, suppres
 NOT_APPLICABLE = "SQLite has one writer: partitioned runs are measured on PostgreSQL only"
 
 
-SPLIT = "its max_per_run bound within a partition (the cap's fixed split)"
+SPLIT = "its max_per_run bound within a partition: the cap's fixed split"
+SHORT = "a partition had fewer customers than its share of max_per_run"
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,12 @@ class Work:
             if playbook in reference.capped:
                 counts, expected = _per_window(mine), _per_window(theirs)
                 if counts != expected:
+                    # the shares add up to the cap that one run filled: fewer means a
+                    # partition had fewer customers than its share
+                    short = f" ({SHORT})" if counts.total() < expected.total() else ""
                     out.append(
                         f"{playbook} (capped): {dict(counts)} ledger rows by window, "
-                        f"expected {dict(expected)}"
+                        f"expected {dict(expected)}{short}"
                     )
             elif mine != theirs:
                 out.append(

@@ -206,7 +206,9 @@ def _partition_rows(q: dict[str, Any]) -> list[Row]:
     return [
         (
             "9 partitions",
-            f"pack real run, {e['partitions']} processes vs 1 (speedup {e['speedup']:.2f}×)",
+            f"pack real run, {e['partitions']} processes vs 1 (speedup {e['speedup']:.2f}×)"
+            if e["partitions"] > 1
+            else "pack real run, 1 process (the baseline)",
             _t(e["wall"]),
             _t(first["wall"]),
             f"{e['wall']['median_s'] / max(first['wall']['median_s'], 1e-9):.2f}×",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from support import REPO
 
-from engine.bench.partitioned import SPLIT, Work
+from engine.bench.partitioned import SHORT, SPLIT, Work
 
 
 def _positive(value: object) -> bool:
@@ -70,7 +70,8 @@ def test_a_difference_in_work_is_reported() -> None:
     assert other.differences(capped) == []
     fewer = Work({"a": frozenset({("C1", window)})}, outbox=1, tasks=0)
     assert fewer.differences(capped) == [
-        f"a (capped): {{'{window}': 1}} ledger rows by window, expected {{'{window}': 2}}",
+        f"a (capped): {{'{window}': 1}} ledger rows by window, expected {{'{window}': 2}}"
+        f" ({SHORT})",
         "outbox 1 and tasks 0 rows, expected 2 and 0",
     ]
     split = Work({"a": frozenset({("C1", window)})}, outbox=2, tasks=0, capped=frozenset({"a"}))

@@ -8,7 +8,7 @@ included. With a date alone, ``run`` takes each playbook at its own slot that da
 moment the pack section (section 1) gives each playbook. Measured per K:
 
 - the wall time of the whole pack, from the first start to the last exit;
-- each process's own CPU time (user + system, from ``wait4``);
+- each process's own CPU time (user + system) and peak memory, from ``wait4``;
 - the PostgreSQL server's CPU time over the same interval (its postmaster and the children
   it forked, from ``/proc``): on a machine with few cores the K processes and the server
   compete for them, so a speedup below K is read against it.
@@ -240,7 +240,7 @@ def once(lab: Lab, count: int, server: int | None) -> dict[str, Any]:
         raise StoreError(
             f"run --partition {f.partition} exited {f.exit_code}:\n{f.log}",
             code="E0105",
-            hint="the run's own output is above",
+            hint="the last lines of its output are above",
         )
     return {
         "wall_s": round(wall, 3),

@@ -15,7 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.bench import audiences, console, delivery, events, pack, render, writes
+from engine.bench import (
+    audiences,
+    console,
+    delivery,
+    events,
+    pack,
+    partitioned,
+    render,
+    writes,
+)
 from engine.bench.figures import peak_mb, reset_peak
 from engine.bench.lab import AS_OF, Lab
 from engine.bench.stores import ensure
@@ -33,6 +42,10 @@ SECTIONS: dict[str, Callable[[Lab, int], Any]] = {
     "console": console.measure,
 }
 
+PARTITIONS = "partitions"
+"""Section 9, run only when ``bench --partitions`` names the K to measure
+(:func:`engine.bench.partitioned.measure`)."""
+
 
 def build(url: str, customers: int, given: bool) -> dict[str, Any]:
     store = open_store(url)
@@ -43,7 +56,9 @@ def build(url: str, customers: int, given: bool) -> dict[str, Any]:
     return {"built_s": None if seconds is None else round(seconds, 2)}
 
 
-def measure(url: str, repeats: int, sections: list[str]) -> dict[str, Any]:
+def measure(
+    url: str, repeats: int, sections: list[str], partitions: tuple[int, ...] = ()
+) -> dict[str, Any]:
     lab = Lab.open(url, Settings())
     out: dict[str, Any] = {}
     try:
@@ -51,7 +66,10 @@ def measure(url: str, repeats: int, sections: list[str]) -> dict[str, Any]:
             reset_peak()
             started = time.perf_counter()
             try:
-                result = SECTIONS[name](lab, repeats)
+                if name == PARTITIONS:
+                    result = partitioned.measure(lab, repeats, partitions)
+                else:
+                    result = SECTIONS[name](lab, repeats)
             except Exception as exc:  # one failing section must not hide the others
                 result = {"error": describe_failure(exc), "trace": traceback.format_exc(-3)}
             out[name] = {
@@ -74,7 +92,8 @@ def main(argv: list[str]) -> None:
             print(exc.render(), file=sys.stderr)
             sys.exit(1)
     else:
-        data = measure(url, int(argv[4]), argv[5].split(","))
+        counts = tuple(int(k) for k in argv[6].split(",")) if argv[6:] else ()
+        data = measure(url, int(argv[4]), argv[5].split(","), counts)
     result_path.write_text(json.dumps(data, ensure_ascii=False, default=str), encoding="utf-8")
 
 

@@ -95,3 +95,47 @@ def reset_peak() -> None:
 def peak_mb() -> float:
     """This process's peak resident memory since the last :func:`reset_peak`, in MB."""
     return round(_status_kb("VmHWM") / 1024, 1)
+
+
+def _stat(pid: str) -> tuple[int, list[str]] | None:
+    """(parent pid, the fields after the command name) of ``/proc/PID/stat``, or None when
+    the process is gone. The name is cut at its last ')': it may hold spaces and brackets."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    rest = text.rsplit(")", 1)[1].split()
+    return int(rest[1]), rest
+
+
+def children(parent: int) -> set[int]:
+    """The pids whose parent is ``parent`` right now."""
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            found = _stat(entry.name)
+            if found is not None and found[0] == parent:
+                out.add(int(entry.name))
+    return out
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) spent so far by process ``root`` and its children: the
+    live children's own, plus what ``root`` has collected from the children it has reaped
+    (``cutime`` + ``cstime``), so a child that came and went between two readings counts
+    once it is reaped. A PostgreSQL server is its postmaster and these children."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        found = _stat(entry.name)
+        if found is None:
+            continue
+        parent, fields = found
+        # fields: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+        #         utime stime cutime cstime …
+        if int(entry.name) == root:
+            ticks += sum(int(v) for v in fields[11:15])
+        elif parent == root:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")

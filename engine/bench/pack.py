@@ -108,6 +108,12 @@ def _pack(lab: Lab, dry_run: bool, per_playbook: dict[str, float]) -> list[Outco
     return outcomes
 
 
+def real_run(lab: Lab) -> list[Outcome]:
+    """One real run of the whole pack in this process, as this section times it: the
+    unpartitioned reference the partitioned runs (section 9) are checked against."""
+    return _pack(lab, False, {})
+
+
 def measure(lab: Lab, repeats: int) -> dict[str, Any]:
     names = tables_read(lab)
     method = [""]

@@ -174,6 +174,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
                 _ok(page["gzip_kb"], 500),
             )
         )
+    out += _partition_rows(s.get("partitions", {}).get("result", {}))
     pack_peak = s.get("pack", {}).get("peak_rss_mb")
     out.append(
         (
@@ -187,6 +188,70 @@ def rows(result: dict[str, Any]) -> list[Row]:
         )
     )
     return out
+
+
+def _cpu_total(entry: dict[str, Any]) -> float:
+    server = entry["server_cpu"]["median_s"] if entry["server_cpu"] else 0.0
+    return float(entry["process_cpu"]["median_s"]) + float(server)
+
+
+def _partition_rows(q: dict[str, Any]) -> list[Row]:
+    """Section 9 in the main table: each K's wall time against K = 1's (time ratio, so
+    under 1× is faster), and all CPU (processes and server) against K = 1's."""
+    if "not_applicable" in q:
+        return [("9 partitions", q["not_applicable"], "", "", "", "", "")]
+    if not q.get("partitions"):
+        return []
+    first = q["partitions"][0]
+    return [
+        (
+            "9 partitions",
+            f"pack real run, {e['partitions']} processes vs 1 (speedup {e['speedup']:.2f}×)"
+            if e["partitions"] > 1
+            else "pack real run, 1 process (the baseline)",
+            _t(e["wall"]),
+            _t(first["wall"]),
+            f"{e['wall']['median_s'] / max(first['wall']['median_s'], 1e-9):.2f}×",
+            f"{_cpu_total(e) / max(_cpu_total(first), 1e-9):.2f}×",
+            "same work ✓" if e["same_work"] else "DIFFERENT WORK ✗",
+        )
+        for e in q["partitions"]
+    ]
+
+
+PARTITION_HEADERS = (
+    "K",
+    "wall: median (min–max)",
+    "speedup vs K=1",
+    "CPU of each process, s",
+    "sum of process CPU, s",
+    "peak MB of a process",
+    "server CPU, s",
+    "same work",
+)
+
+
+def partition_table(result: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Section 9 in detail, one row per K: medians of the repetitions."""
+    q = result["sections"].get("partitions", {}).get("result", {})
+    rows_out: list[tuple[str, ...]] = []
+    for e in q.get("partitions", []):
+        server = e["server_cpu"]
+        rows_out.append(
+            (
+                str(e["partitions"]),
+                _t(e["wall"]),
+                f"{e['speedup']:.2f}×",
+                " / ".join(f"{p['cpu']['median_s']:.1f}" for p in e["processes"]),
+                _t(e["process_cpu"]),
+                f"{max(p['peak_rss_mb'] for p in e['processes'])}",
+                _t(server) if server else "not measured (server not on this machine)",
+                "✓"
+                if e["same_work"]
+                else "✗ " + "; ".join(line for r in e["runs"] for line in r["different_work"]),
+            )
+        )
+    return rows_out
 
 
 HEADERS = (
@@ -222,6 +287,14 @@ def print_report(report: dict[str, Any]) -> None:
         for row in rows(result):
             table.add_row(*row)
         console.print(table)
+        detail = partition_table(result)
+        if detail:
+            parts = Table(title="9 partitions: the pack's real run split across K processes")
+            for h in PARTITION_HEADERS:
+                parts.add_column(h)
+            for prow in detail:
+                parts.add_row(*prow)
+            console.print(parts)
     growth = Table(title="growth: the whole pack (dry-run) by store size")
     for h in (
         "backend",
@@ -266,6 +339,17 @@ def markdown(report: dict[str, Any]) -> str:
             "| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows(result)
         ]
         lines.append("")
+        detail = partition_table(result)
+        if detail:
+            lines += [
+                f"### 9 partitions: the pack's real run split across K processes, "
+                f"{result['backend']}, {result['customers']:,} customers",
+                "",
+                "| " + " | ".join(PARTITION_HEADERS) + " |",
+                "|" + "---|" * len(PARTITION_HEADERS),
+            ]
+            lines += ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in detail]
+            lines.append("")
     lines += [
         "### Growth (whole pack, dry-run)",
         "",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.bench.child import SECTIONS
+from engine.bench.child import PARTITIONS, SECTIONS
 from engine.bench.pgcluster import PgCluster
 from engine.core.errors import StoreError
 
@@ -48,6 +48,7 @@ class Plan:
     db_url: str | None = None  # one given store instead of the bench's own
     root: Path = Path()
     store_dir: Path | None = None  # SQLite demo stores (default: data/bench under root)
+    partitions: tuple[int, ...] = ()  # section 9's K (PostgreSQL), 1 always among them
 
 
 def sizes_for(customers: int, wanted: Sequence[int] | None) -> tuple[int, ...]:
@@ -150,7 +151,14 @@ def run(plan: Plan, progress: Any = print) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 measured, rss = _child(
                     plan.root,
-                    ["measure", url, str(size), str(plan.repeats), ",".join(sections)],
+                    [
+                        "measure",
+                        url,
+                        str(size),
+                        str(plan.repeats),
+                        ",".join(sections),
+                        *([",".join(map(str, plan.partitions))] if plan.partitions else []),
+                    ],
                 )
                 report["results"].append(
                     {
@@ -206,4 +214,9 @@ def scaling(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def all_sections() -> tuple[str, ...]:
+    """Every section's name; ``partitions`` runs only when ``--partitions`` names its K."""
+    return (*SECTIONS, PARTITIONS)
+
+
+def default_sections() -> tuple[str, ...]:
     return tuple(SECTIONS)

@@ -101,6 +101,7 @@ def execute_selected(
     help="text for people, json for machines, csv (one row per action), html (charts)",
 )
 @click.option("--diff", is_flag=True, help="compare with each playbook's last real run")
+@common.partition_option
 @click.option("--out", type=click.Path(path_type=Path), help="write the report to a file")
 @click.option("--show-sql", is_flag=True, help="print each audience's SQL")
 @click.option("--show-personal-data", is_flag=True, help="do not mask names, phones and e-mails")
@@ -121,8 +122,11 @@ def dry_run(
     show_personal_data: bool,
     evaluator: str,
     replica: ReplicaConfig | None,
+    partition: Partition | None,
 ) -> None:
-    """Preview every action that would fire, and why others would not. Writes nothing."""
+    """Preview every action that would fire, and why others would not. Writes nothing.
+    With --partition k/K, what that partition's daemon would do (its customers, its share of
+    each max_per_run)."""
     selected = execute_selected(
         db_url,
         as_of,
@@ -131,6 +135,7 @@ def dry_run(
         mask=not show_personal_data,
         evaluator=evaluator,
         replica=replica,
+        partition=partition,
     )
     moment, outcomes, skipped = selected.moment, selected.outcomes, selected.skipped
     report = report_json(moment, outcomes, skipped)

@@ -86,6 +86,7 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         "content_hash": outcome.playbook.content_hash,
         "evaluated_at": outcome.as_of.isoformat(),
         "window": outcome.window,
+        **({"partition": outcome.partition.label} if outcome.partition is not None else {}),
         "matched": outcome.matched,
         "actions": actions,
         "suppressed": suppressed,
@@ -145,6 +146,7 @@ def report_text(
         p = o.playbook
         lines.append(
             f"{p.id}  {p.title}  (sha {p.content_hash[:7]})  {_trigger_text(p)}  window {o.window}"
+            + (f"  [partition {o.partition.label}]" if o.partition is not None else "")
         )
         if o.error is not None:
             lines += [f"  FAILED 运行失败: {o.error}", "  (nothing decided for this playbook)", ""]

@@ -21,7 +21,16 @@ from engine.playbook.validation import Catalog
 from engine.reports.calendar import coverage, render_coverage
 from engine.reports.calendar import load as load_calendar
 from engine.store.claims import DONE, FAILED, MISSED, RUNNING
-from engine.store.models import daemons, event_cursors, events, outbox, run_claims, runs, tasks
+from engine.store.models import (
+    daemons,
+    event_cursors,
+    events,
+    outbox,
+    partition_scheme,
+    run_claims,
+    runs,
+    tasks,
+)
 from engine.triggers.schedule import next_slot
 
 RECENT = 10
@@ -59,6 +68,7 @@ def gather(
                 if d["alive"] and d["state"].get("policy_error")
             ],
             "events": _events(conn, live, wall, tz),
+            "partitions": _partitions(conn, live, tz),
             "missed": _claims(conn, MISSED, tz),
             "failed": _claims(conn, FAILED, tz),
             "outbox": _outbox(conn, tz),
@@ -82,6 +92,43 @@ def _events(
         "processed_seq": row.last_seq if row is not None else 0,
         "stored_seq": int(stored or 0),
         "updated_at": _local(row.updated_at, tz) if row is not None else None,
+    }
+
+
+def _partitions(conn: Connection, live: list[dict[str, Any]], tz: Any) -> dict[str, Any] | None:
+    """Per partition of the recorded scheme: the live daemon that owns it (none: the other
+    daemons serve it), and its claims by status and latest slot; None when unpartitioned."""
+    scheme = conn.execute(select(partition_scheme)).first()
+    if scheme is None:
+        return None
+    owners: dict[int, list[str]] = {}
+    for d in live:
+        label = d["state"].get("partition") if d["alive"] else None
+        if isinstance(label, str) and label.endswith(f"/{scheme.partitions}"):
+            owners.setdefault(int(label.split("/")[0]), []).append(d["id"])
+    c = run_claims.c
+    claims: dict[int, dict[str, int]] = {}
+    latest: dict[int, str] = {}
+    for number, status, count, slot in conn.execute(
+        select(c.partition_no, c.status, func.count(), func.max(c.slot)).group_by(
+            c.partition_no, c.status
+        )
+    ):
+        claims.setdefault(int(number), {})[status] = int(count)
+        latest[int(number)] = max(latest.get(int(number), ""), str(slot))
+    return {
+        "count": int(scheme.partitions),
+        "set_by": scheme.set_by,
+        "set_at": _local(scheme.set_at, tz),
+        "parts": [
+            {
+                "partition": f"{k}/{scheme.partitions}",
+                "daemons": owners.get(k, []),
+                "claims": claims.get(k, {}),
+                "latest_slot": latest.get(k),
+            }
+            for k in range(1, scheme.partitions + 1)
+        ],
     }
 
 
@@ -280,6 +327,20 @@ def render_text(doc: Mapping[str, Any]) -> str:
             lines.append(
                 f"  {d['id']}  SILENT since {_short(d['heartbeat_at'])} (killed or hung); "
                 "its claims are resumed by the next daemon"
+            )
+    parts = doc.get("partitions")
+    if parts:
+        lines += [
+            "",
+            f"Partitions: customers split {parts['count']} ways (recorded by {parts['set_by']} "
+            f"at {_short(parts['set_at'])})",
+        ]
+        for part in parts["parts"]:
+            who = ", ".join(part["daemons"]) or "NO LIVE DAEMON: the others serve its slots"
+            done = ", ".join(f"{n} {status}" for status, n in sorted(part["claims"].items()))
+            lines.append(
+                f"  {part['partition']:<6} {who}; claims: {done or 'none yet'}"
+                + (f", latest slot {part['latest_slot']}" if part["latest_slot"] else "")
             )
     pbs = doc["playbooks"]
     enabled = [p for p in pbs if p["enabled"]]

@@ -9,6 +9,7 @@ Real processes on a rehearsal clock (:mod:`daemon_support`); the copy is a ``CRE
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -146,6 +147,22 @@ def test_four_partitioned_daemons_one_killed_mid_slot_act_on_every_customer_once
             )
 
         wait_for("every slot of every partition done", all_done, timeout=180, every=0.3)
+
+        # status shows the scheme and each partition's owner: none for the killed one
+        shown: dict[str, Any] = {}
+
+        def orphan_shown() -> bool:
+            result = cli("status", "--db", pg_url, "--format", "json")
+            shown.update(json.loads(result.stdout)["partitions"] or {})
+            return shown.get("parts", [{}] * 2)[1].get("daemons") == []
+
+        wait_for("status to show partition 2 without a daemon", orphan_shown, timeout=60, every=1)
+        assert shown["count"] == K
+        assert [len(part["daemons"]) for part in shown["parts"]] == [1, 0, 1, 1]
+        assert all(part["claims"].get("done", 0) > 0 for part in shown["parts"])
+        words = cli("status", "--db", pg_url).stdout
+        assert f"Partitions: customers split {K} ways" in words
+        assert "2/4    NO LIVE DAEMON" in words, words
         assert [stop(d) for i, d in enumerate(daemons) if i != 1] == [0, 0, 0]
         claims = _claims(live)
         assert {c.status for c in claims} == {"done"}

@@ -5,6 +5,7 @@ up to the cap."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -131,3 +132,28 @@ def test_run_partition_on_the_command_line(clean_demo_url: str) -> None:
     assert done.returncode == 0, done.stderr
     assert "[partition 2/4]" in done.stdout and "acted" in done.stdout
     assert_no_traceback(done)
+
+
+def test_dry_run_of_each_partition_previews_its_share(clean_demo_url: str) -> None:
+    """``dry-run --partition k/K`` previews what that partition's daemon would do: the
+    partitions' previews together are the unpartitioned preview (an uncapped playbook)."""
+    args = ["dry-run", "--db", clean_demo_url, "--as-of", "2026-11-23", "--format", "json"]
+    pick = ["--playbook", "vip-inactive-60d"]
+
+    def acted(*extra: str) -> list[str]:
+        done = cli(*args, *pick, *extra)
+        assert done.returncode == 0, done.stderr
+        (entry,) = json.loads(done.stdout)["playbooks"]
+        assert entry.get("partition") == (extra[1] if extra else None)
+        assert not entry["counts"]["held_back"].get("max_per_run")  # the cap does not bind
+        return sorted({a["customer_id"] for a in entry["actions"]})
+
+    whole = acted()
+    parts = [acted("--partition", f"{k}/2") for k in (1, 2)]
+    assert whole and all(parts) and not set(parts[0]) & set(parts[1])
+    assert sorted(parts[0] + parts[1]) == whole
+    text = cli(*args[:-2], *pick, "--partition", "1/2")
+    assert "[partition 1/2]" in text.stdout
+    bad = cli(*args, *pick, "--partition", "5/4")
+    assert bad.returncode != 0 and "E1040" in bad.stderr
+    assert_no_traceback(bad)

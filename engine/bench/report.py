@@ -321,6 +321,47 @@ def print_report(report: dict[str, Any]) -> None:
     console.print(growth)
 
 
+def plan_lines(result: dict[str, Any]) -> list[str]:
+    """The query plans of every audience over its target, engine and twin, as Markdown."""
+    found = result["sections"].get("audiences", {}).get("result", [])
+    misses = [a for a in found if isinstance(a, dict) and a.get("plans")]
+    if not misses:
+        return []
+    lines = [
+        f"#### Query plans of the audiences over 1.5×, {result['backend']}, "
+        f"{result['customers']:,} customers",
+        "",
+    ]
+    for a in misses:
+        plans = a["plans"]
+        lines += [
+            f"**{a['id']}** ({a['rows']:,} rows, {a['ratio']:.2f}×)",
+            "",
+            "<details><summary>engine: statement and plan</summary>",
+            "",
+            "```sql",
+            plans["engine_sql"].strip(),
+            f"-- parameters: {plans.get('engine_params', '')}",
+            "```",
+            "```",
+            plans["engine"],
+            "```",
+            "</details>",
+            "",
+            "<details><summary>hand-written twin: statement and plan</summary>",
+            "",
+            "```sql",
+            plans["hand_sql"].strip(),
+            "```",
+            "```",
+            plans["hand"],
+            "```",
+            "</details>",
+            "",
+        ]
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [
@@ -339,6 +380,7 @@ def markdown(report: dict[str, Any]) -> str:
             "| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows(result)
         ]
         lines.append("")
+        lines += plan_lines(result)
         detail = partition_table(result)
         if detail:
             lines += [

@@ -63,6 +63,12 @@ def test_bench_at_300_customers_reports_every_section(tmp_path: Path) -> None:
     for a in compared:
         assert a["same_customers"], a["id"]
         assert _positive(a["ratio"])
+        # over the target with rows to read: both plans, as the database explains them
+        assert ("plans" in a) == (a["ratio"] > 1.5 and a["rows"] > 0), a["id"]
+    missed = [a for a in compared if "plans" in a]
+    assert missed, "at 300 customers some audience is over 1.5× (fixed costs)"
+    for a in missed:
+        assert "customers" in a["plans"]["engine"] and "customers" in a["plans"]["hand"]
 
     render = sections["render"]["result"]
     assert render["same_texts"] and render["renders"] > 0 and _positive(render["ratio"])
@@ -94,6 +100,7 @@ def test_bench_at_300_customers_reports_every_section(tmp_path: Path) -> None:
     assert report["scaling"] and _positive(report["scaling"][0]["dry_run_s"])
     text = markdown.read_text(encoding="utf-8")
     assert "| 1 pack |" in text and "| 4 writes |" in text and "| 8 console |" in text
+    assert f"**{missed[0]['id']}**" in text and "hand-written twin: statement and plan" in text
 
 
 def test_bench_refuses_to_build_over_a_store_that_is_not_its_own(tmp_path: Path) -> None:

@@ -487,3 +487,58 @@ def test_pick_without_where_is_a_grouped_lookup(dictionary: DataDictionary) -> N
     assert lookup is not None and lookup.grouped and lookup.where == () and lookup.pick == "max"
     plain = dictionary.fields["leader_id"].lookup
     assert plain is not None and plain.where == (("role", "leader"),)
+
+
+CLASHING = """\
+version: 1
+customer_table: people
+key: id
+fields:
+  a:
+    type: string
+    lookup:
+      {table: staff, key: office_id, by: office_id, column: id, where: {name: a_role_b}, pick: min}
+  b:
+    type: string
+    lookup:
+      {table: staff, key: office_id, by: office_id, column: id, pick: min,
+       where: {role: b, name: a}}
+  c:
+    type: string
+    lookup:
+      {table: staff, key: office_id, by: office_id, column: id, where: {role: 负责人}, pick: min}
+  d:
+    type: string
+    lookup:
+      {table: staff, key: office_id, by: office_id, column: id, where: {role: 柜员}, pick: min}
+"""
+
+
+def test_filters_whose_names_read_alike_get_joins_of_their_own(
+    store: Engine, tmp_path: Path
+) -> None:
+    """A join is named after its filter when the name is plain; two filters that would read
+    alike, or values that are no plain name, still get one join each, under distinct names."""
+    path = tmp_path / "data_dictionary.yaml"
+    path.write_text(CLASHING, encoding="utf-8")
+    dictionary = load_dictionary(path)
+    compiler = SqlCompiler(dictionary, CLOCK)
+    query = compiler.audience(EVERYONE, list(dictionary))
+    sql = str(query)
+    for name in (
+        "min_staff_office_id_by_office_id_name_a_role_b ON",
+        "min_staff_office_id_by_office_id_name_a_role_b_2 ON",
+        "min_staff_office_id_by_office_id ON",
+        "min_staff_office_id_by_office_id_2 ON",
+    ):
+        assert sql.count(f"AS {name}") == 1, name
+    staff: list[Staff] = [
+        ("S1", "O1", "x", "a_role_b", None),
+        ("S2", "O1", "负责人", None, None),
+        ("S3", "O1", "柜员", None, None),
+        ("S4", "O1", "b", "a", None),
+    ]
+    _fill(store, staff, [("P1", "O1")])
+    with store.connect() as conn:
+        [row] = conn.execute(query).mappings()
+    assert (row["a"], row["b"], row["c"], row["d"]) == ("S1", "S4", "S2", "S3")

@@ -390,7 +390,7 @@ class DictionaryCheck:
                 "or unique constraint or index on it alone), so a customer could match two rows",
                 [*where, "key"],
                 "declare the column the table's primary key or give it a unique index; a "
-                "value that needs a choice among rows (MIN, the latest) stays an 'sql' field",
+                "value chosen among the key's rows is a grouped lookup (pick: min or max)",
             )
             return
         self._sample(conn, d, f, inner, where)

@@ -47,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import Alias, FromClause, Join, TableClause
+from sqlalchemy.sql.expression import FromClause, Join, TableClause
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import NullType, TypeEngine
 
@@ -242,7 +242,7 @@ class SqlCompiler:
     def lookup(self, lookup: Lookup) -> FromClause:
         """The aliased table a lookup reads, the same object for every field of that table
         and key, so they share one join."""
-        return self._lookups[lookup.alias][0]
+        return self._lookups[lookup.shared][0]
 
     def joined(self, query: Select[*Ts], base: FromClause | None = None) -> Select[*Ts]:
         """``query`` with a LEFT JOIN from ``base`` (the customer table) for every lookup it
@@ -252,7 +252,7 @@ class SqlCompiler:
         wanted = {
             id(read)
             for el in visitors.iterate(query)
-            if isinstance(read := getattr(el, "table", None), Alias)
+            if isinstance(read := getattr(el, "table", None), FromClause)
         }
         done = {id(a) for f in query.get_final_froms() for a in _joined_aliases(f)}
         for alias, on in self._lookups.values():
@@ -585,21 +585,56 @@ class SqlCompiler:
 
 def _lookup_aliases(
     dictionary: DataDictionary,
-) -> dict[str, tuple[FromClause, ColumnElement[bool]]]:
-    """Per lookup table and key: the aliased table (with every column a field reads from
-    it) and the join condition, in the dictionary's order so the SQL is stable."""
-    read: dict[str, list[Lookup]] = {}
+) -> dict[tuple[object, ...], tuple[FromClause, ColumnElement[bool]]]:
+    """Per lookup table and key (and filter and pick, for grouped lookups): the aliased table
+    (with every column a field reads from it) and the join condition, in the dictionary's
+    order so the SQL is stable."""
+    read: dict[tuple[object, ...], list[Lookup]] = {}
     for f in dictionary.fields.values():
         if f.lookup is not None:
-            read.setdefault(f.lookup.alias, []).append(f.lookup)
-    out: dict[str, tuple[FromClause, ColumnElement[bool]]] = {}
-    for name, lookups in read.items():
+            read.setdefault(f.lookup.shared, []).append(f.lookup)
+    out: dict[tuple[object, ...], tuple[FromClause, ColumnElement[bool]]] = {}
+    names: set[str] = set()
+    for shared, lookups in read.items():
         first = lookups[0]
-        names = dict.fromkeys([first.key, *(x.column for x in lookups)])
-        alias = table(first.table, *(column(n) for n in names)).alias(name)
+        name = first.alias
+        n = 1
+        while name in names:  # two filters whose names read alike, or cut short
+            n += 1
+            name = f"{first.alias}_{n}"
+        names.add(name)
+        columns = list(dict.fromkeys(x.column for x in lookups))
+        alias = _grouped(first, columns, name) if first.grouped else _plain(first, columns, name)
         by: ColumnElement[Any] = literal_column(f"{dictionary.customer_table}.{first.by}")
-        out[name] = (alias, alias.c[first.key] == by)
+        out[shared] = (alias, alias.c[first.key] == by)
     return out
+
+
+def _plain(lookup: Lookup, columns: list[str], name: str) -> FromClause:
+    """The looked-up table itself, under its join's name."""
+    names = dict.fromkeys([lookup.key, *columns])
+    return table(lookup.table, *(column(n) for n in names)).alias(name)
+
+
+def _grouped(lookup: Lookup, columns: list[str], name: str) -> FromClause:
+    """``(SELECT key, MIN(column) AS column, … FROM table WHERE … GROUP BY key) AS name``:
+    one row per key, so joining it never repeats a customer, and the database groups the
+    table once per query instead of choosing per customer row. Each column is picked on its
+    own (the smallest id and the smallest name need not come from one row)."""
+    filtered = [c for c, _ in lookup.where]
+    rows = table(
+        lookup.table, *(column(n) for n in dict.fromkeys([lookup.key, *filtered, *columns]))
+    )
+    pick = func.min if lookup.pick == "min" else func.max
+    key = rows.c[lookup.key]
+    chosen = [pick(rows.c[c]).label(c) for c in columns if c != lookup.key]
+    return (
+        select(key, *chosen)
+        # bound untyped, as in untyped_in: the database reads '2026-01-01' as the column's type
+        .where(*(rows.c[c] == literal(v, NullType()) for c, v in lookup.where))
+        .group_by(key)
+        .subquery(name)
+    )
 
 
 def _joined_aliases(from_: FromClause) -> list[FromClause]:

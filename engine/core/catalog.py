@@ -715,8 +715,10 @@ CATALOG: dict[str, tuple[str, str]] = {
     ),
     "gov.no_change.hint": ("edit the playbook first", "请先修改剧本"),
     "E0530": (
-        "{field}: 'lookup' has no part '{part}'; it is {{table, key, by, column}}",
-        "{field}:'lookup' 没有 '{part}' 这一项;它由 {{table, key, by, column}} 组成",
+        "{field}: 'lookup' has no part '{part}'; it is {{table, key, by, column}}, with "
+        "pick (and where) to choose one value among rows",
+        "{field}:'lookup' 没有 '{part}' 这一项;它由 {{table, key, by, column}} 组成,"
+        "在多行中取一个值时再加 pick(和 where)",
     ),
     "E0530.hint": ("did you mean '{near}'?", "是不是想写 '{near}'?"),
     "E0531": (
@@ -737,6 +739,45 @@ CATALOG: dict[str, tuple[str, str]] = {
         "letters, digits and _ only, not starting with a digit; a computed value stays an "
         "'sql' field",
         "只能用字母、数字和下划线,且不以数字开头;需要计算的值请继续写成 'sql' 字段",
+    ),
+    "E0534": (
+        "{field}: lookup pick {value!r} is neither min nor max",
+        "{field}:lookup 的 pick {value!r} 既不是 min 也不是 max",
+    ),
+    "E0534.hint": (
+        "pick: min keeps the smallest value of the column among the key's rows, pick: max the "
+        "largest",
+        "pick: min 取该键各行中此列的最小值,pick: max 取最大值",
+    ),
+    "E0535": (
+        "{field}: lookup where: {problem}",
+        "{field}:lookup 的 where:{problem}",
+    ),
+    "E0535.mapping": (
+        "it is a mapping of column: value",
+        "应为 列名: 值 的映射",
+    ),
+    "E0535.name": (
+        "{name!r} is not a plain column name",
+        "{name!r} 不是一个简单的列名",
+    ),
+    "E0535.value": (
+        "{name} must equal one text, number or true/false, not {found}",
+        "{name} 只能等于一个文字、数字或 true/false,不能是 {found}",
+    ),
+    "E0535.hint": (
+        "write where: {{role: branch_leader}} (rows whose role is 'branch_leader'); quote a date "
+        "or a code that looks like a number as the column holds it",
+        "写法:where: {{role: branch_leader}}(role 为 'branch_leader' 的行);日期或形似数字的"
+        "代码请按列中的写法加引号",
+    ),
+    "E0536": (
+        "{field}: lookup 'where' needs 'pick': the rows it keeps may share a key",
+        "{field}:lookup 写了 'where' 就需要 'pick':筛选后的多行可能共用一个键",
+    ),
+    "E0536.hint": (
+        "add pick: min or pick: max to say which value the customer gets",
+        "加上 pick: min 或 pick: max,说明客户取哪一个值",
     ),
     # --- shared hints and words 通用提示与词语 -----------------------------------------------
     "config.top": ("top level", "顶层"),

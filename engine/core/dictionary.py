@@ -13,12 +13,12 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import yaml
 
 from engine.core.errors import EngineError
-from engine.core.i18n import choose_lang, localize, t
+from engine.core.i18n import Lang, Msg, choose_lang, localize, t
 from engine.core.yamlfile import load_file
 
 FieldType = Literal[
@@ -49,6 +49,12 @@ class TagSource:
     column: str
 
 
+LookupValue = str | int | float | bool
+"""A value a lookup's ``where`` compares a column with (as YAML gives it)."""
+
+PICKS = ("min", "max")
+
+
 @dataclass(frozen=True)
 class Lookup:
     """A column of another table found by key: ``table.column`` of the row whose
@@ -56,21 +62,49 @@ class Lookup:
     = customers.branch_id``). Compiled to one LEFT JOIN per query, shared by every field of
     the same table and key, so the planner joins once instead of probing once per row;
     ``key`` must be unique in ``table`` (check-mapping refuses it otherwise, E0533), or a
-    customer would be counted once per match."""
+    customer would be counted once per match.
+
+    With ``pick`` it is *grouped*: one value chosen among the rows under the key (those
+    whose columns equal ``where``'s values), the smallest or largest ``column`` (the branch's
+    leader: ``MIN(managers.id)`` among its managers of role ``branch_leader``). It joins a
+    table grouped by ``key``, one row per key by construction, so ``key`` need not be unique.
+    """
 
     table: str
     key: str
     by: str
     column: str
+    # grouped lookups: column -> value, sorted by column so equal filters share their join
+    where: tuple[tuple[str, LookupValue], ...] = ()
+    pick: Literal["min", "max"] | None = None
+
+    @property
+    def grouped(self) -> bool:
+        """One value chosen among several rows (``pick``), not the one row of a unique key."""
+        return self.pick is not None
+
+    @property
+    def shared(self) -> tuple[object, ...]:
+        """What fields must have in common to read one join: everything but ``column``."""
+        return (self.table, self.key, self.by, self.where, self.pick)
 
     @property
     def alias(self) -> str:
-        """The join's name in SQL: one per table and key, whatever column is read."""
+        """The join's name in SQL: one per table and key (and filter and pick, for a grouped
+        lookup), whatever column is read; the compiler makes it unique if two clash."""
         key = "" if self.key == "id" else f"_{self.key}"
-        return f"{self.table}{key}_by_{self.by}"
+        plain = f"{self.table}{key}_by_{self.by}"
+        if self.pick is None:
+            return plain
+        named = "_".join([self.pick, plain, *(f"{c}_{v}" for c, v in self.where)])
+        # PostgreSQL cuts names at 63 bytes; a value that is no plain name is left out
+        return (
+            named if len(named) <= 63 and _IDENTIFIER.fullmatch(named) else f"{self.pick}_{plain}"
+        )
 
 
 LOOKUP_PARTS = ("table", "key", "by", "column")
+LOOKUP_CHOICE = ("where", "pick")  # optional: a grouped lookup
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 TODAY = "today"
@@ -486,13 +520,14 @@ def _parse_validity(raw: Any, ftype: str, spec: Mapping[str, Any], where: str) -
 
 def _parse_lookup(path: Path, at: tuple[str, ...], raw: Any) -> Lookup:
     """``lookup: {table, key, by, column}``, every part a plain SQL name (they are written
-    into the query as they are); each mistake at its own line and column."""
+    into the query as they are), and for a grouped lookup ``pick`` (min / max) with an
+    optional ``where`` of column: value; each mistake at its own line and column."""
     lang = choose_lang()
     field = ".".join(at[:-1])
     if isinstance(raw, dict):
         for part in raw:
-            if part not in LOOKUP_PARTS:
-                close = difflib.get_close_matches(str(part), LOOKUP_PARTS, n=1)
+            if part not in (*LOOKUP_PARTS, *LOOKUP_CHOICE):
+                close = difflib.get_close_matches(str(part), (*LOOKUP_PARTS, *LOOKUP_CHOICE), n=1)
                 raise DictionaryError(
                     str(localize(t("E0530", field=field, part=part), lang)),
                     code="E0530",
@@ -518,7 +553,58 @@ def _parse_lookup(path: Path, at: tuple[str, ...], raw: Any) -> Lookup:
                 where=_located(path, (*at, part), str(value)),
                 hint=localize(t("E0532.hint"), lang),
             )
-    return Lookup(table=raw["table"], key=raw["key"], by=raw["by"], column=raw["column"])
+    pick = raw.get("pick")
+    if "pick" in raw and pick not in PICKS:
+        raise DictionaryError(
+            str(localize(t("E0534", field=field, value=pick), lang)),
+            code="E0534",
+            where=_located(path, (*at, "pick"), str(pick)),
+            hint=localize(t("E0534.hint"), lang),
+        )
+    where = _parse_where(path, at, raw["where"], field, lang) if "where" in raw else ()
+    if "where" in raw and pick is None:
+        raise DictionaryError(
+            str(localize(t("E0536", field=field), lang)),
+            code="E0536",
+            where=_located(path, (*at, "where"), "where", key=True),
+            hint=localize(t("E0536.hint"), lang),
+        )
+    return Lookup(
+        table=raw["table"],
+        key=raw["key"],
+        by=raw["by"],
+        column=raw["column"],
+        where=where,
+        pick=pick,
+    )
+
+
+def _parse_where(
+    path: Path, at: tuple[str, ...], raw: Any, field: str, lang: Lang
+) -> tuple[tuple[str, LookupValue], ...]:
+    """A grouped lookup's ``where: {column: value, …}``: plain column names, each equal to
+    one text, number or true/false (a list, a mapping, a date or null is refused, E0535)."""
+
+    def refuse(problem: Msg, place: tuple[str, ...], needle: str, *, key: bool = False) -> NoReturn:
+        raise DictionaryError(
+            str(localize(t("E0535", field=field, problem=problem), lang)),
+            code="E0535",
+            where=_located(path, place, needle, key=key),
+            hint=localize(t("E0535.hint"), lang),
+        )
+
+    if not isinstance(raw, dict) or not raw:
+        refuse(t("E0535.mapping"), (*at, "where"), "where", key=True)
+    out: dict[str, LookupValue] = {}
+    for name, value in raw.items():
+        place = (*at, "where", str(name))
+        if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+            refuse(t("E0535.name", name=name), place, str(name), key=True)
+        if not isinstance(value, str | int | float | bool):
+            found = "null" if value is None else type(value).__name__
+            refuse(t("E0535.value", name=name, found=found), place, str(name), key=True)
+        out[name] = value
+    return tuple(sorted(out.items()))
 
 
 def _check_sql_parameters(path: Path, at: tuple[str, ...], sql: str) -> None:

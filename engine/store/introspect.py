@@ -59,6 +59,23 @@ ACCEPTS: dict[str, frozenset[str]] = {
 }
 
 
+WHERE_ACCEPTS: dict[str, frozenset[str]] = {
+    "string": frozenset({"text"}),
+    "integer": frozenset({"number"}),
+    "number": frozenset({"number"}),
+    "boolean": frozenset({"true/false"}),
+    "date": frozenset({"text"}),
+    "datetime": frozenset({"text"}),
+}
+"""Per column kind, the kinds of ``where`` value a grouped lookup may compare it with."""
+
+
+def _where_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    return "number" if isinstance(value, int | float) else "text"
+
+
 def type_category(sql_type: TypeEngine[Any]) -> str | None:
     """A database column type reduced to the dictionary's vocabulary, or None if unknown."""
     if isinstance(sql_type, Boolean):
@@ -333,7 +350,9 @@ class DictionaryCheck:
         inner: tuple[str, ...],
     ) -> None:
         """The lookup's table and columns exist, and its key is unique there: a key two rows
-        share would count a customer once per row and give a field two values (E0533)."""
+        share would count a customer once per row and give a field two values (E0533). A
+        grouped lookup (``pick``) joins one row per key by construction; its ``where`` columns
+        must exist (E0537) and take its values (E0538) instead."""
         lookup = f.lookup
         assert lookup is not None
         where = [*inner, f.key, "lookup"]
@@ -360,6 +379,10 @@ class DictionaryCheck:
                     _did_you_mean(name, theirs),
                 )
                 return
+        if lookup.grouped:
+            if self._lookup_where(f, theirs, where):
+                self._sample(conn, d, f, inner, where)
+            return
         if not unique_key(conn, lookup.table, lookup.key):
             self.report(
                 "E0533",
@@ -367,10 +390,41 @@ class DictionaryCheck:
                 "or unique constraint or index on it alone), so a customer could match two rows",
                 [*where, "key"],
                 "declare the column the table's primary key or give it a unique index; a "
-                "value that needs a choice among rows (MIN, the latest) stays an 'sql' field",
+                "value chosen among the key's rows is a grouped lookup (pick: min or max)",
             )
             return
         self._sample(conn, d, f, inner, where)
+
+    def _lookup_where(self, f: Field, theirs: dict[str, TypeEngine[Any]], where: list[str]) -> bool:
+        """A grouped lookup's ``where``: each column is its table's, and each value of a kind
+        the column holds (PostgreSQL will not compare a text column with a number)."""
+        lookup = f.lookup
+        assert lookup is not None
+        fine = True
+        for name, value in lookup.where:
+            if name not in theirs:
+                self.report(
+                    "E0537",
+                    f"{self._label(f)}: lookup 'where' names '{name}', which '{lookup.table}' "
+                    "does not have",
+                    [*where, "where", name],
+                    _did_you_mean(name, theirs),
+                )
+                fine = False
+                continue
+            kind = type_category(theirs[name])
+            given = _where_kind(value)
+            if kind is not None and given not in WHERE_ACCEPTS.get(kind, frozenset({given})):
+                self.report(
+                    "E0538",
+                    f"{self._label(f)}: lookup 'where' compares '{lookup.table}.{name}' "
+                    f"({theirs[name]}) with {value!r}, a {given}",
+                    [*where, "where", name],
+                    "write the value as the column holds it: quote a code kept as text "
+                    "(role: '01'), leave numbers and true/false bare",
+                )
+                fine = False
+        return fine
 
     def _engine_tables(self, conn: Connection) -> None:
         needed = [consents.name, *(t.name for t in ENGINE_TABLES)]

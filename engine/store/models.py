@@ -59,9 +59,9 @@ managers = Table(
     # manager / senior_manager / branch_leader
     Column("role", String(20), nullable=False),
     Column("branch_id", String(16), ForeignKey("branches.id"), nullable=False),
-    # the dictionary's senior_manager_id / branch_leader_id look up MIN(id) per branch and
-    # role for every audience row; without it each lookup walks the managers in id order
-    # (2,500 of them at 1M customers)
+    # the dictionary's senior_manager_id / branch_leader_id pick MIN(id) per branch among the
+    # managers of one role (grouped lookups, one join per query); the index holds every
+    # column that grouping reads, in the order it groups them
     Index("ix_managers_branch_role", "branch_id", "role", "id"),
 )
 

@@ -43,7 +43,14 @@ from engine.bench.pack import real_run
 from engine.bench.stores import wipe_engine_rows
 from engine.core.errors import StoreError
 from engine.policy import MAX_PER_RUN
-from engine.store.models import action_ledger, outbox, partition_scheme, suppressions, tasks
+from engine.store.models import (
+    action_ledger,
+    outbox,
+    partition_scheme,
+    run_holds,
+    suppressions,
+    tasks,
+)
 
 NOT_APPLICABLE = "SQLite has one writer: partitioned runs are measured on PostgreSQL only"
 
@@ -57,45 +64,65 @@ class Work:
     """What a real run of the pack left in the store, to compare runs by."""
 
     ledger: dict[str, frozenset[tuple[str, str]]]  # playbook -> (customer, window)
-    outbox: int
-    tasks: int
-    # playbooks whose max_per_run held customers back (their suppressions rows say so)
+    made: dict[str, tuple[int, int]]  # playbook -> (outbox rows, task rows)
+    # playbooks whose max_per_run held customers back (their run_holds rows say so)
     capped: frozenset[str] = frozenset()
 
     @classmethod
     def read(cls, store: Engine) -> Work:
-        c, s = action_ledger.c, suppressions.c
+        c = action_ledger.c
         ledger: dict[str, set[tuple[str, str]]] = {}
+        made: dict[str, list[int]] = {}
         with store.connect() as conn:
             for playbook, customer, window in conn.execute(
                 select(c.playbook_id, c.customer_id, c.window)
             ):
                 ledger.setdefault(str(playbook), set()).add((str(customer), str(window)))
-            sent = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
-            queued = conn.execute(select(func.count()).select_from(tasks)).scalar_one()
-            capped = conn.execute(
-                select(s.playbook_id).where(s.reason == MAX_PER_RUN).distinct()
-            ).scalars()
+            for i, table in enumerate((outbox, tasks)):
+                for playbook, n in conn.execute(
+                    select(table.c.playbook_id, func.count()).group_by(table.c.playbook_id)
+                ):
+                    made.setdefault(str(playbook), [0, 0])[i] = int(n)
+            # the run's own limit is listed compactly (run_holds); a store's older runs may
+            # still have a suppressions row per customer
+            capped = {
+                str(p)
+                for table in (run_holds, suppressions)
+                for p in conn.execute(
+                    select(table.c.playbook_id).where(table.c.reason == MAX_PER_RUN).distinct()
+                ).scalars()
+            }
             return cls(
                 {p: frozenset(rows) for p, rows in ledger.items()},
-                int(sent),
-                int(queued),
-                frozenset(str(p) for p in capped),
+                {p: (o, t) for p, (o, t) in made.items()},
+                frozenset(capped),
             )
 
     @property
     def ledger_rows(self) -> int:
         return sum(len(rows) for rows in self.ledger.values())
 
+    @property
+    def outbox(self) -> int:
+        return sum(o for o, _ in self.made.values())
+
+    @property
+    def tasks(self) -> int:
+        return sum(t for _, t in self.made.values())
+
     def differences(self, reference: Work) -> list[str]:
         """How this run's work differs from ``reference`` (empty: the same work).
 
+        An uncapped playbook must leave the very same ledger rows, outbox rows and task rows.
         A playbook whose cap held customers back in the reference is compared by its number
-        of ledger rows per window: each partition takes its own first customers. A difference
-        in a playbook whose cap bound only within a partition is still a difference (the
-        partitions did less than one run), said so, so it is not taken for a lost customer."""
+        of ledger rows per window: each partition takes its own first customers, and so its
+        messages and tasks may differ too (a task for a customer who already has an open one
+        of the same kind and reason is merged into it, and other customers mean other
+        overlaps). A difference in a playbook whose cap bound only within a partition is
+        still a difference (the partitions did less than one run), said so, so it is not
+        taken for a lost customer."""
         out = []
-        for playbook in sorted(set(self.ledger) | set(reference.ledger)):
+        for playbook in sorted(set(self.ledger) | set(reference.ledger) | set(self.made)):
             mine = self.ledger.get(playbook, frozenset())
             theirs = reference.ledger.get(playbook, frozenset())
             why = f" ({SPLIT})" if playbook in self.capped - reference.capped else ""
@@ -109,16 +136,18 @@ class Work:
                         f"{playbook} (capped): {dict(counts)} ledger rows by window, "
                         f"expected {dict(expected)}{short}"
                     )
-            elif mine != theirs:
+                continue
+            if mine != theirs:
                 out.append(
                     f"{playbook}: {len(theirs - mine)} ledger row(s) missing, "
                     f"{len(mine - theirs)} extra{why}"
                 )
-        if (self.outbox, self.tasks) != (reference.outbox, reference.tasks):
-            out.append(
-                f"outbox {self.outbox} and tasks {self.tasks} rows, "
-                f"expected {reference.outbox} and {reference.tasks}"
-            )
+            made, wanted = self.made.get(playbook, (0, 0)), reference.made.get(playbook, (0, 0))
+            if made != wanted:
+                out.append(
+                    f"{playbook}: outbox {made[0]} and tasks {made[1]} rows, "
+                    f"expected {wanted[0]} and {wanted[1]}{why}"
+                )
         return out
 
 

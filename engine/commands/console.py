@@ -20,23 +20,29 @@ from engine.console.server import ConsoleServer
 from engine.core.errors import UsageError
 from engine.core.settings import Settings
 from engine.store import audit
+from engine.store.replica import ReplicaConfig, ReplicaReads
 
 
-def make_console(settings: Settings, store: Engine) -> Console:
+def make_console(settings: Settings, store: Engine, replica: ReplicaReads | None = None) -> Console:
     secret = load_secret(settings.data_dir / "console.secret")
-    return Console(settings, store, Sessions(secret))
+    return Console(settings, store, Sessions(secret), replica=replica)
 
 
 @click.command("console")
 @common.db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
-def console_command(db_url: str | None, host: str, port: int) -> None:
+@common.replica_options
+def console_command(
+    db_url: str | None, host: str, port: int, replica: ReplicaConfig | None
+) -> None:
     """Serve the web console (playbook editor, task list, previews) until Ctrl-C or SIGTERM
-    (exit 0)."""
+    (exit 0). With --replica-db, previews and audience estimates read the bank's data from a
+    streaming replica."""
     settings = common.settings()
     store = common.store(settings, db_url)
-    server = ConsoleServer(make_console(settings, store), host, port)
+    reads = common.replica(store, replica)
+    server = ConsoleServer(make_console(settings, store, reads), host, port)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -48,6 +54,8 @@ def console_command(db_url: str | None, host: str, port: int) -> None:
         stop.wait()
     finally:
         server.stop()
+        if reads is not None:
+            reads.dispose()
         store.dispose()
 
 

@@ -300,7 +300,9 @@ def daemon(
     runner.start()  # playbooks loaded before the endpoint takes its first event
     try:
         if console_port is not None:
-            console = ConsoleServer(make_console(settings, store), console_host, console_port)
+            console = ConsoleServer(
+                make_console(settings, store, reads), console_host, console_port
+            )
             console.start()
             event(logging.getLogger(LOGGER), "console.serving", url=console.url)
         if events_port is not None and runner.events is not None:

@@ -12,6 +12,7 @@ from engine.console.auth import Sessions, Throttle
 from engine.console.workbench import Workbench
 from engine.core.settings import Settings
 from engine.store import audit
+from engine.store.replica import ReplicaReads
 
 
 @dataclass
@@ -24,10 +25,13 @@ class Console:
     # five failures lock one name; an address (a whole branch behind one NAT) gets fifty
     throttle: Throttle = field(default_factory=Throttle)
     address_throttle: Throttle = field(default_factory=lambda: Throttle(limit=50))
+    # previews and estimates read the bank's data from a streaming replica (console
+    # --replica-db); accounts, audit, tasks and every write stay on the primary
+    replica: ReplicaReads | None = None
     workbench: Workbench = field(init=False)
 
     def __post_init__(self) -> None:
-        self.workbench = Workbench(self.settings, self.store)
+        self.workbench = Workbench(self.settings, self.store, self.replica)
 
     def audit(
         self,

@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from engine.console.workbench import Workbench
 from engine.core.clock import Clock
-from engine.execution.executor import Executor
 from engine.execution.selection import decide
 from engine.reports.dryrun import KIND_LABELS, report_json
 from engine.reports.tabular import field_values
@@ -96,7 +95,7 @@ def preview(workbench: Workbench, day: dt.date, branch: str | None) -> dict[str,
     validator = workbench.validator
     found = validator.validate_paths([settings.playbooks_dir])
     enabled = [p for p in found.playbooks if p.enabled]
-    executor = Executor(workbench.store, settings, workbench.dictionary, validator.renderer)
+    executor = workbench.executor()
     selected = decide(
         workbench.store,
         executor,
@@ -114,7 +113,7 @@ def preview(workbench: Workbench, day: dt.date, branch: str | None) -> dict[str,
     branch_of = {
         c: (NO_BRANCH if b is None else str(b))
         for c, b in field_values(
-            workbench.store, workbench.dictionary, clock, ids, "branch_id"
+            workbench.bank(), workbench.dictionary, clock, ids, "branch_id"
         ).items()
     }
 

@@ -35,6 +35,7 @@ from engine.rendering.renderer import Renderer, sms_segments, template_context
 from engine.reports.dryrun import REASONS, outcome_json
 from engine.reports.explain import explanation_json
 from engine.reports.tabular import audience_facets
+from engine.store.replica import ReplicaReads
 
 PLAYBOOK_FILE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\.ya?ml$")
 TEMPLATE_FILE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}(\.[a-z]{2,8})?\.j2$")
@@ -80,9 +81,12 @@ class Checked:
 
 
 class Workbench:
-    def __init__(self, settings: Settings, store: Engine) -> None:
+    def __init__(
+        self, settings: Settings, store: Engine, replica: ReplicaReads | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.replica = replica  # where previews read the bank's data (None: the primary)
         self._lock = threading.Lock()
         self._validator: Validator | None = None
         self._policy_stamp: tuple[int, int] | None = None
@@ -222,12 +226,28 @@ class Workbench:
 
     # --- previews over the store --------------------------------------------------------------
 
+    def bank(self) -> Engine:
+        """Where a preview reads the bank's data: the replica while it is fit, else the
+        primary (said in the console's log, as ``--replica-fallback`` decides)."""
+        return self.replica.source() if self.replica is not None else self.store
+
+    def executor(self) -> Executor:
+        """An executor for a preview: the bank's data from the replica while it is fit (the
+        same rules as ``dry-run --replica-db``), the engine's tables from the primary."""
+        return Executor(
+            self.store,
+            self.settings,
+            self.dictionary,
+            self.validator.renderer,
+            replica=self.replica,
+        )
+
     def estimate(self, playbook: Playbook, day: dt.date) -> dict[str, Any]:
         """The audience and funnel of ``playbook`` on ``day`` at its scheduled slot: the same
         pass, and so the same numbers, as ``dry-run --playbook ID --as-of DAY``."""
         tz = self.settings.timezone
         moment = dt.datetime.combine(day, dt.time(), tz)
-        executor = Executor(self.store, self.settings, self.dictionary, self.validator.renderer)
+        executor = self.executor()
         selected = decide(
             self.store, executor, [playbook], moment, whole_day=True, dry_run=True, mask=True
         )
@@ -245,7 +265,7 @@ class Workbench:
         facets: dict[str, dict[str, int]] = {}
         if outcome.error is None and outcome.matched:
             clock = Clock.at(outcome.as_of, self.settings.timezone)
-            facets = audience_facets(self.store, self.dictionary, clock, outcome.matched)
+            facets = audience_facets(self.bank(), self.dictionary, clock, outcome.matched)
         samples = entry["actions"][:SAMPLES]
         return {
             "playbook": outcome.playbook.id,

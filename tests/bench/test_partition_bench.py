@@ -56,25 +56,29 @@ def test_partitions_1_and_2_on_postgresql_do_the_same_work(pg_url: str, tmp_path
 
 
 def test_a_difference_in_work_is_reported() -> None:
-    """Uncapped playbooks must leave the very same ledger rows; one whose cap bound in the
-    unpartitioned run the same number per window (each partition takes its own first
-    customers); outbox and tasks the same counts. A cap that bound only within a partition
-    is named as the cause of the difference, which is still reported."""
+    """Uncapped playbooks must leave the very same ledger rows and as many outbox and task
+    rows; one whose cap bound in the unpartitioned run the same number of ledger rows per
+    window (each partition takes its own first customers, so its messages and tasks may
+    differ: a task merged into another playbook's open one). A cap that bound only within a
+    partition is named as the cause of the difference, which is still reported."""
     window = "2026-10-12"
     both = frozenset({("C1", window), ("C2", window)})
-    reference = Work({"a": both}, outbox=2, tasks=0)
+    reference = Work({"a": both}, {"a": (2, 0)})
     assert reference.differences(reference) == []
-    other = Work({"a": frozenset({("C1", window), ("C3", window)})}, outbox=2, tasks=0)
+    other = Work({"a": frozenset({("C1", window), ("C3", window)})}, {"a": (2, 0)})
     assert other.differences(reference) == ["a: 1 ledger row(s) missing, 1 extra"]
-    capped = Work({"a": both}, outbox=2, tasks=0, capped=frozenset({"a"}))
-    assert other.differences(capped) == []
-    fewer = Work({"a": frozenset({("C1", window)})}, outbox=1, tasks=0)
+    one_task_more = Work({"a": both}, {"a": (2, 1)})
+    assert one_task_more.differences(reference) == [
+        "a: outbox 2 and tasks 1 rows, expected 2 and 0"
+    ]
+    capped = Work({"a": both}, {"a": (2, 0)}, capped=frozenset({"a"}))
+    assert other.differences(capped) == [] and one_task_more.differences(capped) == []
+    fewer = Work({"a": frozenset({("C1", window)})}, {"a": (1, 0)})
     assert fewer.differences(capped) == [
         f"a (capped): {{'{window}': 1}} ledger rows by window, expected {{'{window}': 2}}"
         f" ({SHORT})",
-        "outbox 1 and tasks 0 rows, expected 2 and 0",
     ]
-    split = Work({"a": frozenset({("C1", window)})}, outbox=2, tasks=0, capped=frozenset({"a"}))
+    split = Work({"a": frozenset({("C1", window)})}, {"a": (2, 0)}, capped=frozenset({"a"}))
     assert split.differences(reference) == [f"a: 1 ledger row(s) missing, 0 extra ({SPLIT})"]
 
 

@@ -37,6 +37,7 @@ from sqlalchemy import select
 from support import AS_OF_DATE, DEMO_CUSTOMERS, REPO, SETTINGS, TZ, cli, dictionary, validator
 
 from engine.bench.pgcluster import SERVER_USER, ClusterError, PgCluster, find_bindir, free_port
+from engine.console.workbench import Workbench
 from engine.core.clock import Clock
 from engine.core.errors import EngineError
 from engine.demo.generator import generate
@@ -536,3 +537,40 @@ def test_the_daemon_reads_its_audiences_from_the_replica(synced: Pair, tmp_path:
     assert _in_log(replica_log, marker), "the daemon's audience is not in the replica's log"
     assert not _in_log(primary_log, marker), "the daemon ran its audience on the primary"
     assert acted, "the slot acted on no one: nothing shows where its writes went"
+
+
+# --- the console's previews -----------------------------------------------------------------
+
+
+def test_the_consoles_estimate_reads_the_audience_from_the_replica(synced: Pair) -> None:
+    """``console --replica-db``: the editor's audience estimate (the same pass as dry-run) and
+    its tier and branch facets run on the replica; nothing of it on the primary."""
+    primary = open_store(synced.primary_url)
+    reads = ReplicaReads(primary, ReplicaConfig(synced.replica_url))
+    try:
+        bench = Workbench(SETTINGS, primary, reads)
+        on_replica, on_primary = _log_mark(synced.replica), _log_mark(synced.primary)
+        found = bench.estimate(_playbook(BIRTHDAY), AS_OF_DATE)
+        replica_log = _log_since(synced.replica, on_replica)
+        primary_log = _log_since(synced.primary, on_primary)
+        sql = bench.executor().audience_query(
+            _playbook(BIRTHDAY), Clock.at(dt.datetime.fromisoformat(RUN_AT), TZ)
+        )
+    finally:
+        reads.dispose()
+        primary.dispose()
+    assert found["scheduled"] and found["counts"]["matched"] > 0
+    assert found["facets"], "the estimate's facets were not read"
+    marker = _audience_marker(str(sql.compile(primary)))
+    assert _in_log(replica_log, marker), "the estimate's audience is not in the replica's log"
+    assert not _in_log(primary_log, marker), "the estimate's audience ran on the primary"
+
+
+def test_the_console_refuses_a_primary_given_as_its_replica_before_it_serves(
+    synced: Pair,
+) -> None:
+    result = cli(
+        "console", "--db", synced.primary_url, "--replica-db", synced.primary_url, "--port", "0"
+    )
+    assert result.returncode == 1 and "E1032" in result.stderr, result.stderr
+    assert "console on" not in result.stdout and "Traceback" not in result.stderr

@@ -297,16 +297,20 @@ def run_holds_of(store: Engine, run_id: int, reason: str | None = None) -> RunHo
     )
 
 
+_UNLISTED = {
+    "already_done": "counted, not listed: acted on by an earlier run of the window",
+    "held_out": "counted, not listed here: the holdout is in the ledger (`history` shows each)",
+}
+
+
 def run_holds_text(found: RunHolds) -> str:
     lines = [f"run {found.run_id} · {found.playbook_id} · window {found.window}"]
     for why in sorted(set(found.counted) | set(found.listed)):
         ids = found.listed.get(why, [])
         count = found.counted.get(why)
-        note = (
-            "counted, not listed (it repeats on every rerun)"
-            if not ids and count
-            else f"{len(ids):,} listed"
-        )
+        note = f"{len(ids):,} listed"
+        if not ids and count:
+            note = _UNLISTED.get(why, "counted, not listed")
         lines.append(f"{why}: {count if count is not None else len(ids):,} customers, {note}")
         lines.extend(f"  {cid}" for cid in ids)
     if len(lines) == 1:

@@ -17,7 +17,7 @@ from engine.bench.partitioned import Work
 from engine.core.clock import Clock
 from engine.execution.executor import Executor, Outcome
 from engine.execution.sinks import RecordingSink, StoreSink
-from engine.reports.history import history, run_holds_of
+from engine.reports.history import history, run_holds_of, run_holds_text
 from engine.store import holds
 from engine.store.models import run_holds, suppressions
 
@@ -137,3 +137,19 @@ def test_held_lists_a_run_on_demand_and_refuses_an_unknown_run(
     missing = cli("held", "987654", "--db", demo_url)
     assert missing.returncode == 1 and "E0314" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_held_says_why_a_counted_reason_is_not_listed(
+    capped: tuple[Engine, Outcome, Outcome], tmp_path: Path
+) -> None:
+    """A rerun in the same window counts the customers already done without listing them
+    (they repeat on every rerun); ``held`` says so instead of an empty list."""
+    store, _, first = capped
+    ex = Executor(store, SETTINGS, dictionary(), validator().renderer)
+    again = ex.execute(playbook_from_text(tmp_path, CAPPED), Clock.at(AS_OF, TZ), StoreSink(store))
+    assert again.held_back_by["already_done"] == first.acted == 7
+    found = run_holds_of(store, again.run_id or 0)
+    assert found is not None and "already_done" not in found.listed
+    text = run_holds_text(found)
+    assert "already_done: 7 customers, counted, not listed: acted on by an earlier run" in text
+    assert f"max_per_run: {again.held_back_by['max_per_run']:,} customers" in text

@@ -104,8 +104,9 @@ def _partitions(conn: Connection, live: list[dict[str, Any]], tz: Any) -> dict[s
     owners: dict[int, list[str]] = {}
     for d in live:
         label = d["state"].get("partition") if d["alive"] else None
-        if isinstance(label, str) and label.endswith(f"/{scheme.partitions}"):
-            owners.setdefault(int(label.split("/")[0]), []).append(d["id"])
+        k, _, count = label.partition("/") if isinstance(label, str) else ("", "", "")
+        if k.isdigit() and count == str(scheme.partitions):  # a state from elsewhere: skipped
+            owners.setdefault(int(k), []).append(d["id"])
     c = run_claims.c
     claims: dict[int, dict[str, int]] = {}
     latest: dict[int, str] = {}

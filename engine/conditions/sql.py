@@ -176,7 +176,17 @@ def _sqlite_number(element: _checked, compiler: SQLCompiler, **kw: Any) -> str:
     return f"(CASE WHEN typeof({v}) IN ('integer', 'real') THEN {v} END)"
 
 
-class sqlite_prefilter(FunctionElement[Any]):
+class _prefilter(FunctionElement[Any]):
+    """A test on the stored value placed before the test it is implied by, on one database
+    only (TRUE on the others): see the two kinds below."""
+
+    # untyped: a Boolean-typed element would be compared with 1 on SQLite (no native boolean)
+    # and its column no longer searchable by an index
+    type = NullType()
+    inherit_cache = True
+
+
+class sqlite_prefilter(_prefilter):
     """A test on the stored value that a checked test implies, placed before it on SQLite.
 
     A checked value is either NULL or the stored value itself, so ``checked(x) >= v`` implies
@@ -184,42 +194,30 @@ class sqlite_prefilter(FunctionElement[Any]):
     and skips the format check (a ``date()`` call, ten times dearer) for every row that
     cannot match. PostgreSQL checks nothing (typed columns), so there it is TRUE."""
 
-    # untyped: a Boolean-typed element would be compared with 1 on SQLite (no native boolean)
-    # and its column no longer searchable by an index
-    type = NullType()
     name = "sqlite_prefilter"
     inherit_cache = True
 
 
-@compiles(sqlite_prefilter)
-def _no_prefilter(element: sqlite_prefilter, compiler: SQLCompiler, **kw: Any) -> str:
-    return "true"
-
-
-@compiles(sqlite_prefilter, "sqlite")
-def _prefilter(element: sqlite_prefilter, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"({compiler.process(element.clauses, **kw)})"
-
-
-class postgresql_prefilter(FunctionElement[Any]):
+class postgresql_prefilter(_prefilter):
     """A cheap test on the stored value that a test of the bounded value implies, placed
     before it on PostgreSQL (TRUE elsewhere). A bounded value is NULL or the stored value
     itself, so a solar anniversary of it is one of the stored dates listed: comparing the date
     with that list rejects almost every row before ``EXTRACT`` takes the value apart (2.2× the
     hand-written query without it at 1M customers). SQLite has :class:`sqlite_prefilter`."""
 
-    type = NullType()
     name = "postgresql_prefilter"
     inherit_cache = True
 
 
+@compiles(sqlite_prefilter)
 @compiles(postgresql_prefilter)
-def _no_pg_prefilter(element: postgresql_prefilter, compiler: SQLCompiler, **kw: Any) -> str:
+def _no_prefilter(element: _prefilter, compiler: SQLCompiler, **kw: Any) -> str:
     return "true"
 
 
+@compiles(sqlite_prefilter, "sqlite")
 @compiles(postgresql_prefilter, "postgresql")
-def _pg_prefilter(element: postgresql_prefilter, compiler: SQLCompiler, **kw: Any) -> str:
+def _prefilter_here(element: _prefilter, compiler: SQLCompiler, **kw: Any) -> str:
     return f"({compiler.process(element.clauses, **kw)})"
 
 
